@@ -1,0 +1,65 @@
+"""Shared fixtures: the embedded model's tokenizer and tiny llama models built from a config.
+
+Nothing here downloads anything. The tokenizer comes from the embedded default model (converted once
+into the cache); tiny models are random llama-architecture networks with that tokenizer, small enough
+to train for a few steps in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests must never reach the Hub, even where the machine could.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The converted embedded model (converted on first use, then cached across runs)."""
+    from workbench.models import ensure_default_model
+
+    return ensure_default_model()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(default_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(default_model_dir)
+
+
+def build_tiny_model(folder: Path, tokenizer, seed: int = 0, **overrides) -> Path:
+    """Save a random tiny llama model with the embedded tokenizer into ``folder`` and return it."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **overrides,
+    )
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
+    """A tiny random llama model folder that `workbench.load_model` accepts like any other model."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"), tokenizer)

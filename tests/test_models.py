@@ -1,0 +1,131 @@
+"""Model loading: the embedded default, local folders, precision, quantization and clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from workbench import WorkbenchError, load_model
+from workbench.generation import GenerationSettings, chat
+from workbench.hardware import choose_precision
+from workbench.models import _COMPLETE_MARKER, ensure_default_model
+
+
+def test_local_folder_loads_with_the_chosen_precision(tiny_model_dir):
+    lm = load_model(str(tiny_model_dir))
+    assert lm.model.config.model_type == "llama"
+    assert lm.model.dtype == choose_precision().dtype
+    assert lm.tokenizer.pad_token is not None
+    assert str(tiny_model_dir) in lm.summary()
+
+
+def test_training_load_keeps_fp32_master_weights(tiny_model_dir):
+    lm = load_model(str(tiny_model_dir), for_training=True)
+    assert lm.model.dtype == torch.float32
+
+
+def test_generation_is_reproducible_for_a_seed(tiny_model_dir):
+    lm = load_model(str(tiny_model_dir))
+    settings = GenerationSettings(max_new_tokens=8, temperature=1.0, seed=3)
+    assert chat(lm.model, lm.tokenizer, "hello", settings) == chat(lm.model, lm.tokenizer, "hello", settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("/no/such/folder", "not found"),
+        ("./missing-model", "not found"),
+    ],
+)
+def test_unknown_model_names_get_a_clear_error(name, expected):
+    with pytest.raises(WorkbenchError, match=expected):
+        load_model(name)
+
+
+def test_folder_that_is_not_a_model(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(WorkbenchError, match="no config.json"):
+        load_model(str(tmp_path))
+
+
+def test_adapter_folder_is_not_mistaken_for_a_model(tmp_path):
+    (tmp_path / "adapter_config.json").write_text("{}")
+    with pytest.raises(WorkbenchError, match="adapter"):
+        load_model(str(tmp_path))
+
+
+def test_unreachable_hub_id_names_what_was_tried():
+    with pytest.raises(WorkbenchError, match=r"nobody/no-such-model.*Hub"):
+        load_model("nobody/no-such-model")
+
+
+def test_4bit_quantization_loads_nf4_layers(tiny_model_dir):
+    pytest.importorskip("bitsandbytes")
+    lm = load_model(str(tiny_model_dir), quantization="4bit")
+    import bitsandbytes as bnb
+
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in lm.model.modules())
+    assert lm.quantization == "4bit"
+
+
+def test_quantization_where_bitsandbytes_cannot_run(tiny_model_dir, monkeypatch):
+    monkeypatch.setattr("workbench.models.bitsandbytes_problem", lambda device: "bitsandbytes is not installed")
+    with pytest.raises(WorkbenchError, match="4bit quantization cannot run here: bitsandbytes is not installed"):
+        load_model(str(tiny_model_dir), quantization="4bit")
+
+
+def test_cli_reports_errors_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "generate", "--model", "/no/such", "--prompt", "hi"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: model '/no/such' not found")
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_info_reports_precision_and_cache(tmp_path):
+    env = {**__import__("os").environ, "WORKBENCH_CACHE": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "workbench.cli", "info"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert choose_precision().dtype_name in result.stdout
+    assert str(tmp_path) in result.stdout
+    assert "not converted yet" in result.stdout
+
+
+@pytest.mark.embedded
+def test_default_model_answers_paris(default_model_dir):
+    lm = load_model("default")
+    answer = chat(lm.model, lm.tokenizer, "What is the capital of France?", GenerationSettings(temperature=0, max_new_tokens=20))
+    assert "Paris" in answer
+
+
+@pytest.mark.embedded
+def test_second_load_reuses_the_cache(default_model_dir):
+    before = (default_model_dir / "model.safetensors").stat().st_mtime
+    lm = load_model("default")
+    assert (default_model_dir / "model.safetensors").stat().st_mtime == before
+    assert lm.load_seconds < 10
+
+
+@pytest.mark.embedded
+def test_corrupt_cache_is_detected_and_rebuilt(tmp_path, monkeypatch, default_model_dir):
+    # A copy of the real cache in a private location, then damaged: a truncated weights file.
+    import shutil
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    from workbench.models import default_model_dir as target_dir
+
+    shutil.copytree(default_model_dir, target_dir())
+    weights = target_dir() / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    messages: list[str] = []
+    rebuilt = ensure_default_model(progress=messages.append)
+    assert any("corrupt" in m for m in messages)
+    marker = json.loads((rebuilt / _COMPLETE_MARKER).read_text())
+    assert weights.stat().st_size == marker["files"]["model.safetensors"] > 1000

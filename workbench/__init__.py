@@ -1,0 +1,18 @@
+"""The Fine-tuning Workbench core: load a model, prepare data, fine-tune it (SFT, DPO; full, LoRA, QLoRA),
+generate, compare and evaluate. Lessons, the CLI and the Gradio app all call these functions."""
+
+from workbench.errors import WorkbenchError
+from workbench.generation import GenerationSettings, chat, stream_chat
+from workbench.hardware import choose_precision
+from workbench.models import DEFAULT_MODEL, LoadedModel, load_model
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "GenerationSettings",
+    "LoadedModel",
+    "WorkbenchError",
+    "chat",
+    "choose_precision",
+    "load_model",
+    "stream_chat",
+]

