@@ -1,0 +1,1 @@
+"""The Gradio app's tabs, one module each; `app.py` composes them."""

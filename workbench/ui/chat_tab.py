@@ -1,0 +1,47 @@
+"""Chat tab: talk to the base model with visible sampling settings."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from workbench.generation import GenerationSettings, stream_chat
+from workbench.ui.shared_model import get_model
+
+
+def build_chat_tab(model_name: str) -> None:
+    defaults = GenerationSettings()
+
+    def respond(message: str, history: list[dict], temperature: float, top_p: float, repetition_penalty: float, max_new_tokens: int):
+        if not message.strip():
+            yield history, ""
+            return
+        lm = get_model(model_name)
+        history = [*history, {"role": "user", "content": message}]
+        settings = GenerationSettings(
+            max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty
+        )
+        answer = ""
+        # The chat history is passed as messages so the model's chat template sees every turn.
+        for piece in stream_chat(lm.model, lm.tokenizer, [{"role": m["role"], "content": m["content"]} for m in history], settings):
+            answer += piece
+            yield [*history, {"role": "assistant", "content": answer}], ""
+
+    with gr.Tab("Chat"):
+        gr.Markdown(f"Talk to **{model_name}** before you fine-tune it. Sampling settings are below the chat.")
+        chatbot = gr.Chatbot(height=380, label="Conversation")
+        message = gr.Textbox(placeholder="Ask something, e.g. What is the capital of France?", label="Message")
+        with gr.Row():
+            send = gr.Button("Send", variant="primary")
+            clear = gr.Button("Clear")
+        with gr.Accordion("Sampling settings", open=False):
+            temperature = gr.Slider(0, 1.5, value=defaults.temperature, step=0.05, label="Temperature (0 = greedy)")
+            top_p = gr.Slider(0.1, 1.0, value=defaults.top_p, step=0.05, label="Top-p")
+            repetition_penalty = gr.Slider(1.0, 2.0, value=defaults.repetition_penalty, step=0.05, label="Repetition penalty (stops the small model from looping)")
+            max_new_tokens = gr.Slider(16, 512, value=defaults.max_new_tokens, step=16, label="Max new tokens")
+        gr.on(
+            [send.click, message.submit],
+            respond,
+            inputs=[message, chatbot, temperature, top_p, repetition_penalty, max_new_tokens],
+            outputs=[chatbot, message],
+        )
+        clear.click(lambda: ([], ""), outputs=[chatbot, message])
