@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from workbench.ui.chat_tab import message_text
+
 
 @pytest.fixture(scope="module")
 def running_app(tiny_model_dir):
@@ -22,5 +24,9 @@ def test_chat_streams_an_answer_through_the_api(running_app):
     history, cleared = client.predict("hello", [], 0.0, 0.9, 1.1, 16, api_name="/respond")
     assert cleared == ""
     assert [m["role"] for m in history] == ["user", "assistant"]
-    assert history[0]["content"] == "hello"
-    assert history[1]["content"].strip()
+    assert message_text(history[0]["content"]) == "hello"
+    assert message_text(history[1]["content"]).strip()
+
+    # A second turn sends the first back as history, in Gradio's own message format.
+    history, _ = client.predict("again", history, 0.0, 0.9, 1.1, 16, api_name="/respond")
+    assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]

@@ -8,6 +8,13 @@ from workbench.generation import GenerationSettings, stream_chat
 from workbench.ui.shared_model import get_model
 
 
+def message_text(content) -> str:
+    """Gradio 6 hands chat content back as a list of typed parts; the model wants plain text."""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+
+
 def build_chat_tab(model_name: str) -> None:
     defaults = GenerationSettings()
 
@@ -22,7 +29,7 @@ def build_chat_tab(model_name: str) -> None:
         )
         answer = ""
         # The chat history is passed as messages so the model's chat template sees every turn.
-        for piece in stream_chat(lm.model, lm.tokenizer, [{"role": m["role"], "content": m["content"]} for m in history], settings):
+        for piece in stream_chat(lm.model, lm.tokenizer, [{"role": m["role"], "content": message_text(m["content"])} for m in history], settings):
             answer += piece
             yield [*history, {"role": "assistant", "content": answer}], ""
 
