@@ -1,16 +1,18 @@
-"""Chat generation with the model's own chat template, streamed token by token.
+"""Chat generation with the model's own chat template, streamed token by token, for one answer or a batch.
 
-One function serves the CLI, the lessons' before/after cells, the app's chat and the evaluation, so a
-learner sees the same answer wherever they ask.
+One function serves the CLI, the lessons' before/after cells, the app's chat, the side-by-side compare and
+the evaluation, so a learner sees the same answer wherever they ask.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers.generation.streamers import BaseStreamer
 
 Message = dict[str, str]
 
@@ -25,19 +27,50 @@ class GenerationSettings:
     repetition_penalty: float = 1.15
     seed: int = 0
 
-    def generate_kwargs(self) -> dict[str, object]:
+    def generate_kwargs(self, batch_size: int = 1) -> dict[str, object]:
+        """Keyword arguments for ``model.generate``.
+
+        Sampling is done by :class:`SeededSampling` rather than generate's own ``do_sample``: generate draws
+        every row of a batch from one global random stream, so an answer would change with whatever else
+        shares the batch. With one seeded stream per row, each side of a comparison gets the same answer
+        alone or batched, and the same seed means the same random draws for every side.
+        """
         kwargs: dict[str, object] = {
             "max_new_tokens": self.max_new_tokens,
             "repetition_penalty": self.repetition_penalty,
+            "do_sample": False,
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
         }
         if self.temperature > 0:
-            kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [
+                    TemperatureLogitsWarper(self.temperature),
+                    TopPLogitsWarper(self.top_p),
+                    SeededSampling(self.seed, batch_size),
+                ]
+            )
         return kwargs
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+class SeededSampling(LogitsProcessor):
+    """Sample each row from its own seeded random stream (Gumbel-max: argmax of logits + Gumbel noise).
+
+    Runs last, after temperature and top-p; generate then takes the argmax, which is a draw from the
+    softmax of the processed logits. Tokens that top-p removed stay at -inf and are never drawn.
+    """
+
+    def __init__(self, seed: int, batch_size: int):
+        self.generators = [torch.Generator().manual_seed(seed) for _ in range(batch_size)]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        uniform = torch.stack([torch.rand(scores.shape[-1], generator=g) for g in self.generators])
+        gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
+        return scores + gumbel.to(scores.device, scores.dtype)
 
 
 def as_messages(prompt: str | list[Message], system: str | None = None) -> list[Message]:
@@ -56,6 +89,118 @@ def chat_inputs(tokenizer, messages: list[Message], device: str | torch.device) 
     return {k: v.to(device) for k, v in encoded.items()}
 
 
+def batch_chat_inputs(tokenizer, conversations: Sequence[list[Message]], device: str | torch.device) -> dict[str, torch.Tensor]:
+    """Chat-template ids for several conversations, padded on the left so every row ends where its answer starts."""
+    rows = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"] for c in conversations]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = torch.tensor([[pad] * (width - len(r)) + list(r) for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+
+
+class BatchTextStreamer(BaseStreamer):
+    """Collect each row's new tokens as generate produces them and hand out the decoded texts.
+
+    transformers' TextIteratorStreamer only accepts a batch of one; comparing sides in one batch needs a
+    streamer that keeps one text per row. A row stops growing at its end-of-sequence token (generate keeps
+    feeding finished rows padding until the longest one is done).
+    """
+
+    def __init__(self, tokenizer, batch_size: int, stop_ids: set[int]):
+        self.tokenizer = tokenizer
+        self.tokens: list[list[int]] = [[] for _ in range(batch_size)]
+        self.done = [False] * batch_size
+        self.stop_ids = stop_ids
+        self.prompt_seen = False
+        self.ended = False
+        self.updates: list[list[str] | None] = []
+        self.ready = threading.Condition()
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate's first call passes the prompt
+            self.prompt_seen = True
+            return
+        for row, token in enumerate(value.reshape(len(self.tokens), -1)[:, -1].tolist()):
+            if self.done[row]:
+                continue
+            if token in self.stop_ids:
+                self.done[row] = True
+            else:
+                self.tokens[row].append(token)
+        self._push([self._text(t) for t in self.tokens])
+
+    def end(self) -> None:
+        # generate calls end() itself; stream_batch calls it again in case generate failed before that.
+        if not self.ended:
+            self.ended = True
+            self._push(None)
+
+    def _text(self, tokens: list[int]) -> str:
+        # A token can end inside a multi-byte character; hold the incomplete character back until it completes.
+        return self.tokenizer.decode(tokens, skip_special_tokens=True).rstrip("\ufffd")
+
+    def _push(self, item: list[str] | None) -> None:
+        with self.ready:
+            self.updates.append(item)
+            self.ready.notify()
+
+    def __iter__(self) -> Iterator[list[str]]:
+        while True:
+            with self.ready:
+                self.ready.wait_for(lambda: self.updates)
+                # Only the newest texts matter; a slow consumer skips intermediate states.
+                items, self.updates = self.updates, []
+            if items[-1] is None:
+                if len(items) > 1:
+                    yield items[-2]
+                return
+            yield items[-1]
+
+
+def stream_batch(
+    model,
+    tokenizer,
+    conversations: Sequence[list[Message]],
+    settings: GenerationSettings | None = None,
+    **generate_kwargs,
+) -> Iterator[list[str]]:
+    """Generate answers to several conversations in one batch; yield every row's text so far after each step.
+
+    Extra keyword arguments go to ``model.generate`` (the compare bench passes PEFT's ``adapter_names``).
+    Each row gets the same settings and seed (see :meth:`GenerationSettings.generate_kwargs`).
+    """
+    settings = settings or GenerationSettings()
+    inputs = batch_chat_inputs(tokenizer, conversations, model.device)
+    eos = model.generation_config.eos_token_id
+    stop_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
+    streamer = BatchTextStreamer(tokenizer, len(conversations), stop_ids - {None})
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with torch.inference_mode():
+                model.generate(
+                    **inputs,
+                    streamer=streamer,
+                    pad_token_id=tokenizer.pad_token_id,
+                    **settings.generate_kwargs(len(conversations)),
+                    **generate_kwargs,
+                )
+        except BaseException as exc:  # re-raised in the caller's thread below
+            errors.append(exc)
+        finally:
+            streamer.end()
+
+    # generate() blocks until done; running it in a thread lets the caller consume tokens as they come.
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield from streamer
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
 def stream_chat(
     model,
     tokenizer,
@@ -70,31 +215,11 @@ def stream_chat(
         >>> for piece in stream_chat(lm.model, lm.tokenizer, "What is the capital of France?"):
         ...     print(piece, end="")
     """
-    from transformers import TextIteratorStreamer
-
-    settings = settings or GenerationSettings()
-    inputs = chat_inputs(tokenizer, as_messages(prompt, system), model.device)
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            torch.manual_seed(settings.seed)
-            with torch.inference_mode():
-                model.generate(
-                    **inputs, streamer=streamer, pad_token_id=tokenizer.pad_token_id, **settings.generate_kwargs()
-                )
-        except BaseException as exc:  # re-raised in the caller's thread below
-            errors.append(exc)
-            streamer.end()
-
-    # generate() blocks until done; running it in a thread lets the caller consume tokens as they come.
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield from streamer
-    thread.join()
-    if errors:
-        raise errors[0]
+    shown = ""
+    for (text,) in stream_batch(model, tokenizer, [as_messages(prompt, system)], settings):
+        if text.startswith(shown) and len(text) > len(shown):
+            yield text[len(shown) :]
+            shown = text
 
 
 def chat(model, tokenizer, prompt: str | list[Message], settings: GenerationSettings | None = None, system: str | None = None) -> str:

@@ -1,0 +1,191 @@
+"""One base model in memory with any number of LoRA adapters by name, answering side by side.
+
+The Compare tab, `workbench compare` and the evaluation all use :class:`ModelBench`: the base is loaded
+once and each adapter is added to it as a PEFT named adapter, so "base", "adapter A" and "adapter B" share
+every base weight. The base answers with adapters disabled. Side-by-side answers run as one batch: PEFT
+applies a different adapter (or none, "__base__") to each row of the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from workbench.errors import WorkbenchError
+from workbench.generation import GenerationSettings, Message, as_messages, stream_batch
+from workbench.models import DEFAULT_MODEL, LoadedModel, Quantization, load_model
+
+BASE = "base"
+# PEFT's name for "no adapter" in a mixed batch (peft/tuners/lora/model.py).
+_PEFT_BASE = "__base__"
+
+
+def adapter_dir(path: str | Path) -> Path:
+    """The PEFT adapter folder for a run folder (its ``adapter/``) or a bare adapter folder.
+
+    Raises a WorkbenchError when there is no safetensors adapter there: pickled ``.bin`` adapters can run
+    code when loaded, so they are refused.
+    """
+    path = Path(path).expanduser()
+    folder = path / "adapter" if (path / "adapter" / "adapter_config.json").is_file() else path
+    if not (folder / "adapter_config.json").is_file():
+        if (path / "model" / "config.json").is_file():
+            raise WorkbenchError(f"{path} is a full fine-tuning run: load its model/ folder as a model, not as an adapter")
+        raise WorkbenchError(f"{path} is neither a run folder with adapter/ nor a PEFT adapter folder (no adapter_config.json)")
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise WorkbenchError(f"{folder} has no adapter_model.safetensors: only safetensors adapters are loaded")
+    return folder
+
+
+def adapter_base_name(path: str | Path) -> str:
+    """The workbench model name the adapter was trained on (``base_model_name_or_path``)."""
+    config = json.loads((adapter_dir(path) / "adapter_config.json").read_text())
+    return config.get("base_model_name_or_path") or DEFAULT_MODEL
+
+
+def run_config(run_dir: str | Path) -> dict:
+    """A run's resolved ``config.yaml`` as a dict ({} for a bare adapter folder)."""
+    path = Path(run_dir) / "config.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def _same_model(a: str, b: LoadedModel) -> bool:
+    if a in (b.name, b.path):
+        return True
+    paths = [Path(p).expanduser() for p in (a, b.name, b.path)]
+    return paths[0].exists() and any(p.exists() and p.resolve() == paths[0].resolve() for p in paths[1:])
+
+
+def _side_name(path: Path) -> str:
+    # A run folder's name says more than "adapter"; PEFT names must not contain dots (they become module keys).
+    folder = adapter_dir(path)
+    name = folder.parent.name if folder.name == "adapter" else folder.name
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name) or "adapter"
+
+
+class ModelBench:
+    """A base model and named adapters, sharing one copy of the base weights.
+
+    Example:
+        >>> bench = ModelBench.from_adapters(["runs/sft-json"])
+        >>> for texts in bench.stream_side_by_side("Give me a JSON list of three colors."):
+        ...     print(texts)   # {"base": "...", "sft-json": "..."}, growing token by token
+
+    After the first adapter is added, the loaded model is wrapped by PEFT in place: generate through
+    ``bench.model`` (or :meth:`use`), not through the original ``LoadedModel.model``.
+    """
+
+    def __init__(self, base: LoadedModel):
+        self.base = base
+        self.model = base.model
+        self.tokenizer = base.tokenizer
+        self.adapters: dict[str, Path] = {}
+
+    @classmethod
+    def from_adapters(
+        cls, adapters: Sequence[str | Path], base: str | None = None, quantization: Quantization | None = None
+    ) -> ModelBench:
+        """Load the base the adapters were trained on (or ``base``) once and add every adapter to it."""
+        name = base or (adapter_base_name(adapters[0]) if adapters else DEFAULT_MODEL)
+        bench = cls(load_model(name, quantization=quantization))
+        for path in adapters:
+            bench.add_adapter(path)
+        return bench
+
+    @property
+    def sides(self) -> list[str]:
+        """Everything that can answer: "base" first, then the adapters in the order they were added."""
+        return [BASE, *self.adapters]
+
+    def add_adapter(self, path: str | Path, name: str | None = None) -> str:
+        """Attach a saved LoRA adapter under ``name`` (default: the run folder's name); return the name used."""
+        from peft import PeftModel
+
+        folder = adapter_dir(path)
+        trained_on = adapter_base_name(folder)
+        if not _same_model(trained_on, self.base):
+            raise WorkbenchError(
+                f"the adapter in {folder} was trained on {trained_on!r}, but the loaded base is {self.base.name!r}: "
+                "compare adapters of the same base model"
+            )
+        name = name or _side_name(folder)
+        unique, n = name, 2
+        while unique in self.sides or unique == _PEFT_BASE:
+            unique, n = f"{name}-{n}", n + 1
+        try:
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(str(folder), adapter_name=unique)
+            else:
+                self.model = PeftModel.from_pretrained(self.model, str(folder), adapter_name=unique)
+        except (RuntimeError, ValueError, KeyError) as exc:  # size mismatch, missing target modules
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WorkbenchError(f"the adapter in {folder} does not fit the base {self.base.name!r}: {first}") from exc
+        self.model.eval()
+        self.adapters[unique] = folder
+        return unique
+
+    @contextmanager
+    def use(self, side: str):
+        """The model answering as ``side``: the base with adapters disabled, or one adapter active."""
+        self._check_sides([side])
+        if side == BASE:
+            if self.adapters:
+                with self.model.disable_adapter():
+                    yield self.model
+            else:
+                yield self.model
+        else:
+            self.model.set_adapter(side)
+            yield self.model
+
+    def _check_sides(self, sides: Sequence[str]) -> None:
+        unknown = [s for s in sides if s not in self.sides]
+        if unknown:
+            raise WorkbenchError(f"unknown side(s) {', '.join(unknown)}: choose from {', '.join(self.sides)}")
+        if len(set(sides)) != len(sides):
+            raise WorkbenchError("each side can appear only once")
+
+    def stream_side_by_side(
+        self,
+        prompt_or_histories: str | list[Message] | Mapping[str, list[Message]],
+        sides: Sequence[str] | None = None,
+        settings: GenerationSettings | None = None,
+        system: str | None = None,
+        batched: bool = True,
+    ) -> Iterator[dict[str, str]]:
+        """Answer with every side; yield {side: text so far} as tokens arrive.
+
+        ``prompt_or_histories`` is one prompt or chat history for all sides, or a {side: history} mapping
+        for multi-turn chats that went differently per side. Every side gets the same settings and seed.
+        ``batched`` runs all sides in one generate call (PEFT's mixed-adapter batch); otherwise they run one
+        after another, each streamed in turn.
+        """
+        sides = list(sides or self.sides)
+        self._check_sides(sides)
+        if isinstance(prompt_or_histories, Mapping):
+            conversations = [as_messages(prompt_or_histories[s], system) for s in sides]
+        else:
+            conversations = [as_messages(prompt_or_histories, system)] * len(sides)
+        if batched:
+            extra = {"adapter_names": [_PEFT_BASE if s == BASE else s for s in sides]} if self.adapters else {}
+            for texts in stream_batch(self.model, self.tokenizer, conversations, settings, **extra):
+                yield dict(zip(sides, texts))
+            return
+        answers = dict.fromkeys(sides, "")
+        for side, conversation in zip(sides, conversations):
+            with self.use(side) as model:
+                for (text,) in stream_batch(model, self.tokenizer, [conversation], settings):
+                    answers[side] = text
+                    yield dict(answers)
+
+    def side_by_side(self, prompt_or_histories, sides: Sequence[str] | None = None, settings: GenerationSettings | None = None, system: str | None = None, batched: bool = True) -> dict[str, str]:
+        """The finished answers of :meth:`stream_side_by_side`."""
+        answers: dict[str, str] = {}
+        for answers in self.stream_side_by_side(prompt_or_histories, sides, settings, system, batched):
+            pass
+        return {side: text.strip() for side, text in answers.items()}
