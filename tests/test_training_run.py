@@ -1,0 +1,182 @@
+"""train() on tiny models: SFT LoRA/QLoRA/full, DPO LoRA, the run folder, stop, NaN and wrong-data errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import torch
+from datasets import Dataset
+
+from workbench.errors import WorkbenchError
+from workbench.training import TrainConfig, list_runs, load_run_config, read_metrics, train
+
+
+def sft_rows(n=24):
+    # One repeated pattern: a tiny model can learn it in a few steps, so the loss must fall.
+    return [
+        {"messages": [{"role": "user", "content": f"Label {i % 2}"}, {"role": "assistant", "content": '{"label": "yes"}'}]}
+        for i in range(n)
+    ]
+
+
+def pref_rows(n=16):
+    return [
+        {
+            "prompt": [{"role": "user", "content": f"Label {i % 2}"}],
+            "chosen": [{"role": "assistant", "content": '{"label": "yes"}'}],
+            "rejected": [{"role": "assistant", "content": "I am not sure."}],
+        }
+        for i in range(n)
+    ]
+
+
+def tiny_config(model_dir, tmp_path, **overrides) -> TrainConfig:
+    values = dict(
+        model=str(model_dir), output_dir=str(tmp_path / "runs"), name="run", max_steps=4, batch_size=4,
+        max_length=64, learning_rate=1e-2, warmup_ratio=0.0, lr_scheduler="constant", eval_fraction=0.0,
+        save_steps=2, precision="fp32", lora_dropout=0.0,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def sft_run(tiny_model_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sft")
+    events = []
+    result = train(
+        tiny_config(tiny_model_dir, tmp, max_steps=6, eval_fraction=0.25, eval_steps=3),
+        on_event=events.append,
+        dataset=Dataset.from_list(sft_rows()),
+    )
+    return result, events
+
+
+def test_sft_lora_loss_falls_and_eval_improves(sft_run):
+    result, _ = sft_run
+    losses = [r["loss"] for r in read_metrics(result.run_dir) if "loss" in r]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert result.final_metrics["eval_loss"] < result.final_metrics["eval_loss_start"]
+
+
+def test_run_folder_holds_everything(sft_run):
+    result, _ = sft_run
+    run = result.run_dir
+    for name in ("config.yaml", "metrics.jsonl", "loss.png", "README.md", "estimate.json"):
+        assert (run / name).is_file(), name
+    assert (run / "adapter" / "adapter_model.safetensors").is_file() and (run / "adapter" / "tokenizer.json").is_file()
+    assert list((run / "checkpoints").glob("checkpoint-*"))
+    assert not list(run.glob(".*tmp*")), "no temporary files left behind"
+    assert load_run_config(run).name == "run" and list_runs(run.parent) == [run]
+    adapter = json.loads((run / "adapter" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == load_run_config(run).model
+    card = (run / "README.md").read_text()
+    assert "How to load it" in card and "eval_loss" in card and "sha256" in card
+    estimate = json.loads((run / "estimate.json").read_text())
+    assert estimate["estimate"]["peak_memory_mb"] > 0 and estimate["measured"]["peak_memory_mb"] > 0
+    records = read_metrics(run)
+    steps = [r["step"] for r in records if "loss" in r]
+    assert steps == sorted(set(steps)), "one loss line per step"
+    assert all("learning_rate" in r and "tokens_per_second" in r for r in records if "loss" in r and r["step"] > 1)
+
+
+def test_every_lora_parameter_trained_and_counts_match_peft(sft_run, tiny_model_dir):
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    result, _ = sft_run
+    weights = load_file(result.run_dir / "adapter" / "adapter_model.safetensors")
+    lora_b = [k for k in weights if "lora_B" in k]
+    assert lora_b and all(weights[k].abs().sum() > 0 for k in lora_b)  # B starts at zero: nonzero = trained
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model = PeftModel.from_pretrained(base, result.run_dir / "adapter", is_trainable=True)
+    assert result.trainable_params == sum(w.numel() for w in weights.values())
+    assert (result.trainable_params, result.total_params) == model.get_nb_trainable_parameters()
+
+
+def test_events_carry_step_metrics_and_eta(sft_run):
+    _, events = sft_run
+    steps = [e for e in events if e["type"] == "step" and "loss" in e["metrics"]]
+    assert [e["step"] for e in steps] == [1, 2, 3, 4, 5, 6] and steps[-1]["max_steps"] == 6
+    assert steps[-1]["eta_seconds"] == 0 and events[-1]["type"] == "done"
+
+
+def test_stop_request_ends_cleanly_with_a_loadable_adapter(tiny_model_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    stop = threading.Event()
+
+    def on_event(event):
+        if event["type"] == "step" and event["step"] >= 2:
+            stop.set()
+
+    result = train(tiny_config(tiny_model_dir, tmp_path, max_steps=50), on_event=on_event, stop=stop,
+                   dataset=Dataset.from_list(sft_rows(16)))
+    assert result.status == "stopped" and result.steps == 2
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), result.run_dir / "adapter")
+    assert model(torch.tensor([[1, 2, 3]])).logits.shape[-1] > 0
+
+
+def test_nan_loss_stops_with_advice(tiny_model_dir, tmp_path):
+    config = tiny_config(tiny_model_dir, tmp_path, learning_rate=1e30, max_steps=6, adaptation="full")
+    with pytest.raises(WorkbenchError, match="lower|learning_rate") as info:
+        train(config, dataset=Dataset.from_list(sft_rows(16)))
+    assert "became" in str(info.value)
+
+
+def test_wrong_kind_of_data_is_refused(tiny_model_dir, tmp_path):
+    with pytest.raises(WorkbenchError, match="method: dpo"):
+        train(tiny_config(tiny_model_dir, tmp_path), dataset=Dataset.from_list(pref_rows()))
+    with pytest.raises(WorkbenchError, match="preference pairs"):
+        train(tiny_config(tiny_model_dir, tmp_path, method="dpo", name="dpo"), dataset=Dataset.from_list(sft_rows()))
+
+
+def test_existing_run_folder_is_not_overwritten(sft_run):
+    result, _ = sft_run
+    config = load_run_config(result.run_dir)
+    with pytest.raises(WorkbenchError, match="already exists"):
+        train(config, dataset=Dataset.from_list(sft_rows()))
+
+
+def test_dpo_lora_logs_rewards(tiny_model_dir, tmp_path):
+    result = train(
+        tiny_config(tiny_model_dir, tmp_path, method="dpo", max_steps=3, learning_rate=5e-3),
+        dataset=Dataset.from_list(pref_rows()),
+    )
+    records = [r for r in read_metrics(result.run_dir) if "rewards/margins" in r]
+    assert len(records) == 3 and "rewards/chosen" in records[0] and "rewards/accuracies" in records[0]
+    assert records[-1]["rewards/margins"] > records[0]["rewards/margins"]
+    assert (result.run_dir / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_full_fine_tuning_saves_a_model_folder(tiny_model_dir, tmp_path):
+    result = train(tiny_config(tiny_model_dir, tmp_path, adaptation="full", learning_rate=1e-3, max_steps=3),
+                   dataset=Dataset.from_list(sft_rows(12)))
+    losses = [r["loss"] for r in read_metrics(result.run_dir) if "loss" in r]
+    assert losses[-1] < losses[0]
+    assert (result.run_dir / "model" / "config.json").is_file() and not (result.run_dir / "adapter").exists()
+    assert result.trainable_params == result.total_params
+
+
+def test_qlora_trains_on_a_4bit_base(tokenizer, tmp_path):
+    from workbench.hardware import bitsandbytes_problem
+
+    if bitsandbytes_problem():
+        pytest.skip(bitsandbytes_problem())
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    # bitsandbytes quantises in blocks of 64: the tiny model needs dimensions that are multiples of it.
+    torch.manual_seed(0)
+    folder = tmp_path / "tiny64"
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
+                                 num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                                 pad_token_id=tokenizer.pad_token_id)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    result = train(tiny_config(folder, tmp_path, adaptation="qlora", max_steps=3, precision="bf16"),
+                   dataset=Dataset.from_list(sft_rows(12)))
+    losses = [r["loss"] for r in read_metrics(result.run_dir) if "loss" in r]
+    assert losses[-1] < losses[0] and (result.run_dir / "adapter" / "adapter_model.safetensors").is_file()

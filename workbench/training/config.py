@@ -1,0 +1,272 @@
+"""The one training configuration: a dataclass with a help string per field, loadable from YAML.
+
+Lessons change one field at a time (``adaptation: lora`` -> ``qlora``, ``method: sft`` -> ``dpo``); the
+CLI loads a YAML preset and applies ``--set key=value`` overrides; the app fills it from its form.
+Fields left at ``None`` are filled from the method and the hardware by :meth:`TrainConfig.resolved`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from workbench.errors import WorkbenchError
+
+Method = Literal["sft", "dpo"]
+Adaptation = Literal["full", "lora", "qlora"]
+
+# Learning rates from the seeds' guide: 1e-4..5e-4 for LoRA, an order of magnitude lower for full
+# fine-tuning (every weight moves). DPO starts lower than SFT: it nudges an already-trained policy.
+DEFAULT_LEARNING_RATES = {
+    ("sft", "lora"): 2e-4,
+    ("sft", "qlora"): 2e-4,
+    ("sft", "full"): 2e-5,
+    ("dpo", "lora"): 1e-4,
+    ("dpo", "qlora"): 1e-4,
+    ("dpo", "full"): 5e-6,
+}
+
+
+def _f(default: Any, help: str, **kwargs) -> Any:  # noqa: A002  (TRL's spelling)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **kwargs})
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Example:
+
+    >>> config = TrainConfig(data="sft_sample", adaptation="qlora", max_steps=20)
+    >>> config.resolved().learning_rate
+    0.0002
+    """
+
+    # What to train, on what
+    name: str = _f("", "Run name: the folder runs/<name>/. Empty: <method>-<adaptation>-<date-time>.")
+    model: str = _f("default", "Base model: 'default' (the embedded SmolLM2-135M-Instruct), a folder or a Hub ID.")
+    data: str = _f("", "Training data: a file, a folder or a sample name, read by workbench.data.load_data.")
+    eval_data: str | None = _f(None, "Evaluation data; None: hold out eval_fraction of the training data.")
+    method: Method = _f("sft", "'sft' (learn from demonstrations) or 'dpo' (learn from chosen/rejected pairs).")
+    adaptation: Adaptation = _f("lora", "'lora' (small adapter), 'qlora' (adapter on a 4-bit base) or 'full' (every weight).")
+    output_dir: str = _f("runs", "Folder that holds the run folders.")
+    overwrite: bool = _f(False, "Replace an existing run folder of the same name instead of stopping.")
+
+    # LoRA (seeds' guide: r 8-64, alpha = 2r, dropout 0.05-0.1)
+    lora_r: int = _f(16, "LoRA rank: the adapter's width. Lower means fewer trainable parameters.")
+    lora_alpha: int | None = _f(None, "LoRA scaling numerator; None: 2 * lora_r.")
+    lora_dropout: float = _f(0.05, "Dropout on the adapter's input, against overfitting (0.05-0.1).")
+    lora_target_modules: str | list[str] = _f("all-linear", "Layers that get an adapter: 'all-linear' or a list of names like [q_proj, v_proj].")
+
+    # Optimisation
+    learning_rate: float | None = _f(None, "Peak learning rate; None: 2e-4 for LoRA/QLoRA SFT, 2e-5 for full, lower for DPO.")
+    lr_scheduler: str = _f("cosine", "Learning-rate schedule after warmup: 'cosine', 'linear' or 'constant'.")
+    warmup_ratio: float = _f(0.1, "Fraction of the steps spent ramping the learning rate up from 0.")
+    epochs: float = _f(2.0, "Passes over the training data (1-3; more overfits small data).")
+    max_steps: int = _f(-1, "Stop after this many optimizer steps; -1: use epochs.")
+    batch_size: int = _f(8, "Examples per step per process.")
+    gradient_accumulation: int = _f(1, "Steps whose gradients add up before one update (effective batch = batch_size * this).")
+    max_length: int = _f(256, "Longest tokenized example; longer ones are truncated. Memory grows with it.")
+    max_grad_norm: float = _f(1.0, "Gradient clipping, against unstable training.")
+    seed: int = _f(42, "Random seed for the split, the adapter's initialisation and the data order.")
+    loss_on: Literal["answer", "all"] = _f("answer", "SFT: train on the assistant's answer only ('answer') or on every token ('all').")
+    beta: float = _f(0.1, "DPO: how far the model may move from the reference (lower moves further).")
+
+    # Evaluation, logging, checkpoints
+    eval_fraction: float = _f(0.1, "Share of the training data held out for evaluation when eval_data is None (0: no evaluation).")
+    eval_steps: int = _f(10, "Evaluate every this many steps (and once before training, for a baseline).")
+    logging_steps: int = _f(1, "Log loss and learning rate every this many steps.")
+    save_steps: int = _f(10, "Write a resumable checkpoint every this many steps.")
+    save_total_limit: int = _f(2, "Keep only the newest this many checkpoints.")
+
+    # Hardware
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = _f("auto", "'auto': chosen from the hardware (workbench.choose_precision).")
+    gradient_checkpointing: bool | None = _f(None, "Recompute activations to save memory; None: off on CPU (~35% slower there), on on GPU.")
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        problems = []
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            problems.append(f"learning_rate must be > 0 (got {self.learning_rate}); try 2e-4 for LoRA, 2e-5 for full")
+        for key in ("batch_size", "gradient_accumulation", "max_length", "lora_r", "eval_steps", "logging_steps", "save_steps"):
+            if getattr(self, key) <= 0:
+                problems.append(f"{key} must be > 0 (got {getattr(self, key)})")
+        if self.max_steps == 0 or self.max_steps < -1:
+            problems.append(f"max_steps must be > 0, or -1 to train for `epochs` (got {self.max_steps})")
+        if self.max_steps == -1 and not self.epochs > 0:
+            problems.append(f"epochs must be > 0 (got {self.epochs}); or set max_steps")
+        if not 0 <= self.eval_fraction < 1:
+            problems.append(f"eval_fraction must be in [0, 1) (got {self.eval_fraction}); 0.1 is typical")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
+        if not 0 <= self.lora_dropout < 1:
+            problems.append(f"lora_dropout must be in [0, 1) (got {self.lora_dropout}); 0.05-0.1 is typical")
+        if not self.beta > 0:
+            problems.append(f"beta must be > 0 (got {self.beta}); 0.1 is typical")
+        if self.name and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name) or ".." in self.name):
+            problems.append(
+                f"run name {self.name!r} must be a plain folder name (letters, digits, '.', '_', '-'; no '/', no '..')"
+            )
+        if problems:
+            raise WorkbenchError("invalid training config: " + "; ".join(problems))
+
+    # ---- resolution -------------------------------------------------------------------------------
+
+    def resolved(self, precision=None) -> TrainConfig:
+        """A copy with every ``None`` filled from the method, the adaptation and the hardware."""
+        from workbench.hardware import choose_precision
+
+        precision = precision or choose_precision()
+        changes: dict[str, Any] = {}
+        if self.lora_alpha is None:
+            changes["lora_alpha"] = 2 * self.lora_r
+        if self.learning_rate is None:
+            changes["learning_rate"] = DEFAULT_LEARNING_RATES[(self.method, self.adaptation)]
+        if self.gradient_checkpointing is None:
+            # On CPU memory is plentiful and compute is scarce; on a GPU it is the other way round.
+            changes["gradient_checkpointing"] = precision.device == "cuda"
+        if self.precision == "auto":
+            changes["precision"] = {"bfloat16": "bf16", "float16": "fp16"}.get(precision.dtype_name, "fp32")
+        if not self.name:
+            stamp = os.environ.get("TORCHELASTIC_RUN_ID") if _world_size() > 1 else None
+            from datetime import datetime
+
+            changes["name"] = f"{self.method}-{self.adaptation}-{stamp or datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        return dataclasses.replace(self, **changes)
+
+    # ---- YAML -------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        if not isinstance(values, dict):
+            raise WorkbenchError(f"{source} must be a mapping of field: value, got {type(values).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; known fields: {', '.join(sorted(known))}"
+                raise WorkbenchError(f"{source}: unknown field {key!r}{hint}")
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+        """Read a YAML preset, then apply ``key=value`` overrides (values parsed as YAML: 1e-4, true, [a, b])."""
+        path = Path(path)
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise WorkbenchError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+        except yaml.YAMLError as exc:
+            raise WorkbenchError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(values, dict):
+            raise WorkbenchError(f"{path} must be a mapping of field: value")
+        values.update(parse_overrides(overrides or []))
+        return cls.from_dict(values, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        lines = ["# Resolved training config (workbench train). Every field's meaning: `workbench train --help-config`."]
+        lines.append(yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None).rstrip())
+        return "\n".join(lines) + "\n"
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["lora_r=8", "learning_rate=1e-4"]`` -> ``{"lora_r": 8, "learning_rate": 1e-4}``."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise WorkbenchError(f"--set {pair!r}: expected key=value, e.g. --set learning_rate=1e-4")
+        key, raw = pair.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def help_text() -> str:
+    """One line per field: name, default, help (for `workbench train --help-config` and the app)."""
+    rows = []
+    for f in dataclasses.fields(TrainConfig):
+        rows.append(f"{f.name:24} {f.default!r:>14}  {f.metadata.get('help', '')}")
+    return "\n".join(rows)
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _check_types(config: TrainConfig) -> None:
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        annotation = hints[f.name]
+        coerced, ok = _coerce(value, annotation)
+        if not ok:
+            raise WorkbenchError(
+                f"invalid training config: {f.name} = {value!r} should be {_describe(annotation)} ({f.metadata['help']})"
+            )
+        setattr(config, f.name, coerced)
+
+
+def _coerce(value: Any, annotation: Any) -> tuple[Any, bool]:
+    """(value converted to the annotation, whether it fits). Ints pass as floats; YAML's 1e-4 string passes as float."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            coerced, ok = _coerce(value, arg)
+            if ok:
+                return coerced, True
+        return value, False
+    if origin is Literal:
+        return value, value in typing.get_args(annotation)
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            return value, False
+        return value, all(_coerce(v, item)[1] for v in value)
+    if annotation is type(None):
+        return value, value is None
+    if annotation is bool:
+        return value, isinstance(value, bool)
+    if annotation is int:
+        return value, isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        if isinstance(value, bool):
+            return value, False
+        if isinstance(value, (int, float)):
+            return float(value), True
+        if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
+            try:
+                return float(value), True
+            except ValueError:
+                return value, False
+        return value, False
+    if annotation is str:
+        return value, isinstance(value, str)
+    return value, True
+
+
+def _describe(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(annotation))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if origin is list:
+        return "a list"
+    if annotation is type(None):
+        return "null"
+    return getattr(annotation, "__name__", str(annotation))

@@ -1,0 +1,28 @@
+"""Direct preference optimisation through TRL's DPOTrainer.
+
+With LoRA/QLoRA the reference model is the same network with its adapter switched off (TRL does this
+when ``ref_model`` is None and the model gets a ``peft_config``): no second copy of the model in memory.
+Same shape as sft.py.
+"""
+
+from __future__ import annotations
+
+
+def method_args(config, kind: str, tokenizer) -> tuple[dict, list[str]]:
+    """(DPOConfig fields for this run, notes for the user)."""
+    return {"max_length": config.max_length, "beta": config.beta}, []
+
+
+def build_trainer(model, tokenizer, training_args: dict, train_dataset, eval_dataset, peft_config, callbacks):
+    from trl import DPOConfig, DPOTrainer
+
+    return DPOTrainer(
+        model=model,
+        ref_model=None,  # adapter disabled = reference (full fine-tuning: TRL makes a frozen copy)
+        args=DPOConfig(**training_args),
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )

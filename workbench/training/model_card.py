@@ -1,0 +1,82 @@
+"""The run's README.md: what was trained, on what, how, with what result, and how to load it."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+from workbench.training.runs import ADAPTER_DIR, MODEL_DIR, CARD_FILE, atomic_write_text
+
+
+def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    final = info.get("final_metrics", {})
+    estimate = info.get("estimate", {})
+    measured = info.get("measured", {})
+    weights = MODEL_DIR if config.adaptation == "full" else ADAPTER_DIR
+    quant = ', quantization="4bit"' if config.adaptation == "qlora" else ""
+    if config.adaptation == "full":
+        how = f"```python\nimport workbench\nlm = workbench.load_model({str(run_dir / MODEL_DIR)!r})\n```"
+    else:
+        how = (
+            "```python\nimport workbench\nfrom peft import PeftModel\n\n"
+            f"lm = workbench.load_model({config.model!r}{quant})\n"
+            f"model = PeftModel.from_pretrained(lm.model, {str(run_dir / ADAPTER_DIR)!r})\n"
+            "print(workbench.chat(model, lm.tokenizer, \"Hello!\"))\n```"
+        )
+    hyper = "\n".join(f"| {k} | {v} |" for k, v in config.to_dict().items())
+    metrics = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in final.items()) or "| (none logged) | |"
+    text = f"""# {config.name}
+
+{config.method.upper()} fine-tune ({config.adaptation}) of `{config.model}`, made with the Fine-tuning Workbench.
+{info.get("status_line", "")}
+
+- **Base model:** `{config.model}` ({info.get("model_source", "")})
+- **Method:** {config.method.upper()} with {config.adaptation.upper()}{"" if config.adaptation == "full" else f" (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}, targets={config.lora_target_modules})"}
+- **Data:** `{config.data}` ({info.get("data_kind")}, {info.get("train_examples")} training / {info.get("eval_examples")} eval examples, sha256 prefix `{info.get("data_hash")}`)
+- **Trainable parameters:** {info.get("trainable_params", 0):,} of {info.get("total_params", 0):,}
+- **Steps:** {info.get("steps")} in {measured.get("seconds", 0):.0f} s
+- **Weights:** `{weights}/`
+
+## Final metrics
+
+| metric | value |
+|---|---|
+{metrics}
+
+## Estimate vs measurement
+
+| | estimated | measured |
+|---|---|---|
+| peak memory (MB) | {estimate.get("peak_memory_mb", "?")} | {measured.get("peak_memory_mb", "?")} |
+| time (s) | {estimate.get("seconds", "?")} | {measured.get("seconds", "?")} |
+| tokens/s | {estimate.get("tokens_per_second", "?")} | {measured.get("tokens_per_second", "?")} |
+
+## Hyperparameters
+
+| field | value |
+|---|---|
+{hyper}
+
+## Environment
+
+{info.get("device", "")} / {config.precision}; Python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, peft {peft.__version__}; {info.get("world_size", 1)} process(es).
+
+## How to load it
+
+{how}
+
+Continue training from the last checkpoint with `workbench train --resume {run_dir}`.
+"""
+    path = run_dir / CARD_FILE
+    atomic_write_text(path, text)
+    return path
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

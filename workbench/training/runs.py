@@ -1,0 +1,118 @@
+"""The run folder: its layout, crash-safe writes, and helpers to list and read runs.
+
+Layout of ``runs/<name>/`` (read by compare, evaluation, export and the app)::
+
+    config.yaml      the resolved TrainConfig (``model`` holds the workbench model name)
+    metrics.jsonl    one JSON object per logged step: step, loss, learning_rate, eval_loss, tokens_per_second, DPO rewards/*
+    adapter/         LoRA/QLoRA: PEFT adapter (safetensors) + tokenizer;  full: model/ instead
+    checkpoints/     resumable Trainer checkpoints (checkpoint-<step>/)
+    loss.png         the loss curve
+    estimate.json    estimated vs measured peak memory and time
+    README.md        the model card
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench.errors import WorkbenchError
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+ADAPTER_DIR = "adapter"
+MODEL_DIR = "model"
+CHECKPOINTS_DIR = "checkpoints"
+LOSS_PLOT = "loss.png"
+ESTIMATE_FILE = "estimate.json"
+CARD_FILE = "README.md"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, fsync, then rename: readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
+    """Append one line and fsync it, so a kill -9 loses at most the line being written."""
+    line = json.dumps(record, default=_jsonable) + "\n"
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Every record of ``metrics.jsonl``; a torn last line (a crash mid-write) is skipped."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+def truncate_metrics(run_dir: str | Path, last_step: int) -> None:
+    """Drop records after ``last_step`` (and torn lines): a resumed run re-logs those steps itself."""
+    path = Path(run_dir) / METRICS_FILE
+    kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= last_step and r.get("type") != "summary"]
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def load_run_config(run_dir: str | Path):
+    """The run's resolved TrainConfig."""
+    from workbench.training.config import TrainConfig
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise WorkbenchError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
+    return TrainConfig.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, source=str(path))
+
+
+def list_runs(root: str | Path = "runs") -> list[Path]:
+    """Run folders under ``root`` (those with a config.yaml), newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if (p / CONFIG_FILE).is_file()]
+    return sorted(runs, key=lambda p: (p / CONFIG_FILE).stat().st_mtime, reverse=True)
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint (the Trainer writes trainer_state.json last)."""
+    folder = Path(run_dir) / CHECKPOINTS_DIR
+    if not folder.is_dir():
+        return None
+    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(done, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
