@@ -72,3 +72,12 @@ def test_defaults_follow_the_guide_and_the_hardware():
     assert config.learning_rate == 2e-4 and TrainConfig(adaptation="full").resolved().learning_rate == 2e-5
     assert config.gradient_checkpointing is False  # CPU: memory is plentiful, compute is not
     assert config.precision in ("bf16", "fp32", "fp16") and config.name.startswith("sft-lora-")
+
+
+def test_notebook_progress_accepts_a_run_of_events():
+    from workbench.training.notebook import live_progress
+
+    on_event = live_progress(plot=False)
+    for step in (1, 2):
+        on_event({"type": "step", "step": step, "max_steps": 2, "metrics": {"loss": 3.0 / step}, "eta_seconds": 1.0})
+    on_event({"type": "done", "run_dir": "x", "status": "completed", "steps": 2, "metrics": {}})
