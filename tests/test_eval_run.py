@@ -63,3 +63,14 @@ def test_run_without_held_out_data_says_what_to_pass(tmp_path, tiny_model_dir):
     run = make_adapter_run(tmp_path / "run", tiny_model_dir, seed=1)
     with pytest.raises(WorkbenchError, match="--data"):
         evaluate_run(run)
+
+
+def test_run_trained_on_a_sample_uses_its_eval_split_and_task_metric(tmp_path, tiny_model_dir):
+    from workbench.data import SAMPLES
+
+    run = make_adapter_run(tmp_path / "sample-run", tiny_model_dir, seed=1)
+    sample = SAMPLES["sentiment_json"]
+    (run / "config.yaml").write_text(f"model: {tiny_model_dir}\nmethod: sft\ndata: {sample.train_path}\n")
+    results = evaluate_run(run, max_samples=2, settings=GenerationSettings(max_new_tokens=4, temperature=0))
+    assert results["data"] == str(sample.eval_path)
+    assert "valid_format" in results["sides"]["sample-run"]

@@ -176,8 +176,11 @@ def _eval_data(run_dir: Path, data: str | Path | None) -> tuple[list[dict], str,
 
     config = run_config(run_dir)
     source = data or config.get("eval_data")
-    if not source and config.get("data") in SAMPLES:
-        source = SAMPLES[config["data"]].eval_path
+    training_data = str(config.get("data") or "")
+    # A run trained on a sample (by name or train file) is evaluated on that sample's eval split.
+    trained_on = SAMPLES.get(training_data) or next((s for s in SAMPLES.values() if training_data and Path(training_data).resolve() == s.train_path.resolve()), None)
+    if not source and trained_on:
+        source = trained_on.eval_path
     if not source:
         raise WorkbenchError(f"no held-out data for {run_dir}: pass --data FILE (an eval file in any supported format)")
     sample = SAMPLES.get(str(source)) or next(
