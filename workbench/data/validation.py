@@ -1,0 +1,133 @@
+"""Check raw records one by one, keep the good ones normalized, and report every problem with its place.
+
+A bad record never stops the load: it goes into the report with its file, line (or record index) and
+field, and the rest carry on. Only records with errors are left out; warnings keep the record.
+"""
+
+from __future__ import annotations
+
+import json
+
+from workbench.data.chat_template import training_chat_template
+from workbench.data.formats import FORMATS, Format, Problems, apply_column_map, detect_format, record_kind
+from workbench.data.readers import RawRecord, RawSource
+from workbench.data.report import Issue, ValidationReport
+from workbench.errors import WorkbenchError
+
+
+def validate(
+    raw: RawSource,
+    fmt: Format | None,
+    column_map: dict[str, str] | None = None,
+    tokenizer=None,
+    max_length: int | None = None,
+) -> tuple[list[dict], list[RawRecord], ValidationReport]:
+    """Normalize every record of ``raw``; return the good records, where each came from, and the report."""
+    report = ValidationReport(source=raw.name, issues=list(raw.issues))
+    report.records_read = len(raw.records) + sum(1 for i in raw.issues if i.index is not None)
+
+    def issue(where: RawRecord, field: str | None, message: str, code: str, severity="error") -> None:
+        report.issues.append(Issue(message, file=raw.name, line=where.line, index=where.index, field=field,
+                                   severity=severity, code=code))
+
+    values = [apply_column_map(r.value, column_map) for r in raw.records]
+    fmt = fmt or detect_format(values)
+    if fmt is None:
+        if raw.records:
+            columns = sorted({k for v in values if isinstance(v, dict) for k in v})
+            expected = "; ".join(f"{f.name}: {', '.join(f.columns)}" for f in FORMATS.values())
+            report.issues.append(Issue(
+                f"no known format fits the columns {columns}. Expected one of: {expected}. "
+                "Map your columns with column_map (CLI: --map yours=ours)", file=raw.name, code="unknown_format"))
+        return [], [], report
+    report.source_format, report.kind = fmt.name, fmt.kind
+
+    good: list[dict] = []
+    origins: list[RawRecord] = []
+    for where, value in zip(raw.records, values):
+        if not isinstance(value, dict):
+            issue(where, None, f"a record must be an object with named fields, got {type(value).__name__}", "wrong_type")
+            continue
+        problems = Problems()
+        normalized = fmt.normalize(value, problems)
+        for field, message, code in problems.errors:
+            issue(where, field, message, code)
+        for field, message, code in problems.warnings:
+            issue(where, field, message, code, severity="warning")
+        if normalized is not None and not problems.errors:
+            good.append(normalized)
+            origins.append(where)
+
+    good = _one_form(good)
+    if good:  # chat-like prompt/completion records train as conversations
+        report.kind = record_kind(good[0])
+    good, origins = _drop_duplicates(good, origins, issue)
+    if tokenizer is not None and max_length is not None:
+        _check_lengths(good, origins, tokenizer, max_length, issue)
+    report.usable = len(good)
+    # Problems with the whole source first, then in file order, whichever check found them.
+    report.issues.sort(key=lambda i: -1 if i.index is None else i.index)
+    return good, origins, report
+
+
+def _one_form(records: list[dict]) -> list[dict]:
+    """Give every record the same columns and types, since a datasets.Dataset has one schema.
+
+    Where some records of a format are chat-like (message lists) and others plain strings, the strings
+    become messages: a prompt is the user's turn, an answer the assistant's.
+    """
+    if any("messages" in r for r in records) and any("messages" not in r for r in records):
+        records = [r if "messages" in r else {"messages": [{"role": "user", "content": r["prompt"]},
+                                                          {"role": "assistant", "content": r["completion"]}]}
+                   for r in records]
+    if any(isinstance(r.get("prompt"), list) for r in records if "chosen" in r):
+        records = [
+            {
+                "prompt": r["prompt"] if isinstance(r["prompt"], list) else [{"role": "user", "content": r["prompt"]}],
+                **{k: r[k] if isinstance(r[k], list) else [{"role": "assistant", "content": r[k]}]
+                   for k in ("chosen", "rejected")},
+            }
+            for r in records
+        ]
+    return records
+
+
+def _drop_duplicates(records, origins, issue):
+    """Keep the first copy of each record; a repeat trains the same thing twice and skews the eval split."""
+    seen: dict[str, RawRecord] = {}
+    kept, kept_origins = [], []
+    for record, where in zip(records, origins):
+        key = json.dumps(record, sort_keys=True, ensure_ascii=False)
+        if key in seen:
+            first = seen[key]
+            at = f"line {first.line}" if first.line is not None else f"record {first.index}"
+            issue(where, None, f"duplicate of {at}: only the first copy is kept", "duplicate")
+            continue
+        seen[key] = where
+        kept.append(record)
+        kept_origins.append(where)
+    return kept, kept_origins
+
+
+def _check_lengths(records, origins, tokenizer, max_length: int, issue) -> None:
+    """Warn about records longer than ``max_length`` tokens, with how many tokens truncation cuts."""
+    from workbench.data.preview import tokenize_for_training
+
+    try:
+        training_chat_template(tokenizer)
+        assistant_only = True
+    except WorkbenchError:  # no training template for this model: count whole sequences instead
+        assistant_only = False
+    for record, where in zip(records, origins):
+        for name, _text, ids, mask in tokenize_for_training(record, tokenizer, assistant_only_loss=assistant_only):
+            if len(ids) <= max_length:
+                continue
+            cut = len(ids) - max_length
+            cut_trained = sum(mask[max_length:])
+            left = sum(mask[:max_length])
+            field = name if name != "sequence" else None
+            message = (f"{len(ids)} tokens, over max_length {max_length}: truncation cuts the last {cut} "
+                       f"({cut_trained} of them trained)")
+            if not left:
+                message += "; no trained token remains, so the trainer drops this record"
+            issue(where, field, message, "too_long", severity="warning")
