@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from test_compare_bench import make_adapter_run
-from workbench import WorkbenchError
+from workbench import WorkbenchError, load_model
 from workbench.compare import ModelBench
 from workbench.export import export_merged
+from workbench.hardware import Precision
 
 
-def test_merged_model_matches_base_plus_adapter(tmp_path, tiny_model_dir, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_DTYPE", "float32")  # compare against the exported fp32 weights
+def test_merged_model_matches_base_plus_adapter(tmp_path, tiny_model_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     run = make_adapter_run(tmp_path / "run", tiny_model_dir, seed=1)
@@ -21,7 +21,9 @@ def test_merged_model_matches_base_plus_adapter(tmp_path, tiny_model_dir, monkey
     assert AutoTokenizer.from_pretrained(tmp_path / "merged").chat_template
     assert not any("lora" in name for name, _ in merged.named_parameters())
 
-    bench = ModelBench.from_adapters([run])
+    # The export merges in fp32; compare against base + adapter in fp32 too.
+    bench = ModelBench(load_model(str(tiny_model_dir), precision=Precision("cpu", torch.float32, "test")))
+    bench.add_adapter(run)
     ids = torch.tensor([[1, 520, 33, 4071, 17, 2]])
     with torch.inference_mode(), bench.use("run") as model:
         expected = model(input_ids=ids).logits
