@@ -7,7 +7,6 @@ picks the first format whose columns most records have, so more specific formats
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -251,13 +250,15 @@ FORMATS: dict[str, Format] = {
 
 
 def detect_format(records: list[dict]) -> Format | None:
-    """The first format whose identifying columns at least half the records have (None if none fits)."""
-    counts = Counter(key for r in records if isinstance(r, dict) for key in r)
-    dicts = sum(isinstance(r, dict) for r in records)
-    for fmt in FORMATS.values():
-        if dicts and all(counts[c] * 2 >= dicts for c in fmt.columns):
-            return fmt
-    return None
+    """The format whose identifying columns most records have (None if none fits even half of them).
+
+    Counting over all records, not the first, keeps one odd record from deciding for the whole file; on a
+    tie the more specific format (earlier in FORMATS) wins.
+    """
+    dicts = [set(r) for r in records if isinstance(r, dict)]
+    fits = {name: sum(set(f.columns) <= keys for keys in dicts) for name, f in FORMATS.items()}
+    best = max(FORMATS, key=lambda name: fits[name])  # max keeps the first of equals
+    return FORMATS[best] if dicts and fits[best] * 2 >= len(dicts) else None
 
 
 def get_format(name: str) -> Format:

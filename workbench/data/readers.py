@@ -17,6 +17,7 @@ from workbench.data.report import Issue
 from workbench.errors import WorkbenchError
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+IN_MEMORY = "<records>"
 
 
 @dataclass
@@ -35,13 +36,17 @@ class RawSource:
     name: str
     records: list[RawRecord] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
-    has_lines: bool = True  # False where records have no line numbers (in-memory lists, Parquet, the Hub)
+
+    @property
+    def file(self) -> str | None:
+        """The name to put in issues: None for in-memory records, which have no file."""
+        return None if self.name == IN_MEMORY else self.name
 
 
 def read_source(source: str | Path | list[dict]) -> RawSource:
     """Read records from a path, an in-memory list or a Hub dataset ID."""
     if isinstance(source, list):
-        raw = RawSource("<records>", has_lines=False)
+        raw = RawSource(IN_MEMORY)
         raw.records = [RawRecord(value, i) for i, value in enumerate(source)]
         return raw
     if not isinstance(source, (str, Path)):
@@ -175,7 +180,6 @@ def _read_csv(data: bytes, raw: RawSource) -> None:
 def _read_parquet(path: Path, raw: RawSource) -> RawSource:
     from datasets import Dataset
 
-    raw.has_lines = False
     try:
         dataset = Dataset.from_parquet(str(path))
     except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
@@ -193,6 +197,6 @@ def _read_hub(name: str) -> RawSource:
         dataset = load_dataset(name, split="train")
     except Exception as exc:  # offline, unknown ID, private: the user needs the reason, whatever its type
         raise WorkbenchError(f"{name!r} is not a local file, and loading it from the Hugging Face Hub failed: {exc}") from exc
-    raw = RawSource(name, has_lines=False)
+    raw = RawSource(name)
     raw.records = [RawRecord(v, i) for i, v in enumerate(dataset)]
     return raw

@@ -27,7 +27,7 @@ def validate(
     report.records_read = len(raw.records) + sum(1 for i in raw.issues if i.index is not None)
 
     def issue(where: RawRecord, field: str | None, message: str, code: str, severity="error") -> None:
-        report.issues.append(Issue(message, file=raw.name, line=where.line, index=where.index, field=field,
+        report.issues.append(Issue(message, file=raw.file, line=where.line, index=where.index, field=field,
                                    severity=severity, code=code))
 
     values = [apply_column_map(r.value, column_map) for r in raw.records]
@@ -38,7 +38,7 @@ def validate(
             expected = "; ".join(f"{f.name}: {', '.join(f.columns)}" for f in FORMATS.values())
             report.issues.append(Issue(
                 f"no known format fits the columns {columns}. Expected one of: {expected}. "
-                "Map your columns with column_map (CLI: --map yours=ours)", file=raw.name, code="unknown_format"))
+                "Map your columns with column_map (CLI: --map yours=role)", file=raw.file, code="unknown_format"))
         return [], [], report
     report.source_format, report.kind = fmt.name, fmt.kind
 
