@@ -165,10 +165,10 @@ def _text(record: dict, problems: Problems) -> dict | None:
 def _preference_side(value: Any, name: str, problems: Problems, keys=("role", "content")) -> list[Message] | None:
     """``chosen``/``rejected`` in chat form: a string becomes one assistant message."""
     if isinstance(value, str):
-        value = [{keys[0]: "assistant", keys[1]: value}] if value.strip() else value
-    if isinstance(value, str) and not value.strip():
-        problems.error(name, f"'{name}' is empty", "empty_field")
-        return None
+        if not value.strip():
+            problems.error(name, f"'{name}' is empty", "empty_field")
+            return None
+        value = [{keys[0]: "assistant", keys[1]: value}]
     messages = _messages(value, name, problems, keys)
     if messages and any(m["role"] != "assistant" for m in messages):
         problems.error(name, f"'{name}' must hold the assistant's answer only", "role_order")
@@ -192,13 +192,9 @@ def _preference(record: dict, problems: Problems) -> dict | None:
         return _preference_result(prompt, chosen, rejected, problems)
     # Chat-like: TRL's conversational preference form, prompt = messages, chosen/rejected = [assistant message].
     prompt = record.get("prompt")
-    if isinstance(prompt, str):
-        prompt = [{"role": "user", "content": prompt}] if prompt.strip() else prompt
-    if isinstance(prompt, str):
-        problems.error("prompt", "'prompt' is empty", "empty_field")
-        prompt = None
-    else:
-        prompt = _messages(prompt, "prompt", problems)
+    if isinstance(prompt, str):  # a plain prompt is the user's turn
+        prompt = [{"role": "user", "content": prompt}] if prompt.strip() else []
+    prompt = _messages(prompt, "prompt", problems)
     if prompt:
         check_prompt_turns(prompt, "prompt", problems)
     chosen = _preference_side(values[1], "chosen", problems)
