@@ -2,7 +2,7 @@
 
 Example:
     >>> from workbench.training import TrainConfig, train
-    >>> result = train(TrainConfig(data="sft_sample", adaptation="lora", max_steps=30))
+    >>> result = train(TrainConfig(data="data_samples/sentiment_json.train.jsonl", adaptation="lora", max_steps=30))
     >>> print(result.run_dir, result.final_metrics)
 """
 

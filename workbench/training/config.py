@@ -46,7 +46,7 @@ def _f(default: Any, help: str, **kwargs) -> Any:  # noqa: A002  (TRL's spelling
 class TrainConfig:
     """Everything that defines a training run. Example:
 
-    >>> config = TrainConfig(data="sft_sample", adaptation="qlora", max_steps=20)
+    >>> config = TrainConfig(data="data_samples/sentiment_json.train.jsonl", adaptation="qlora", max_steps=20)
     >>> config.resolved().learning_rate
     0.0002
     """

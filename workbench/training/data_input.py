@@ -33,7 +33,7 @@ def kind_of(dataset) -> str:
 def load(source: str):
     """(dataset, kind) for a path or sample name, through workbench.data.load_data when it is available."""
     if not source:
-        raise WorkbenchError("no training data: set `data` to a file, folder or sample name (e.g. --set data=sft_sample)")
+        raise WorkbenchError("no training data: set `data` to a data file or Hub dataset ID (e.g. --set data=data_samples/sentiment_json.train.jsonl)")
     try:
         from workbench.data import load_data
     except ImportError:

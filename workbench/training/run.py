@@ -81,7 +81,7 @@ def train(
     ``config.data``/``config.eval_data`` for notebooks and tests.
 
     Example:
-        >>> result = train(TrainConfig(data="sft_sample", max_steps=30))
+        >>> result = train(TrainConfig(data="data_samples/sentiment_json.train.jsonl", max_steps=30))
         >>> result.final_metrics["eval_loss"]
     """
     config = config.resolved()
