@@ -6,6 +6,7 @@ trains with progress events and stop requests, then writes the run folder (runs.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -223,9 +224,6 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
 
     model = trainer.model
     if hasattr(model, "peft_config"):
-        # The adapter names its base by the workbench name, so load_model(name) finds it on any machine.
-        for adapter_config in model.peft_config.values():
-            adapter_config.base_model_name_or_path = config.model
         trainable, total = model.get_nb_trainable_parameters()
     else:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -327,6 +325,14 @@ def _save_weights(trainer, tokenizer, run_dir: Path, config) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     trainer.model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    adapter_config = tmp / "adapter_config.json"
+    if adapter_config.is_file():
+        # The saved adapter names its base by the workbench name, so load_model(name) finds it on any
+        # machine. It is rewritten here rather than set on the live model: PEFT would then ask the Hub
+        # for a repo called e.g. "default" at every checkpoint save.
+        saved = json.loads(adapter_config.read_text())
+        saved["base_model_name_or_path"] = config.model
+        adapter_config.write_text(json.dumps(saved, indent=2))
     if target.exists():
         old = run_dir / f".{target.name}.old"
         shutil.rmtree(old, ignore_errors=True)
