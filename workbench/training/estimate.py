@@ -104,3 +104,37 @@ def peak_memory_mb(device: str = "cpu") -> float:
         return round(torch.cuda.max_memory_allocated() / 2**20, 1)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
+def estimate_config(config, n_train: int, mean_tokens: float) -> Estimate:
+    """Estimate a run from its config alone, before any weights are loaded (the app's "before you start").
+
+    The model is built on PyTorch's meta device (shapes without memory) and wrapped as training would wrap
+    it, so the parameter counts are exact. Meta weights have the training dtype (fp32); QLoRA's base is
+    counted at 4 bits instead, as bitsandbytes would store it.
+
+    Example:
+        >>> print(estimate_config(TrainConfig(data="sentiment_json", max_steps=30), n_train=180, mean_tokens=90).summary())
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from workbench.hardware import choose_precision
+    from workbench.models import resolve_model
+    from workbench.training.run import _planned_steps
+
+    config = config.resolved()
+    path, _ = resolve_model(config.model)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
+    if config.adaptation != "full":
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
+    estimate = estimate_run(model, config, _planned_steps(config, n_train, 1), mean_tokens, choose_precision().device)
+    if config.adaptation == "qlora":
+        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+        saved_mb = frozen * (4 - 0.5) / 2**20  # fp32 -> 4-bit NF4
+        estimate.peak_memory_mb = round(estimate.peak_memory_mb - saved_mb, 1)
+        estimate.breakdown_mb["weights"] = round(estimate.breakdown_mb["weights"] - saved_mb, 1)
+    return estimate
