@@ -1,6 +1,7 @@
 """The Fine-tuning Workbench app: `python app.py` serves it on the embedded default model.
 
-Environment: WORKBENCH_MODEL (default "default"), GRADIO_SERVER_NAME / GRADIO_SERVER_PORT as usual.
+Environment: WORKBENCH_MODEL (default "default"), WORKBENCH_RUNS (run folders, default runs/),
+WORKBENCH_PUBLIC=1 (public-Space caps; on by itself where SPACE_ID is set), GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
 """
 
 from __future__ import annotations
@@ -10,22 +11,47 @@ import os
 import gradio as gr
 
 from workbench.models import DEFAULT_MODEL
+from workbench.ui import public
 from workbench.ui.chat_tab import build_chat_tab
+from workbench.ui.compare_tab import build_compare_tab
+from workbench.ui.data_tab import build_data_tab
+from workbench.ui.evaluate_tab import build_evaluate_tab
+from workbench.ui.method_tab import build_method_tab
+from workbench.ui.run_manager import runs_root
+from workbench.ui.runs_tab import build_runs_tab
 from workbench.ui.shared_model import get_model
+from workbench.ui.train_tab import build_train_tab
 
 
 def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
     with gr.Blocks(title="Fine-tuning Workbench") as app:
-        gr.Markdown("# Fine-tuning Workbench\nSee a real model change its behaviour in minutes, on your own CPU.")
-        build_chat_tab(model_name)
+        gr.Markdown("# Fine-tuning Workbench\nSee a real model change its behaviour in minutes, on your own CPU: "
+                    "look at the data, train, compare the answers, evaluate.")
+        with gr.Tabs() as tabs:
+            data_source, upload_path = build_data_tab(app, model_name)
+            train = build_train_tab(app, model_name, data_source, upload_path)
+            build_runs_tab(app)
+            build_compare_tab(app, model_name)
+            build_evaluate_tab(app)
+            build_method_tab(train, tabs)
+            build_chat_tab(model_name)
     return app
+
+
+def launch_options() -> dict:
+    """What launch() needs beyond the defaults: the run folders may be served, uploads are capped in public mode."""
+    options: dict = {"allowed_paths": [str(runs_root().resolve())]}
+    limit = public.caps().max_upload_mb
+    if limit is not None:
+        options["max_file_size"] = f"{limit:g}mb"
+    return options
 
 
 def main() -> None:
     model_name = os.environ.get("WORKBENCH_MODEL", DEFAULT_MODEL)
     # Load (and on first run convert) the model before serving, so the first visitor does not wait.
     print(get_model(model_name).summary(), flush=True)
-    build_app(model_name).queue(default_concurrency_limit=4).launch()
+    build_app(model_name).queue(default_concurrency_limit=4).launch(**launch_options())
 
 
 if __name__ == "__main__":

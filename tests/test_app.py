@@ -1,26 +1,49 @@
-"""The app serves a page and answers chat through Gradio's API, on a tiny model."""
+"""The app through Gradio's API on a tiny model: chat, data, training through the run manager, compare, vote, evaluate."""
 
 from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from workbench.ui.chat_tab import message_text
 
+TRAIN_FORM = dict(method="sft", adaptation="lora", lora_r=8, lora_alpha=16, learning_rate=2e-4, epochs=1, max_steps=2,
+                  batch_size=4, max_length=128, beta=0.1)
+
+
+def train_form(data: str, name: str) -> list:
+    """The Train tab's /start inputs in order (the session's upload path is a State the client fills itself)."""
+    return [data, name, *TRAIN_FORM.values()]
+
 
 @pytest.fixture(scope="module")
-def running_app(tiny_model_dir):
+def running_app(tiny_model_dir, tmp_path_factory):
     from app import build_app
 
+    runs = tmp_path_factory.mktemp("runs")
+    old = os.environ.get("WORKBENCH_RUNS")
+    os.environ["WORKBENCH_RUNS"] = str(runs)
     app = build_app(str(tiny_model_dir))
     app.queue().launch(prevent_thread_lock=True, quiet=True)
     yield app
     app.close()
+    if old is None:
+        os.environ.pop("WORKBENCH_RUNS")
+    else:
+        os.environ["WORKBENCH_RUNS"] = old
 
 
-def test_chat_streams_an_answer_through_the_api(running_app):
+@pytest.fixture
+def client(running_app):
     from gradio_client import Client
 
-    client = Client(running_app.local_url, verbose=False)
+    return Client(running_app.local_url, verbose=False)
+
+
+def test_chat_streams_an_answer_through_the_api(client):
     history, cleared = client.predict("hello", [], 0.0, 0.9, 1.1, 16, api_name="/respond")
     assert cleared == ""
     assert [m["role"] for m in history] == ["user", "assistant"]
@@ -30,3 +53,67 @@ def test_chat_streams_an_answer_through_the_api(running_app):
     # A second turn sends the first back as history, in Gradio's own message format.
     history, _ = client.predict("again", history, 0.0, 0.9, 1.1, 16, api_name="/respond")
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
+
+
+def test_data_tab_reports_formats_problems_and_trained_tokens(client):
+    summary, report, _, tokens, plot, caption = client.predict("sentiment_json", 256, api_name="/load_data")
+    assert "usable" in report and "kind **conversational**" in summary
+    assert {"token": "{\"sentiment\": \"negative\", \"stars\": 1}<|im_end|>", "class_or_confidence": "trained"} in tokens
+    assert plot is not None and "tokens trained" in caption
+
+    # A broken sample: the report names the bad lines, the good records stay browsable.
+    _, report, *_ = client.predict("broken/not_json.jsonl", 256, api_name="/load_data")
+    assert "not_json.jsonl:" in report and "error" in report
+
+
+def test_malformed_upload_shows_the_report_not_a_traceback(client, tmp_path):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "mine.jsonl"
+    bad.write_text('{"prompt": "hi", "completion": "there"}\nthis is not json\n{"foo": 1}\n')
+    client.predict(handle_file(str(bad)), api_name="/upload")
+    summary, report, *_ = client.predict("upload", 256, api_name="/load_data")
+    assert "mine.jsonl:2" in report and "mine.jsonl:3" in report
+    assert "1 usable" in summary.replace("**", "")
+    assert "Traceback" not in report
+
+    # A file that is no dataset at all still gets a readable message.
+    unreadable = tmp_path / "table.parquet"
+    unreadable.write_text("not parquet")
+    client.predict(handle_file(str(unreadable)), api_name="/upload")
+    summary, report, *_ = client.predict("upload", 256, api_name="/load_data")
+    assert "table.parquet" in report and "Traceback" not in report
+
+
+def test_train_compare_vote_evaluate_end_to_end(client):
+    from workbench.ui.run_manager import MANAGER
+
+    assert "Before you start" in client.predict(*train_form("sentiment_json", "e2e"), api_name="/estimate")
+    # Two starts at once: one trains, the other is told the server is busy.
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda name: client.predict(*train_form("sentiment_json", name), api_name="/start"), ["e2e", "other"])
+    messages = sorted([first, second])
+    assert any(m.startswith("started ") for m in messages), messages
+    assert any("busy:" in m and "is training, try later" in m for m in messages), messages
+    started = next(m for m in messages if m.startswith("started ")).removeprefix("started ")
+
+    state = MANAGER.wait(timeout=120)
+    assert state.status == "completed", state.log
+    progress, plot, log, files, *_ = client.predict(api_name="/poll")
+    assert "completed: step 2/2" in progress and "step 2/2" in log and plot is not None
+    assert any(f.endswith("adapter_model.safetensors") for f in files) and any(f.endswith("config.yaml") for f in files)
+
+    table, _, _ = client.predict([], api_name="/runs")
+    assert started in [row[0] for row in table["data"]]
+
+    client.predict(api_name="/compare_runs")
+    prompt = "Rate this product review: great kettle."
+    answer_a, answer_b = client.predict(prompt, started, "base", 0.0, 16, api_name="/compare")
+    assert answer_a.strip() and answer_b.strip()
+    status, pairs_file = client.predict("A is better", prompt, started, "base", answer_a, answer_b, 0.0, 16, api_name="/vote")
+    assert "1 preference rows" in status.replace("**", "") and pairs_file.endswith("preferences.jsonl")
+
+    client.predict(api_name="/evaluate_runs")
+    table, chart, eval_files = client.predict(started, 4, api_name="/evaluate")
+    assert "| metric |" in table and chart.endswith(".png")
+    assert sorted(os.path.basename(f) for f in eval_files) == ["eval.json", "eval.md"]

@@ -1,0 +1,191 @@
+"""Train tab: choose method, adaptation and a few hyperparameters, see the estimate, start/stop, watch it train.
+
+The run itself belongs to :mod:`workbench.ui.run_manager`; this tab only starts it and polls its state
+with a timer, so a reloaded page (or another visitor) picks up the live run where it is.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from workbench.data import length_stats, load_data
+from workbench.errors import WorkbenchError
+from workbench.training import TrainConfig
+from workbench.training.config import DEFAULT_LEARNING_RATES
+from workbench.training.estimate import estimate_config
+from workbench.training.plots import draw_loss
+from workbench.ui import public
+from workbench.ui.data_tab import UPLOAD, check_upload, sample_choices, source_path
+from workbench.ui.run_manager import MANAGER, RunState, runs_root
+from workbench.ui.shared_model import get_model
+
+POLL_SECONDS = 2.0
+
+
+@dataclass
+class TrainControls:
+    """The settings the "which method?" helper can fill in."""
+
+    method: gr.Radio
+    adaptation: gr.Radio
+    lora_r: gr.Slider
+    lora_alpha: gr.Slider
+    learning_rate: gr.Number
+
+
+def form_config(model_name: str, data: str, upload_path: str | None, name: str, method: str, adaptation: str,
+                lora_r: int, lora_alpha: int, learning_rate: float, epochs: float, max_steps: int, batch_size: int,
+                max_length: int, beta: float) -> TrainConfig:
+    """The TrainConfig the form describes, with the server's caps applied."""
+    path = source_path(data, upload_path)
+    if data == UPLOAD:
+        check_upload(path)
+    config = TrainConfig(
+        name=name.strip(), model=model_name, data=path, method=method, adaptation=adaptation, output_dir=str(runs_root()),
+        lora_r=int(lora_r), lora_alpha=int(lora_alpha), learning_rate=float(learning_rate), epochs=float(epochs),
+        max_steps=int(max_steps) if max_steps else -1, batch_size=int(batch_size), max_length=int(max_length), beta=float(beta),
+    )
+    return public.apply_caps(config)
+
+
+def capped_dataset(config: TrainConfig):
+    """In public mode the first ``max_rows`` usable rows (None elsewhere: train() reads ``config.data`` itself)."""
+    cap = public.caps().max_rows
+    if cap is None:
+        return None
+    dataset = load_data(config.data).dataset
+    return dataset.select(range(min(cap, len(dataset))))
+
+
+def loss_plot(records: list[dict], title: str):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3.2), layout="constrained")
+    draw_loss(figure.subplots(), records, title)
+    return figure
+
+
+def progress_html(state: RunState) -> str:
+    if state.status == "idle":
+        return "<div class='wb-progress'>No run yet on this server.</div>"
+    fraction = state.step / state.max_steps if state.max_steps else 0.0
+    if state.status == "completed":
+        fraction = 1.0
+    eta = f", about {state.eta_seconds:.0f} s left" if state.busy and state.eta_seconds is not None else ""
+    colour = {"failed": "#ef4444", "stopped": "#f59e0b"}.get(state.status, "#22c55e")
+    return (
+        f"<div class='wb-progress'><div style='display:flex;justify-content:space-between'>"
+        f"<b>{html.escape(state.name)}</b><span>{html.escape(state.status)}: step {state.step}/{state.max_steps or '?'}{eta}</span></div>"
+        f"<div style='background:#e5e7eb;border-radius:6px;height:14px;margin-top:4px'>"
+        f"<div style='background:{colour};width:{fraction * 100:.1f}%;height:14px;border-radius:6px'></div></div></div>"
+    )
+
+
+def run_files(run_dir: str) -> list[str]:
+    """The run folder's downloadable files: the top level and the adapter or model, not the checkpoints."""
+    folder = Path(run_dir)
+    files = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")] if folder.is_dir() else []
+    for sub in ("adapter", "model"):
+        if (folder / sub).is_dir():
+            files += [p for p in sorted((folder / sub).iterdir()) if p.is_file()]
+    return [str(p) for p in files]
+
+
+def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, upload_path: gr.State) -> TrainControls:
+    caps = public.caps()
+
+    def estimate(*form):
+        try:
+            config = form_config(model_name, *form)
+            bundle = load_data(config.data)
+            rows = len(bundle.dataset) if caps.max_rows is None else min(caps.max_rows, len(bundle.dataset))
+            stats = length_stats(bundle, get_model(model_name).tokenizer, config.max_length).as_dict()
+            result = estimate_config(config, n_train=int(rows * 0.9), mean_tokens=min(stats.get("mean", 0) or 1, config.max_length))
+        except WorkbenchError as exc:
+            return f"Cannot estimate: {html.escape(str(exc))}"
+        b = result.breakdown_mb
+        return (f"**Before you start:** {result.summary().removeprefix('estimate: ')}.  \n"
+                f"Memory: baseline {b['baseline']:.0f} + weights {b['weights']:.0f} + gradients/optimizer "
+                f"{b['gradients_and_optimizer']:.0f} + activations {b['activations']:.0f} + logits {b['logits']:.0f} MB.")
+
+    def start(*form):
+        try:
+            config = form_config(model_name, *form)
+            ok, message = MANAGER.start(config, dataset=capped_dataset(config))
+        except WorkbenchError as exc:
+            ok, message = False, str(exc)
+        return ("" if ok else "⚠️ ") + message
+
+    def poll(seen: int):
+        """Redraw from the manager's state; the plot only when new steps arrived (matplotlib is not free)."""
+        state = MANAGER.snapshot()
+        plot = gr.skip()
+        if len(state.records) != seen or seen == -1:
+            plot = loss_plot(state.records, state.name) if state.records else None
+        # Only a failure is written into the message line; otherwise what start/stop said stays readable.
+        error = f"⚠️ {state.error}" if state.error else gr.skip()
+        files = run_files(state.run_dir) if state.status in ("completed", "stopped") else None
+        return (progress_html(state), plot, "\n".join(state.log[-200:]), files, len(state.records),
+                gr.update(interactive=not state.busy), gr.update(interactive=state.busy), error)
+
+    with gr.Tab("Train", id="train"):
+        gr.Markdown("Train the model on your data. **SFT** learns from demonstrations; **DPO** from chosen/rejected pairs. "
+                    "**LoRA** trains a small adapter, **QLoRA** the same on a 4-bit base (less memory, slower on CPU), "
+                    "**full** every weight. " + public.describe())
+        with gr.Row():
+            data = gr.Dropdown(sample_choices(), value="sentiment_json", label="Data",
+                               info="A sample, or the file you uploaded on the Data tab.")
+            name = gr.Textbox(label="Run name (optional)", placeholder="e.g. json-lora-r16",
+                              info="The folder runs/<name>/; empty: method-adaptation-date.")
+        with gr.Row():
+            method = gr.Radio(["sft", "dpo"], value="sft", label="Method", info="DPO needs preference data (sentiment_preference).")
+            adaptation = gr.Radio(["lora", "qlora", "full"], value="lora", label="Adaptation",
+                                  info="Full fine-tuning needs ~10x the learning rate's caution and far more memory.")
+        with gr.Accordion("Hyperparameters", open=True):
+            with gr.Row():
+                lora_r = gr.Slider(4, 64, value=16, step=4, label="LoRA r",
+                                   info="Adapter rank, 8-64: higher learns more but trains more parameters.")
+                lora_alpha = gr.Slider(4, 128, value=32, step=4, label="LoRA alpha",
+                                       info="Scales the adapter's update; the usual choice is 2 x r.")
+                learning_rate = gr.Number(value=2e-4, label="Learning rate",
+                                          info="1e-4 to 5e-4 for LoRA; ~2e-5 for full; lower for DPO.")
+                beta = gr.Number(value=0.1, label="DPO beta", info="DPO only: lower lets the model move further from the base.")
+            with gr.Row():
+                epochs = gr.Slider(0.5, 5, value=2, step=0.5, label="Epochs", info="Passes over the data (1-3; more overfits small data).")
+                max_steps = gr.Number(value=caps.max_steps or 30, precision=0, label="Max steps",
+                                      info="Stop after this many steps (0: use epochs)." + (f" At most {caps.max_steps} here." if caps.max_steps else ""))
+                batch_size = gr.Slider(1, 16, value=8, step=1, label="Batch size", info="Examples per step; memory grows with it.")
+                max_length = gr.Slider(32, caps.max_length, value=256, step=32, label="max_length",
+                                       info="Longest example in tokens; longer ones are cut.")
+        form = [data, upload_path, name, method, adaptation, lora_r, lora_alpha, learning_rate, epochs, max_steps, batch_size, max_length, beta]
+        estimate_box = gr.Markdown()
+        with gr.Row():
+            estimate_button = gr.Button("Estimate memory and time")
+            start_button = gr.Button("Start training", variant="primary")
+            stop_button = gr.Button("Stop", variant="stop", interactive=False)
+        message = gr.Markdown()
+        progress = gr.HTML(progress_html(RunState()))
+        with gr.Row():
+            plot = gr.Plot(label="Loss (live)")
+            log = gr.Textbox(label="Run log", lines=12, max_lines=12, interactive=False, autoscroll=True)
+        files = gr.File(label="Run folder (download)", file_count="multiple", interactive=False)
+        seen = gr.State(-1)  # how many steps this page has drawn
+
+        # The Data tab's choice carries over when it is one this tab offers (broken examples are not).
+        data_source.change(lambda v: gr.update(value=v) if v in dict(map(reversed, sample_choices())) else gr.skip(),
+                           inputs=data_source, outputs=data)
+        lora_r.release(lambda r: 2 * r, inputs=lora_r, outputs=lora_alpha)
+        gr.on([method.input, adaptation.input], lambda m, a: DEFAULT_LEARNING_RATES[(m, a)],
+              inputs=[method, adaptation], outputs=learning_rate)
+        estimate_button.click(estimate, inputs=form, outputs=estimate_box, api_name="estimate")
+        start_button.click(estimate, inputs=form, outputs=estimate_box).then(start, inputs=form, outputs=message, api_name="start")
+        stop_button.click(lambda: MANAGER.stop(), outputs=message, api_name="stop")
+        poll_outputs = [progress, plot, log, files, seen, start_button, stop_button, message]
+        timer = gr.Timer(POLL_SECONDS)
+        timer.tick(poll, inputs=seen, outputs=poll_outputs, show_progress="hidden", api_name="poll")
+        app.load(poll, inputs=seen, outputs=poll_outputs, show_progress="hidden")
+    return TrainControls(method, adaptation, lora_r, lora_alpha, learning_rate)
