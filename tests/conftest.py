@@ -39,7 +39,7 @@ def build_tiny_model(folder: Path, tokenizer, seed: int = 0, **overrides) -> Pat
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(
+    settings = dict(
         vocab_size=len(tokenizer),
         hidden_size=32,
         intermediate_size=64,
@@ -51,8 +51,8 @@ def build_tiny_model(folder: Path, tokenizer, seed: int = 0, **overrides) -> Pat
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        **overrides,
     )
+    config = LlamaConfig(**(settings | overrides))
     model = LlamaForCausalLM(config)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -18,6 +18,16 @@ from workbench.errors import WorkbenchError
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 IN_MEMORY = "<records>"
+_BOM = b"\xef\xbb\xbf"
+# The first bytes of files people upload by mistake, so the report can say what the file really is.
+_BINARY_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"PK\x03\x04": "a zip archive (unpack it and pass the data file inside)",
+    b"%PDF": "a PDF document",
+    b"\x1f\x8b": "a gzip archive (unpack it first)",
+}
 
 
 @dataclass
@@ -68,11 +78,21 @@ def _read_file(path: Path) -> RawSource:
         return _read_parquet(path, raw)
     if suffix not in SUFFIXES:
         raise WorkbenchError(f"{path}: unknown file type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
-    data = path.read_bytes()
+    # Editors on Windows often start UTF-8 files with a byte-order mark; it is not part of the data.
+    data = path.read_bytes().removeprefix(_BOM)
     if not data.strip():
         raw.issues.append(Issue("the file is empty", file=raw.name, code="empty_file"))
         return raw
-    if suffix == ".jsonl":
+    kind = next((what for magic, what in _BINARY_MAGIC.items() if data.startswith(magic)), None)
+    if kind:
+        raw.issues.append(Issue(f"this is not a text dataset: it looks like {kind}", file=raw.name, code="not_a_dataset"))
+        return raw
+    if suffix == ".jsonl" and data.lstrip().startswith(b"["):
+        # A JSON array saved as .jsonl, the mirror image of the JSON Lines-as-.json slip below.
+        raw.issues.append(Issue("this .jsonl file holds one JSON array, not one object per line: read it as JSON; "
+                                "rename it to .json", file=raw.name, severity="warning", code="json_as_jsonl"))
+        _read_json(data, raw)
+    elif suffix == ".jsonl":
         _read_jsonl(data, raw)
     elif suffix == ".json":
         _read_json(data, raw)
@@ -175,6 +195,8 @@ def _read_csv(data: bytes, raw: RawSource) -> None:
         # Empty cells are missing values, not empty strings: an optional column (Alpaca's input) may be blank.
         raw.records.append(RawRecord({k: v for k, v in row.items() if v not in (None, "")}, index, line))
         line = reader.line_num + 1
+    if not raw.records:
+        raw.issues.append(Issue("the file has a header line but no records", file=raw.name, line=1, code="empty_file"))
 
 
 def _read_parquet(path: Path, raw: RawSource) -> RawSource:

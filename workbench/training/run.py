@@ -97,7 +97,14 @@ def train(
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / CONFIG_FILE, config.to_yaml())
-    return _run(config, run_dir, None, on_event, stop, dataset, eval_dataset)
+    try:
+        return _run(config, run_dir, None, on_event, stop, dataset, eval_dataset)
+    except BaseException:
+        # A run that failed before logging anything (bad target modules, wrong data) leaves no folder
+        # behind; one that trained keeps its metrics and checkpoints for diagnosis and resume.
+        if _rank() == 0 and not read_metrics(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def resume(run_dir: str | Path, on_event: OnEvent | None = None, stop: threading.Event | None = None) -> RunResult:
@@ -217,13 +224,18 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
     try:
         trainer = method.build_trainer(model, tokenizer, args, train_dataset, eval_dataset, peft_config, [callback])
     except ValueError as exc:
-        raise WorkbenchError(f"could not set up {config.method.upper()} training: {exc}") from exc
+        hint = ""
+        if "Target modules" in str(exc):
+            linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+            hint = f" This model's linear layers: {', '.join(linear)} (or all-linear)."
+        raise WorkbenchError(f"could not set up {config.method.upper()} training: {exc}{hint}") from exc
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # events replace its raw dict prints
 
     model = trainer.model
     if hasattr(model, "peft_config"):
+        _check_lora_rank(model, config.lora_r)
         trainable, total = model.get_nb_trainable_parameters()
     else:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -316,6 +328,21 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
         measured=measured,
         notes=notes,
     )
+
+
+def _check_lora_rank(model, rank: int) -> None:
+    """Refuse a rank above a layer's smaller side: B @ A cannot exceed that rank, so the extra is waste."""
+    from peft.tuners.lora import LoraLayer
+
+    for name, module in model.named_modules():
+        if isinstance(module, LoraLayer):
+            smallest = min(module.in_features, module.out_features)
+            if rank > smallest:
+                raise WorkbenchError(
+                    f"lora_r={rank} is larger than layer {name.removeprefix('base_model.model.')} allows "
+                    f"({module.in_features} -> {module.out_features}): an update B @ A has rank at most {smallest}; "
+                    f"use lora_r <= {smallest} (8-64 is usual for real models)"
+                )
 
 
 def _save_weights(trainer, tokenizer, run_dir: Path, config) -> None:
