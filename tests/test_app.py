@@ -101,7 +101,7 @@ def test_train_compare_vote_evaluate_end_to_end(client):
     assert state.status == "completed", state.log
     progress, plot, log, files, *_ = client.predict(api_name="/poll")
     assert "completed: step 2/2" in progress and "step 2/2" in log and plot is not None
-    assert any(f.endswith("adapter_model.safetensors") for f in files) and any(f.endswith("config.yaml") for f in files)
+    assert any(f.endswith(f"{started}-adapter.zip") for f in files) and any(f.endswith("config.yaml") for f in files)
 
     table, _, _ = client.predict([], api_name="/runs")
     assert started in [row[0] for row in table["data"]]
@@ -111,7 +111,7 @@ def test_train_compare_vote_evaluate_end_to_end(client):
     answer_a, answer_b = client.predict(prompt, started, "base", 0.0, 16, api_name="/compare")
     assert answer_a.strip() and answer_b.strip()
     status, pairs_file = client.predict("A is better", prompt, started, "base", answer_a, answer_b, 0.0, 16, api_name="/vote")
-    assert "1 preference rows" in status.replace("**", "") and pairs_file.endswith("preferences.jsonl")
+    assert "Preference rows: 1" in status.replace("**", "") and pairs_file.endswith("preferences.jsonl")
 
     client.predict(api_name="/evaluate_runs")
     table, chart, eval_files = client.predict(started, 4, api_name="/evaluate")

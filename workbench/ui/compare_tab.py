@@ -65,7 +65,7 @@ def build_compare_tab(app: gr.Blocks, model_name: str) -> None:
         settings = GenerationSettings(temperature=temperature, max_new_tokens=int(max_new_tokens))
         record_vote(folder, prompt, text_a, text_b, VOTES[label], side_a, side_b, settings)
         pairs = read_pairs(folder)
-        status = (f"{len(read_votes(folder))} votes in this session, **{len(pairs)} preference rows** "
+        status = (f"Votes this session: {len(read_votes(folder))}. Preference rows: **{len(pairs)}** "
                   "(ties and 'both bad' are logged but make no pair).")
         return folder, status, f"{folder}/{PAIRS_FILE}" if pairs else None
 

@@ -34,7 +34,7 @@ def source_path(choice: str, upload_path: str | None) -> str:
     if choice == UPLOAD:
         if not upload_path:
             raise WorkbenchError("no file uploaded yet: upload one on the Data tab first")
-        return upload_path
+        return str(upload_path)  # Gradio hands a str subclass that YAML (config.yaml) cannot write
     raise WorkbenchError(f"unknown data choice {choice!r}")
 
 
@@ -61,6 +61,8 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
             # A file that cannot be read at all is still a report to read, not a crash.
             return "**Could not read this data.**", f"error: {exc}", empty, None, None, "", None
         report = bundle.report
+        # Issues name files by their full server path; the file name is what a learner can find (and all a visitor may see).
+        report_text = str(report).replace(str(Path(path).parent) + "/", "")
         rows = len(bundle.dataset)
         cap = public.caps().max_rows
         name = Path(report.source).name
@@ -69,12 +71,12 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
         if cap is not None and rows > cap:
             summary += f" Training here uses the first {cap} rows (public mode)."
         if not rows:
-            return summary, str(report), empty, None, None, "", bundle
+            return summary, report_text, empty, None, None, "", bundle
         stats = length_stats(bundle, tokenizer, max_length=int(max_length))
         figure = length_histogram(stats, title=name)
         slider = gr.update(value=0, maximum=max(1, rows - 1), interactive=rows > 1)
         highlighted, caption = show_record(bundle, 0, max_length)
-        return summary, str(report), slider, highlighted, figure, caption + f"\n\nLengths: {stats}", bundle
+        return summary, report_text, slider, highlighted, figure, caption + f"\n\nLengths: {stats}", bundle
 
     def show_record(bundle, index: int, max_length: int):
         if bundle is None or not len(bundle.dataset):

@@ -48,7 +48,7 @@ def overlay_plot(names: list[str]):
         if evals:
             ax.plot(*zip(*evals), "o--", color=colour, label=f"{name} eval")
     ax.set(xlabel="step", ylabel="loss", title="Loss by run" if names else "Pick runs to compare their loss")
-    if names:
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return figure

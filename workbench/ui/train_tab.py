@@ -86,13 +86,25 @@ def progress_html(state: RunState) -> str:
 
 
 def run_files(run_dir: str) -> list[str]:
-    """The run folder's downloadable files: the top level and the adapter or model, not the checkpoints."""
+    """The run folder's downloadable files: the top level, plus the adapter zipped into one file.
+
+    The zip goes to the temp folder, not the run folder, which belongs to training. A full fine-tuning
+    model/ is left out: hundreds of MB are better copied from the folder than downloaded through a browser.
+    """
+    import shutil
+    import tempfile
+
     folder = Path(run_dir)
-    files = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")] if folder.is_dir() else []
-    for sub in ("adapter", "model"):
-        if (folder / sub).is_dir():
-            files += [p for p in sorted((folder / sub).iterdir()) if p.is_file()]
-    return [str(p) for p in files]
+    if not folder.is_dir():
+        return []
+    files = [str(p) for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    if (folder / "adapter").is_dir():
+        target = Path(tempfile.gettempdir()) / "workbench-downloads" / f"{folder.name}-adapter"
+        archive = target.with_suffix(".zip")
+        if not archive.is_file() or archive.stat().st_mtime < (folder / "adapter").stat().st_mtime:
+            shutil.make_archive(str(target), "zip", folder / "adapter")
+        files.append(str(archive))
+    return files
 
 
 def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, upload_path: gr.State) -> TrainControls:
@@ -108,7 +120,9 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
         except WorkbenchError as exc:
             return f"Cannot estimate: {html.escape(str(exc))}"
         b = result.breakdown_mb
-        return (f"**Before you start:** {result.summary().removeprefix('estimate: ')}.  \n"
+        # "~" pairs would render as strikethrough in Markdown.
+        summary = result.summary().removeprefix("estimate: ").replace("~", "≈")
+        return (f"**Before you start:** {summary}.  \n"
                 f"Memory: baseline {b['baseline']:.0f} + weights {b['weights']:.0f} + gradients/optimizer "
                 f"{b['gradients_and_optimizer']:.0f} + activations {b['activations']:.0f} + logits {b['logits']:.0f} MB.")
 
@@ -120,16 +134,17 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
             ok, message = False, str(exc)
         return ("" if ok else "⚠️ ") + message
 
-    def poll(seen: int):
-        """Redraw from the manager's state; the plot only when new steps arrived (matplotlib is not free)."""
+    def poll(seen: str):
+        """Redraw from the manager's state, but only what changed since this page last drew (matplotlib is not free)."""
         state = MANAGER.snapshot()
-        plot = gr.skip()
-        if len(state.records) != seen or seen == -1:
-            plot = loss_plot(state.records, state.name) if state.records else None
+        key = f"{state.name}:{state.status}:{len(state.records)}:{len(state.log)}"
+        if key == seen:
+            return (gr.skip(),) * len(poll_outputs)
+        plot = loss_plot(state.records, state.name) if state.records else None
+        files = run_files(state.run_dir) if state.status in ("completed", "stopped") else None
         # Only a failure is written into the message line; otherwise what start/stop said stays readable.
         error = f"⚠️ {state.error}" if state.error else gr.skip()
-        files = run_files(state.run_dir) if state.status in ("completed", "stopped") else None
-        return (progress_html(state), plot, "\n".join(state.log[-200:]), files, len(state.records),
+        return (progress_html(state), plot, "\n".join(state.log[-200:]), files, key,
                 gr.update(interactive=not state.busy), gr.update(interactive=state.busy), error)
 
     with gr.Tab("Train", id="train"):
@@ -173,7 +188,7 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
             plot = gr.Plot(label="Loss (live)")
             log = gr.Textbox(label="Run log", lines=12, max_lines=12, interactive=False, autoscroll=True)
         files = gr.File(label="Run folder (download)", file_count="multiple", interactive=False)
-        seen = gr.State(-1)  # how many steps this page has drawn
+        seen = gr.State("")  # the state this page last drew (see poll)
 
         # The Data tab's choice carries over when it is one this tab offers (broken examples are not).
         data_source.change(lambda v: gr.update(value=v) if v in dict(map(reversed, sample_choices())) else gr.skip(),
