@@ -30,6 +30,7 @@ from workbench.models import load_model
 # Greedy and short: evaluation should measure the model, not the dice, and stay minutes long on a CPU.
 EVAL_SETTINGS = GenerationSettings(max_new_tokens=64, temperature=0.0, repetition_penalty=1.15)
 LOWER_IS_BETTER = {"loss", "perplexity"}
+UNBOUNDED = LOWER_IS_BETTER | {"reward_margin"}  # every other metric is a rate between 0 and 1
 
 SideModel = Callable[[str], AbstractContextManager]
 
@@ -260,7 +261,12 @@ def write_report(results: dict, out_dir: str | Path) -> dict[str, Path]:
     fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         values = [results["sides"][s].get(metric, 0.0) for s in sides]
-        ax.bar(range(len(sides)), values, color=["#9e9e9e", *["#1f77b4"] * (len(sides) - 1)])
+        bars = ax.bar(range(len(sides)), values, color=["#9e9e9e", *["#1f77b4"] * (len(sides) - 1)])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        if metric not in UNBOUNDED:
+            ax.set_ylim(0, 1.1)  # a rate keeps its 0-1 scale, so a bar at 0 reads as 0 and not as an empty chart
+        else:
+            ax.margins(y=0.15)  # room for the value labels
         ax.set_xticks(range(len(sides)), sides, rotation=30, ha="right", fontsize=8)
         ax.set_title(metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""), fontsize=9)
     fig.suptitle("Before (base) and after (tuned)")

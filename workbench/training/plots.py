@@ -23,6 +23,8 @@ def loss_figure(records: list[dict[str, Any]], title: str = ""):
 
 def draw_loss(ax, records: list[dict[str, Any]], title: str = "") -> None:
     """Draw train and eval loss on ``ax`` (shared by the PNG, the notebook helper and the app)."""
+    from matplotlib.ticker import MaxNLocator
+
     train = [(r["step"], r["loss"]) for r in records if "loss" in r]
     evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
     ax.clear()
@@ -31,6 +33,7 @@ def draw_loss(ax, records: list[dict[str, Any]], title: str = "") -> None:
     if evals:
         ax.plot(*zip(*evals), "o-", label="eval loss", color="tab:orange")
     ax.set_xlabel("step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers: no 0.25 ticks on short runs
     ax.set_ylabel("loss")
     if title:
         ax.set_title(title)
