@@ -128,6 +128,34 @@ def test_nan_loss_stops_with_advice(tiny_model_dir, tmp_path):
     assert "became" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "error",
+    [torch.OutOfMemoryError("CUDA out of memory"), RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 GB")],
+    ids=["gpu", "cpu"],
+)
+def test_out_of_memory_names_the_fixes_and_keeps_the_last_checkpoint(tiny_model_dir, tmp_path, monkeypatch, error):
+    from trl import SFTTrainer
+
+    from workbench.training.runs import latest_checkpoint
+
+    real_step, calls = SFTTrainer.training_step, []
+
+    def step_then_run_out(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # after the checkpoint at step 2, as a longer batch would
+            raise error
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(SFTTrainer, "training_step", step_then_run_out)
+    config = tiny_config(tiny_model_dir, tmp_path)
+    with pytest.raises(WorkbenchError) as info:
+        train(config, dataset=Dataset.from_list(sft_rows(16)))
+    message = str(info.value)
+    assert all(fix in message for fix in ("qlora", "batch_size", "gradient_checkpointing", "max_length"))
+    checkpoint = latest_checkpoint(tmp_path / "runs" / "run")
+    assert checkpoint is not None and checkpoint.name == "checkpoint-2"
+
+
 def test_wrong_kind_of_data_is_refused(tiny_model_dir, tmp_path):
     with pytest.raises(WorkbenchError, match="method: dpo"):
         train(tiny_config(tiny_model_dir, tmp_path), dataset=Dataset.from_list(pref_rows()))
