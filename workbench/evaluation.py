@@ -30,7 +30,7 @@ from workbench.models import load_model
 # Greedy and short: evaluation should measure the model, not the dice, and stay minutes long on a CPU.
 EVAL_SETTINGS = GenerationSettings(max_new_tokens=64, temperature=0.0, repetition_penalty=1.15)
 LOWER_IS_BETTER = {"loss", "perplexity"}
-UNBOUNDED = LOWER_IS_BETTER | {"reward_margin"}  # every other metric is a rate between 0 and 1
+SCALES = {"bleu": 100.0}  # sacrebleu's 0-100; the other rates run from 0 to 1
 
 SideModel = Callable[[str], AbstractContextManager]
 
@@ -263,8 +263,9 @@ def write_report(results: dict, out_dir: str | Path) -> dict[str, Path]:
         values = [results["sides"][s].get(metric, 0.0) for s in sides]
         bars = ax.bar(range(len(sides)), values, color=["#9e9e9e", *["#1f77b4"] * (len(sides) - 1)])
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
-        if metric not in UNBOUNDED:
-            ax.set_ylim(0, 1.1)  # a rate keeps its 0-1 scale, so a bar at 0 reads as 0 and not as an empty chart
+        if metric not in LOWER_IS_BETTER | {"reward_margin"}:
+            # A rate keeps its whole scale, so a bar at 0 reads as 0 and not as an empty chart.
+            ax.set_ylim(0, 1.1 * SCALES.get(metric, 1.0))
         else:
             ax.margins(y=0.15)  # room for the value labels
         ax.set_xticks(range(len(sides)), sides, rotation=30, ha="right", fontsize=8)
