@@ -208,3 +208,6 @@ def test_qlora_trains_on_a_4bit_base(tokenizer, tmp_path):
                    dataset=Dataset.from_list(sft_rows(12)))
     losses = [r["loss"] for r in read_metrics(result.run_dir) if "loss" in r]
     assert losses[-1] < losses[0] and (result.run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    # The estimate counts the 4-bit weights unpacked, as PEFT does, not as bitsandbytes stores them (half).
+    estimate = json.loads((result.run_dir / "estimate.json").read_text())["estimate"]
+    assert (estimate["trainable_params"], estimate["total_params"]) == (result.trainable_params, result.total_params)

@@ -45,8 +45,12 @@ class Estimate:
 
 def estimate_run(model, config, steps: int, mean_tokens: float, device: str, world_size: int = 1) -> Estimate:
     """Estimate one process's peak memory and the run's time for a model already prepared for training."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if hasattr(model, "get_nb_trainable_parameters"):
+        # PEFT's own count: it unpacks bitsandbytes' two-weights-per-byte storage, which numel() would halve.
+        trainable, total = model.get_nb_trainable_parameters()
+    else:
+        total = sum(p.numel() for p in model.parameters())
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     # bitsandbytes packs two 4-bit weights per byte in uint8 "parameters": element_size already says 1 byte per
     # two weights, so `weights` is right for QLoRA too. Trainable: fp32 copy + gradient + Adam's two moments.
