@@ -121,9 +121,12 @@ def ensure_default_model(progress=print) -> Path:
         if target.exists():
             progress(f"The cached default model at {target} is incomplete or corrupt: rebuilding it.")
             shutil.rmtree(target)
+        # Temporary folders of conversions that were killed (~540 MB each). Holding the lock means no
+        # conversion is running, so every one of them is garbage.
+        for stale in target.parent.glob(f"{target.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         progress("Converting the embedded SmolLM2-135M-Instruct GGUF to safetensors (once, ~40 s)...")
         tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         try:
             _convert_gguf(embedded_gguf_path(), tmp)
             os.replace(tmp, target)
@@ -194,6 +197,11 @@ def resolve_model(name: str) -> tuple[str, str]:
             )
         if not (path / "config.json").is_file():
             raise WorkbenchError(f"{name} is not a model folder: it has no config.json")
+        if not any(path.glob("*.safetensors")) and any(path.glob(p) for p in ("*.bin", "*.pt", "*.pth", "*.ckpt")):
+            raise WorkbenchError(
+                f"{name} holds only pickled weights (.bin/.pt), which can run code when loaded: only safetensors "
+                "are loaded. Convert them where you trust the file: from_pretrained(folder).save_pretrained(new_folder)"
+            )
         return str(path), f"the local folder {path}"
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise WorkbenchError(f"model {name!r} not found: no such folder, and it is not a Hub ID (owner/name)")
@@ -221,7 +229,8 @@ def load_model(
     # Full-precision training keeps fp32 master weights; mixed precision (bf16/fp16) is applied by the
     # trainer's autocast. Quantized and inference-only models load directly in the compute dtype.
     dtype = torch.float32 if (for_training and quant_config is None) else precision.dtype
-    kwargs = {"dtype": dtype, "trust_remote_code": False}
+    # Never pickles (a .bin checkpoint can run code when unpickled), never code shipped with a Hub repo.
+    kwargs = {"dtype": dtype, "trust_remote_code": False, "use_safetensors": True}
     if quant_config is not None:
         kwargs["quantization_config"] = quant_config
         kwargs["device_map"] = {"": precision.device if precision.device != "cuda" else 0}

@@ -41,7 +41,8 @@ def load(source: str):
     if load_data is not None:
         bundle = load_data(source)
         if bundle.kind is None or len(bundle.dataset) == 0:
-            raise WorkbenchError(f"no usable training examples in {source}: {bundle.report.summary()}")
+            first = "".join(f"{issue}\n" for issue in bundle.report.errors[:3])  # file:line: what, for the first few
+            raise WorkbenchError(f"no usable training examples in {source}:\n{first}{bundle.report.summary()}")
         return bundle.dataset, bundle.kind
     # Fallback while workbench.data is not installed: JSON Lines already in TRL's columns.
     path = Path(source)

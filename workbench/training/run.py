@@ -6,6 +6,7 @@ trains with progress events and stop requests, then writes the run folder (runs.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -13,6 +14,7 @@ import shutil
 import threading
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -250,14 +252,15 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
     start = time.perf_counter()
     tokens_before = trainer.state.num_input_tokens_seen
     try:
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        with _disk_full_advice(run_dir, "a checkpoint or metrics.jsonl"):
+            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         raise WorkbenchError(OOM_FIX) from exc
     except ValueError as exc:
         if "num_samples" in str(exc):
             raise WorkbenchError(
-                f"no training example is left after tokenizing: each was cut to max_length={config.max_length} tokens "
-                "before its answer began. Raise max_length or shorten the prompts"
+                f"no training example of {config.data or 'the dataset'} is left after tokenizing: each was cut to "
+                f"max_length={config.max_length} tokens before its answer began. Raise max_length or shorten the prompts"
             ) from exc
         raise
     except RuntimeError as exc:
@@ -285,37 +288,37 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
     status = "stopped" if callback.stopped_by_request else "completed"
     final = _final_metrics(read_metrics(run_dir) if is_main else [])
     if is_main:
-        _save_weights(trainer, tokenizer, run_dir, config)
         from workbench.training.model_card import write_model_card
         from workbench.training.plots import save_loss_plot
-        import json
 
-        atomic_write_text(
-            run_dir / ESTIMATE_FILE,
-            json.dumps({"estimate": estimate.as_dict(), "measured": measured, "processes": world}, indent=1) + "\n",
-        )
-        save_loss_plot(run_dir)
-        stop_note = f"Stopped on request after step {state.global_step}." if status == "stopped" else ""
-        write_model_card(
-            run_dir,
-            config,
-            {
-                "status_line": stop_note,
-                "model_source": lm.source,
-                "data_kind": kind,
-                "train_examples": len(train_dataset),
-                "eval_examples": len(eval_dataset) if has_eval else 0,
-                "data_hash": data_hash,
-                "trainable_params": trainable,
-                "total_params": total,
-                "steps": state.global_step,
-                "final_metrics": final,
-                "estimate": estimate.as_dict(),
-                "measured": measured,
-                "device": precision.device,
-                "world_size": world,
-            },
-        )
+        with _disk_full_advice(run_dir, "the trained weights and run files"):
+            _save_weights(trainer, tokenizer, run_dir, config)
+            atomic_write_text(
+                run_dir / ESTIMATE_FILE,
+                json.dumps({"estimate": estimate.as_dict(), "measured": measured, "processes": world}, indent=1) + "\n",
+            )
+            save_loss_plot(run_dir)
+            stop_note = f"Stopped on request after step {state.global_step}." if status == "stopped" else ""
+            write_model_card(
+                run_dir,
+                config,
+                {
+                    "status_line": stop_note,
+                    "model_source": lm.source,
+                    "data_kind": kind,
+                    "train_examples": len(train_dataset),
+                    "eval_examples": len(eval_dataset) if has_eval else 0,
+                    "data_hash": data_hash,
+                    "trainable_params": trainable,
+                    "total_params": total,
+                    "steps": state.global_step,
+                    "final_metrics": final,
+                    "estimate": estimate.as_dict(),
+                    "measured": measured,
+                    "device": precision.device,
+                    "world_size": world,
+                },
+            )
     emit({"type": "done", "run_dir": str(run_dir), "status": status, "steps": state.global_step, "metrics": final})
     return RunResult(
         run_dir=run_dir,
@@ -345,13 +348,31 @@ def _check_lora_rank(model, rank: int) -> None:
                 )
 
 
+@contextmanager
+def _disk_full_advice(run_dir: Path, writing: str):
+    """A full disk (ENOSPC) becomes a sentence: what could not be written, and how to go on from what is intact."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise WorkbenchError(
+            f"the disk is full: {writing} could not be written in {run_dir}. Free some space, then continue with "
+            f"`workbench train --resume {run_dir}` (the last complete checkpoint and metrics.jsonl are intact)"
+        ) from exc
+
+
 def _save_weights(trainer, tokenizer, run_dir: Path, config) -> None:
     """Save into a temporary folder, then rename: a crash leaves the old weights or none, never half."""
     target = run_dir / (MODEL_DIR if config.adaptation == "full" else ADAPTER_DIR)
     tmp = run_dir / f".{target.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    trainer.model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    try:
+        trainer.model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # half an adapter is worse than none, and it fills the disk
+        raise
     adapter_config = tmp / "adapter_config.json"
     if adapter_config.is_file():
         # The saved adapter names its base by the workbench name, so load_model(name) finds it on any

@@ -54,12 +54,24 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
-    """Append one line and fsync it, so a kill -9 loses at most the line being written."""
-    line = json.dumps(record, default=_jsonable) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one line and fsync it, so a kill -9 loses at most the line being written.
+
+    A write that fails (a full disk) is cut back off, so the next append does not glue itself onto half a line.
+    """
+    line = memoryview((json.dumps(record, default=_jsonable) + "\n").encode("utf-8"))
+    # os-level writes rather than a buffered file: a buffer would retry the failed bytes when it is closed.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            while line:
+                line = line[os.write(fd, line):]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def _jsonable(value: Any) -> Any:
@@ -110,9 +122,18 @@ def list_runs(root: str | Path = "runs") -> list[Path]:
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint (the Trainer writes trainer_state.json last)."""
+    """The newest complete checkpoint: the Trainer writes trainer_state.json last, so a checkpoint whose
+    trainer_state.json is missing or torn (a kill or a full disk mid-save) is skipped for the one before."""
     folder = Path(run_dir) / CHECKPOINTS_DIR
     if not folder.is_dir():
         return None
-    done = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    done = [p for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit() and _readable_json(p / "trainer_state.json")]
     return max(done, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return True
+    except (OSError, ValueError):
+        return False
