@@ -47,11 +47,20 @@ def launch_options() -> dict:
     return options
 
 
+def queue_options() -> dict:
+    """Four quick events (data, estimate, polls) at once; generation has its own pool (public.caps().generations).
+
+    In public mode the queue is bounded too: a crowd beyond it is told the server is full rather than waiting
+    in a queue that only grows.
+    """
+    return {"default_concurrency_limit": 4, "max_size": public.caps().queue_size}
+
+
 def main() -> None:
     model_name = os.environ.get("WORKBENCH_MODEL", DEFAULT_MODEL)
     # Load (and on first run convert) the model before serving, so the first visitor does not wait.
     print(get_model(model_name).summary(), flush=True)
-    build_app(model_name).queue(default_concurrency_limit=4).launch(**launch_options())
+    build_app(model_name).queue(**queue_options()).launch(**launch_options())
 
 
 if __name__ == "__main__":

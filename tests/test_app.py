@@ -8,32 +8,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app_server import serve
 from workbench.ui.chat_tab import message_text
 
 TRAIN_FORM = dict(method="sft", adaptation="lora", lora_r=8, lora_alpha=16, learning_rate=2e-4, epochs=1, max_steps=2,
                   batch_size=4, max_length=128, beta=0.1)
 
 
-def train_form(data: str, name: str) -> list:
+def train_form(data: str, name: str, **changes) -> list:
     """The Train tab's /start inputs in order (the session's upload path is a State the client fills itself)."""
-    return [data, name, *TRAIN_FORM.values()]
+    return [data, name, *(TRAIN_FORM | changes).values()]
 
 
 @pytest.fixture(scope="module")
 def running_app(tiny_model_dir, tmp_path_factory):
-    from app import build_app
-
-    runs = tmp_path_factory.mktemp("runs")
-    old = os.environ.get("WORKBENCH_RUNS")
-    os.environ["WORKBENCH_RUNS"] = str(runs)
-    app = build_app(str(tiny_model_dir))
-    app.queue().launch(prevent_thread_lock=True, quiet=True)
-    yield app
-    app.close()
-    if old is None:
-        os.environ.pop("WORKBENCH_RUNS")
-    else:
-        os.environ["WORKBENCH_RUNS"] = old
+    with serve(tiny_model_dir, tmp_path_factory.mktemp("runs")) as app:
+        yield app
 
 
 @pytest.fixture
@@ -117,3 +107,43 @@ def test_train_compare_vote_evaluate_end_to_end(client):
     table, chart, eval_files = client.predict(started, 4, api_name="/evaluate")
     assert "| metric |" in table and chart.endswith(".png")
     assert sorted(os.path.basename(f) for f in eval_files) == ["eval.json", "eval.md"]
+
+
+def test_a_run_outlives_its_tab_and_a_double_stop_ends_it_once(running_app):
+    from gradio_client import Client
+
+    from workbench.ui.run_manager import MANAGER, runs_root
+
+    MANAGER.wait(timeout=120)  # a run an earlier test started
+    first_tab = Client(running_app.local_url, verbose=False)
+    assert first_tab.predict(*train_form("sentiment_json", "outlives-tab", max_steps=2000), api_name="/start") == "started outlives-tab"
+    first_tab.close()  # the tab is gone: its heartbeat stops, as when a browser tab closes
+
+    # A page opened later sees the same run, still advancing.
+    second_tab = Client(running_app.local_url, verbose=False)
+
+    drawn = [""]
+
+    def step() -> int:
+        progress = second_tab.predict(api_name="/poll")[0]
+        if isinstance(progress, str):  # otherwise nothing changed since this page last drew
+            drawn[0] = progress
+        assert "outlives-tab" in drawn[0] and "running: step" in drawn[0], drawn[0]
+        return int(drawn[0].split("running: step ")[1].split("/")[0])
+
+    deadline = time.monotonic() + 120
+    seen = step()
+    while step() <= seen + 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert step() > seen + 2, "training stopped advancing once the tab that started it closed"
+
+    # Stop pressed twice at once (a double click, or two visitors): no error, one stop.
+    with ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(lambda _: second_tab.predict(api_name="/stop"), range(2)))
+    assert answers == ["already stopping outlives-tab: it ends after the current step",
+                       "stopping outlives-tab after the current step"], answers
+    state = MANAGER.wait(timeout=120)
+    assert state.status == "stopped" and not state.error, state.log
+    assert sum("stop requested" in line for line in state.log) == 1
+    assert (runs_root() / "outlives-tab" / "adapter" / "adapter_model.safetensors").is_file()
+    assert second_tab.predict(api_name="/stop") == "nothing is training"

@@ -1,18 +1,32 @@
-"""Chat tab: talk to the base model with visible sampling settings."""
+"""Chat tab: talk to the base model with visible sampling settings.
+
+Messages are shown as exactly the text the model read or wrote: escaped, with Markdown off. Gradio's own
+sanitiser would drop a <script> but still render <img src=...> or <b>, and a stranger's adapter decides
+what the model writes.
+"""
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
+from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings, stream_chat
+from workbench.ui import public
 from workbench.ui.shared_model import get_model
 
 
+def shown(text: str) -> str:
+    """Text as the chat displays it: every '<' and '&' escaped, so markup shows as the characters it is."""
+    return html.escape(text, quote=False)
+
+
 def message_text(content) -> str:
-    """Gradio 6 hands chat content back as a list of typed parts; the model wants plain text."""
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    """The model's text of a chat message: Gradio 6 hands back typed parts, and the display escaped them."""
+    if not isinstance(content, str):
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return html.unescape(content)
 
 
 def build_chat_tab(model_name: str) -> None:
@@ -22,20 +36,25 @@ def build_chat_tab(model_name: str) -> None:
         if not message.strip():
             yield history, ""
             return
+        # The chat history is passed as messages so the model's chat template sees every turn.
+        messages = [*({"role": m["role"], "content": message_text(m["content"])} for m in history), {"role": "user", "content": message}]
+        try:
+            public.check_prompt([m["content"] for m in messages])
+        except WorkbenchError as exc:
+            raise gr.Error(str(exc)) from exc
         lm = get_model(model_name)
-        history = [*history, {"role": "user", "content": message}]
+        history = [*history, {"role": "user", "content": shown(message)}]
         settings = GenerationSettings(
             max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty
         )
         answer = ""
-        # The chat history is passed as messages so the model's chat template sees every turn.
-        for piece in stream_chat(lm.model, lm.tokenizer, [{"role": m["role"], "content": message_text(m["content"])} for m in history], settings):
+        for piece in stream_chat(lm.model, lm.tokenizer, messages, settings):
             answer += piece
-            yield [*history, {"role": "assistant", "content": answer}], ""
+            yield [*history, {"role": "assistant", "content": shown(answer)}], ""
 
     with gr.Tab("Chat"):
         gr.Markdown(f"Talk to **{model_name}** before you fine-tune it. Sampling settings are below the chat.")
-        chatbot = gr.Chatbot(height=380, label="Conversation")
+        chatbot = gr.Chatbot(height=380, label="Conversation", render_markdown=False)
         message = gr.Textbox(placeholder="Ask something, e.g. What is the capital of France?", label="Message")
         with gr.Row():
             send = gr.Button("Send", variant="primary")
@@ -50,5 +69,8 @@ def build_chat_tab(model_name: str) -> None:
             respond,
             inputs=[message, chatbot, temperature, top_p, repetition_penalty, max_new_tokens],
             outputs=[chatbot, message],
+            # One pool for every event that generates (chat, compare, evaluate): they share the same cores.
+            concurrency_id="generate",
+            concurrency_limit=public.caps().generations,
         )
         clear.click(lambda: ([], ""), outputs=[chatbot, message])

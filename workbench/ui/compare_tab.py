@@ -17,6 +17,7 @@ from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings
 from workbench.models import load_model
 from workbench.training import list_runs
+from workbench.ui import public
 from workbench.ui.run_manager import runs_root
 from workbench.votes import PAIRS_FILE, read_pairs, read_votes, record_vote
 
@@ -47,6 +48,10 @@ def build_compare_tab(app: gr.Blocks, model_name: str) -> None:
             raise gr.Error("Write a prompt first.")
         if side_a == side_b:
             raise gr.Error("Choose two different models for A and B.")
+        try:
+            public.check_prompt([prompt])
+        except WorkbenchError as exc:
+            raise gr.Error(str(exc)) from exc
         settings = GenerationSettings(temperature=temperature, max_new_tokens=int(max_new_tokens))
         # One generation at a time: adding an adapter while another visitor generates would change the model mid-answer.
         with _lock:
@@ -96,7 +101,8 @@ def build_compare_tab(app: gr.Blocks, model_name: str) -> None:
 
         gr.on([refresh_button.click, app.load], refresh, outputs=[side_a, side_b], api_name="compare_runs")
         gr.on([generate.click, prompt.submit], answer, inputs=[prompt, side_a, side_b, temperature, max_new_tokens],
-              outputs=[text_a, text_b], api_name="compare")
+              outputs=[text_a, text_b], api_name="compare", concurrency_id="generate",
+              concurrency_limit=public.caps().generations)
         for button in vote_buttons:
             # The button's own label says which vote it is, so one handler serves all four.
             button.click(vote, inputs=[button, folder, prompt, side_a, side_b, text_a, text_b, temperature, max_new_tokens],

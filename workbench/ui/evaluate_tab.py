@@ -37,4 +37,5 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
         files = gr.File(label="eval.json, eval.md (download)", file_count="multiple", interactive=False)
         gr.on([refresh.click, app.load], lambda: gr.update(choices=run_names(), value=(run_names() or [None])[0]),
               outputs=run, api_name="evaluate_runs")
-        start.click(evaluate, inputs=[run, max_samples], outputs=[table, chart, files], api_name="evaluate")
+        start.click(evaluate, inputs=[run, max_samples], outputs=[table, chart, files], api_name="evaluate",
+                    concurrency_id="generate", concurrency_limit=public.caps().generations)

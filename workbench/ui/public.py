@@ -17,10 +17,15 @@ class Caps:
     max_rows: int | None
     max_upload_mb: float | None
     max_length: int
+    max_prompt_chars: int | None  # a whole chat conversation or compare prompt; the model reads every token of it
+    generations: int  # answers generated at once, across chat, compare and evaluate; more only share the same cores
+    queue_size: int | None  # requests waiting beyond that; more are told the server is full instead of piling up
 
 
-PUBLIC_CAPS = Caps(max_steps=30, max_rows=500, max_upload_mb=5, max_length=256)
-LOCAL_CAPS = Caps(max_steps=None, max_rows=None, max_upload_mb=None, max_length=2048)
+PUBLIC_CAPS = Caps(max_steps=30, max_rows=500, max_upload_mb=5, max_length=256, max_prompt_chars=8000, generations=2,
+                   queue_size=64)
+LOCAL_CAPS = Caps(max_steps=None, max_rows=None, max_upload_mb=None, max_length=2048, max_prompt_chars=None,
+                  generations=4, queue_size=None)
 
 
 def is_public() -> bool:
@@ -38,6 +43,17 @@ def describe() -> str:
         return ""
     return (f"Public mode: runs stop at {c.max_steps} steps, data is cut to {c.max_rows} rows, uploads up to "
             f"{c.max_upload_mb:g} MB, max_length up to {c.max_length}.")
+
+
+def check_prompt(texts: list[str]) -> None:
+    """Refuse a prompt (or a conversation) over the length cap, before the model spends minutes reading it."""
+    from workbench.errors import WorkbenchError
+
+    limit = caps().max_prompt_chars
+    size = sum(len(t) for t in texts)
+    if limit is not None and size > limit:
+        raise WorkbenchError(f"the prompt is {size} characters long; this server takes up to {limit} "
+                             "(in the Chat tab, press Clear to start a new conversation)")
 
 
 def apply_caps(config):

@@ -89,6 +89,8 @@ class RunManager:
         with self._lock:
             if not self._state.busy:
                 return "nothing is training"
+            if self._stop.is_set():  # a double click, or two visitors: one stop is enough
+                return f"already stopping {self._state.name}: it ends after the current step"
             self._stop.set()
             self._state.log.append("stop requested: finishing the current step, then saving the adapter")
             return f"stopping {self._state.name} after the current step"

@@ -6,6 +6,7 @@ with a timer, so a reloaded page (or another visitor) picks up the live run wher
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +53,18 @@ def form_config(model_name: str, data: str, upload_path: str | None, name: str, 
     return public.apply_caps(config)
 
 
-def capped_dataset(config: TrainConfig):
-    """In public mode the first ``max_rows`` usable rows (None elsewhere: train() reads ``config.data`` itself)."""
+def public_run(config: TrainConfig, uploaded: bool):
+    """(config, dataset) for the run manager. In public mode the dataset is the first ``max_rows`` usable rows, and
+    an upload is named in the config by its file name only: run folders can be downloaded by every visitor, and the
+    upload's server path would let them fetch the file itself. Elsewhere (None dataset) train() reads ``config.data``.
+    """
     cap = public.caps().max_rows
     if cap is None:
-        return None
+        return config, None
     dataset = load_data(config.data).dataset
-    return dataset.select(range(min(cap, len(dataset))))
+    if uploaded:
+        config = dataclasses.replace(config, data=f"upload:{Path(config.data).name}")
+    return config, dataset.select(range(min(cap, len(dataset))))
 
 
 def loss_plot(records: list[dict], title: str):
@@ -128,8 +134,8 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
 
     def start(*form):
         try:
-            config = form_config(model_name, *form)
-            ok, message = MANAGER.start(config, dataset=capped_dataset(config))
+            config, dataset = public_run(form_config(model_name, *form), uploaded=form[0] == UPLOAD)
+            ok, message = MANAGER.start(config, dataset=dataset)
         except WorkbenchError as exc:
             ok, message = False, str(exc)
         return ("" if ok else "⚠️ ") + message
