@@ -1,5 +1,6 @@
 """Bad input from a careless or hostile user ends in one clear sentence naming what and where, never a
-traceback, and leaves no half-made run folder behind. (Per-record data problems: test_data_validation.py.)"""
+traceback, and leaves no half-made run folder behind: through the CLI, the core and the app.
+(Per-record data problems in detail: test_data_validation.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import sys
 
 import pytest
 
+from app_server import serve
 from workbench import WorkbenchError
+from workbench.cli import main as cli_main
 from workbench.data import load_data
 from workbench.training import TrainConfig, train
 
@@ -18,6 +21,17 @@ SFT_DATA = "data_samples/sentiment_json.train.jsonl"
 
 def workbench_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True)
+
+
+def write_jsonl(path, records) -> str:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return str(path)
+
+
+def tiny_run(model_dir, tmp_path, data: str, **overrides) -> TrainConfig:
+    values = dict(model=str(model_dir), data=data, max_steps=1, batch_size=2, max_length=64, eval_fraction=0.0,
+                  output_dir=str(tmp_path / "runs"), name="bad", precision="fp32")
+    return TrainConfig(**(values | overrides))
 
 
 @pytest.mark.parametrize(
@@ -158,3 +172,110 @@ def test_adapter_from_a_different_base_is_refused(tmp_path, tiny_model_dir, toke
     adapter.save_pretrained(tmp_path / "foreign-adapter")
     with pytest.raises(WorkbenchError):
         ModelBench.from_adapters([str(tmp_path / "foreign-adapter")], base=str(tiny_model_dir))
+
+
+def test_non_utf8_bytes_are_named_by_line_and_byte(tmp_path, capsys):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"prompt": "a", "completion": "b"}\n' + '{"prompt": "Très bien", "completion": "c"}\n'.encode("latin-1"))
+    assert cli_main(["data", "check", str(path)]) == 0  # the good record is still usable
+    assert f"{path}:2: error: not UTF-8 text (byte 0xe8 at column 15); save the file as UTF-8" in capsys.readouterr().out
+
+
+def test_unknown_roles_name_file_line_and_field_and_leave_no_run(tmp_path, tiny_model_dir):
+    chat = [{"role": "user", "content": "Hi"}, {"role": "robot", "content": "Beep"}]
+    data = write_jsonl(tmp_path / "roles.jsonl", [{"messages": chat}] * 2)
+    with pytest.raises(WorkbenchError, match=r"roles.jsonl:1 field 'messages\[1\].role': error: unknown role 'robot'"):
+        train(tiny_run(tiny_model_dir, tmp_path, data))
+    assert not (tmp_path / "runs" / "bad").exists()
+
+
+def test_identical_chosen_and_rejected_name_the_pair_and_leave_no_run(tmp_path, tiny_model_dir):
+    data = write_jsonl(tmp_path / "same.jsonl", [{"prompt": f"Rate {i}", "chosen": "ok", "rejected": "ok"} for i in range(4)])
+    with pytest.raises(WorkbenchError, match=r"same.jsonl:1 field 'rejected': error: 'chosen' and 'rejected' are identical"):
+        train(tiny_run(tiny_model_dir, tmp_path, data, method="dpo"))
+    assert not (tmp_path / "runs" / "bad").exists()
+
+
+def test_prompts_longer_than_max_length_are_named_and_leave_no_run(tmp_path, tiny_model_dir):
+    data = write_jsonl(tmp_path / "long.jsonl", [{"prompt": f"Summarise {i}: " + "word " * 200, "completion": "ok"} for i in range(4)])
+    with pytest.raises(WorkbenchError, match=f"no training example of {data} is left after tokenizing: each was cut to max_length=64"):
+        train(tiny_run(tiny_model_dir, tmp_path, data))
+    assert not (tmp_path / "runs" / "bad").exists()
+
+
+def test_emoji_and_right_to_left_text_train(tmp_path, tiny_model_dir):
+    records = [{"prompt": f"مرحبا {i}! كيف حالك؟ 👋", "completion": "שלום 🌍 — très bien"} for i in range(4)]
+    result = train(tiny_run(tiny_model_dir, tmp_path, write_jsonl(tmp_path / "world.jsonl", records), name="world"))
+    assert result.status == "completed" and result.final_metrics["loss"] > 0
+    assert (result.run_dir / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_yaml_with_unknown_keys_names_the_key_and_its_likely_meaning(tmp_path, capsys):
+    path = tmp_path / "typo.yaml"
+    path.write_text(f"data: {SFT_DATA}\nlearning_rat: 1e-4\noutput_dir: {tmp_path / 'runs'}\n")
+    assert cli_main(["train", str(path)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {path}: unknown field 'learning_rat' (did you mean 'learning_rate'?)"
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("learning_rate=-1e-4", "learning_rate must be > 0 (got -0.0001)"),
+        ("learning_rate=0", "learning_rate must be > 0 (got 0.0)"),
+        ("max_steps=0", "max_steps must be > 0, or -1 to train for `epochs` (got 0)"),
+        ("batch_size=0", "batch_size must be > 0 (got 0)"),
+        ("batch_size=-4", "batch_size must be > 0 (got -4)"),
+    ],
+)
+def test_negative_or_zero_settings_are_refused_before_anything_runs(tmp_path, capsys, setting, words):
+    code = cli_main(["train", "configs/sft_lora.yaml", "--set", setting, "--set", f"output_dir={tmp_path / 'runs'}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid training config: ") and words in err
+    assert not (tmp_path / "runs").exists()
+
+
+# ---- the same mistakes through the app --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app_client(tiny_model_dir, tmp_path_factory):
+    from gradio_client import Client
+
+    runs = tmp_path_factory.mktemp("bad-input-runs")
+    with serve(tiny_model_dir, runs) as app:
+        yield Client(app.local_url, verbose=False), runs
+
+
+def test_an_image_uploaded_as_data_is_named_as_an_image(app_client, tmp_path):
+    from gradio_client import handle_file
+
+    client, _ = app_client
+    photo = tmp_path / "photo.jsonl"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(200))
+    client.predict(handle_file(str(photo)), api_name="/upload")
+    summary, report, *_ = client.predict("upload", 256, api_name="/load_data")
+    assert "photo.jsonl: error: this is not a text dataset: it looks like a PNG image" in report
+    assert "0 usable" in summary.replace("**", "") and "Traceback" not in report
+
+
+def test_an_archive_upload_is_refused_with_the_accepted_types(app_client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    client, _ = app_client
+    archive = tmp_path / "data.zip"
+    archive.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(AppError, match=r"Invalid file type\. Please upload a file that is one of these formats: \['.jsonl', '.json', '.csv', '.parquet'\]"):
+        client.predict(handle_file(str(archive)), api_name="/upload")
+
+
+def test_a_run_name_with_a_path_is_refused_in_the_app(app_client):
+    from test_app import train_form
+
+    client, runs = app_client
+    for name in ("../escape", "a/b"):
+        message = client.predict(*train_form("sentiment_json", name), api_name="/start")
+        assert message.startswith("⚠️ invalid training config: run name") and "no '/', no '..'" in message
+    assert not list(runs.iterdir()) and not (runs.parent / "escape").exists()
