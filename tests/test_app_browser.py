@@ -1,50 +1,68 @@
-"""Click through every tab in a real browser (Debian's Chromium) and save screenshots to test-artifacts/.
+"""Click through every tab in a real browser (Chromium) and save screenshots to test-artifacts/.
 
-Skipped where /usr/bin/chromium is absent (`apt-get install -y chromium`).
+The browser is the one .ci/run installs: Debian's `chromium` package where apt has it, else Playwright's own
+build (`playwright install chromium`). WORKBENCH_CHROMIUM names another. Skipped where none runs.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+from app_server import serve
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium: apt-get install -y chromium")
-
-
-@pytest.fixture(scope="module")
-def app_url(tiny_model_dir, tmp_path_factory):
-    from app import build_app
-
-    old = os.environ.get("WORKBENCH_RUNS")
-    os.environ["WORKBENCH_RUNS"] = str(tmp_path_factory.mktemp("browser-runs"))
-    app = build_app(str(tiny_model_dir))
-    app.queue().launch(prevent_thread_lock=True, quiet=True)
-    yield app.local_url
-    app.close()
-    if old is None:
-        os.environ.pop("WORKBENCH_RUNS")
-    else:
-        os.environ["WORKBENCH_RUNS"] = old
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-@pytest.fixture
-def page(app_url):
+def find_chromium() -> str | None:
+    """A Chromium that starts: a system one (Ubuntu's chromium-browser may be a stub asking for snap), else Playwright's."""
+    for candidate in (os.environ.get("WORKBENCH_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if candidate and Path(candidate).is_file():
+            try:
+                if subprocess.run([candidate, "--version"], capture_output=True, timeout=30).returncode == 0:
+                    return candidate
+            except (OSError, subprocess.TimeoutExpired):
+                continue
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(app_url)
-        yield page
+        bundled = p.chromium.executable_path
+    return bundled if Path(bundled).is_file() else None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = find_chromium()
+    if path is None:
+        pytest.skip("no Chromium: apt-get install -y chromium, or uv run playwright install chromium (.ci/run does this)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def app_url(chromium, tiny_model_dir, tmp_path_factory):
+    with serve(tiny_model_dir, tmp_path_factory.mktemp("browser-runs")) as app:
+        yield app.local_url
+
+
+@pytest.fixture
+def browser(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    return page
 
 
 def shot(page, name: str) -> None:
@@ -107,3 +125,53 @@ def test_click_through_every_tab(page, tmp_path):
 
     page.get_by_role("tab", name="Chat").click()
     shot(page, "7_chat")
+
+
+def test_closing_the_tab_does_not_stop_training_and_a_new_tab_sees_the_run(browser, app_url):
+    from workbench.ui.run_manager import MANAGER
+
+    MANAGER.wait(timeout=180)  # the click-through's run
+    first = browser.new_context().new_page()
+    first.goto(app_url)
+    first.get_by_role("tab", name="Train").click()
+    first.get_by_label("Max steps").fill("2000")
+    first.get_by_label("Run name (optional)").fill("tab-closed")
+    first.get_by_role("button", name="Start training").click()
+    first.locator(".wb-progress", has_text="tab-closed").filter(has_text="running: step").wait_for(timeout=120_000)
+    first.context.close()  # the tab and its session are gone
+
+    second = browser.new_context().new_page()  # a new visitor, or the same one reopening the page
+    second.goto(app_url)
+    second.get_by_role("tab", name="Train").click()
+    second.locator(".wb-progress", has_text="tab-closed").filter(has_text="running: step").wait_for(timeout=60_000)
+
+    def step() -> int:
+        text = second.locator(".wb-progress").inner_text()
+        assert "tab-closed" in text and "running: step" in text, text
+        return int(text.split("running: step ")[1].split("/")[0])
+
+    seen = step()
+    for _ in range(120):  # the page polls every 2 s; the run must still be advancing
+        if step() > seen:
+            break
+        second.wait_for_timeout(500)
+    assert step() > seen, "training stopped when the tab that started it closed"
+    shot(second, "8_reopened_tab")
+    second.get_by_role("button", name="Stop").click()
+    assert MANAGER.wait(timeout=120).status == "stopped"
+
+
+def test_model_output_with_markup_shows_as_text(page, monkeypatch):
+    markup = '<img src=x onerror="window.__xss = 1"> <b>bold</b> <script>window.__xss = 2</script>'
+    monkeypatch.setattr("workbench.ui.chat_tab.stream_chat", lambda *args: iter([markup]))
+    page.get_by_role("tab", name="Chat").click()
+    page.get_by_label("Message").fill("Say <i>something</i>")
+    page.get_by_role("button", name="Send").click()
+    answer = page.locator("[data-testid=bot]").last
+    answer.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    assert answer.inner_text().strip() == markup
+    assert page.locator("[data-testid=user]").last.inner_text().strip() == "Say <i>something</i>"
+    assert page.locator("[data-testid=bot] img, [data-testid=bot] b, [data-testid=user] i").count() == 0
+    assert page.evaluate("window.__xss") is None
+    shot(page, "7_chat_markup")
