@@ -1,0 +1,1 @@
+"""Benchmarks of the workbench against plain-library baselines (scripts, not tests): see docs/benchmarks.md."""

@@ -1,0 +1,1 @@
+"""Plain TRL training scripts, written as TRL's documentation shows, that the workbench is measured against."""

@@ -1,0 +1,182 @@
+"""Generation: the workbench's streaming generation against plain ``model.generate`` with default settings.
+
+Single stream: tokens/s and time to first token for one short prompt. Side by side: base, adapter A and
+adapter B answering one prompt, as the workbench does it (ModelBench, one PEFT mixed-adapter batch) against
+three plain ``generate`` calls one after another. The plain side loads the model as a plain user would
+(``from_pretrained(folder)``: the dtype saved in the folder, fp32); the workbench loads it in the precision it
+chooses for the hardware. Runs in one process (``python -m benchmarks.generation '<spec>'``), alternating.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from transformers.generation.streamers import BaseStreamer
+
+from benchmarks.harness import emit, process_peak_rss_mb
+
+PROMPT = "Tell me about the history of Paris."
+
+
+class FirstTokenClock(BaseStreamer):
+    """A streamer that only notes when generate hands out its first new token."""
+
+    def __init__(self):
+        self.prompt_seen = False
+        self.first: float | None = None
+
+    def put(self, value):
+        if not self.prompt_seen:
+            self.prompt_seen = True
+        elif self.first is None:
+            self.first = time.perf_counter()
+
+    def end(self):
+        pass
+
+
+def make_adapters(folder: Path, names=("adapter_a", "adapter_b")) -> list[Path]:
+    """Two LoRA adapters with random (non-zero) weights: speed does not depend on what they learned."""
+    import json as json_
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from workbench.models import ensure_default_model
+
+    paths = []
+    for seed, name in enumerate(names):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_pretrained(ensure_default_model())
+        config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
+        peft = get_peft_model(model, config)
+        for p in peft.parameters():
+            if p.requires_grad:
+                p.data *= 0.1  # small enough to keep the answers readable
+        out = folder / name
+        peft.save_pretrained(out)
+        saved = json_.loads((out / "adapter_config.json").read_text())
+        saved["base_model_name_or_path"] = "default"
+        (out / "adapter_config.json").write_text(json_.dumps(saved))
+        paths.append(out)
+    return paths
+
+
+def trial(spec: dict) -> dict:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workbench.compare import ModelBench
+    from workbench.generation import GenerationSettings, stream_chat
+    from workbench.models import ensure_default_model, load_model
+
+    max_new = spec["max_new_tokens"]
+    adapters = make_adapters(Path(tempfile.mkdtemp(prefix="bench-adapters-")))
+    folder = ensure_default_model()
+
+    # The plain user's model and tokenizer, and the same with the two adapters for the three-call baseline.
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    plain = AutoModelForCausalLM.from_pretrained(folder)
+    plain_peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder), str(adapters[0]), adapter_name="a")
+    plain_peft.load_adapter(str(adapters[1]), adapter_name="b")
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": PROMPT}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    prompt_len = inputs["input_ids"].shape[1]
+
+    def plain_generate(model) -> tuple[int, float, float]:
+        clock = FirstTokenClock()
+        start = time.perf_counter()
+        out = model.generate(**inputs, max_new_tokens=max_new, streamer=clock)
+        return out.shape[1] - prompt_len, clock.first - start, time.perf_counter() - start
+
+    lm = load_model("default")
+    bench = ModelBench(load_model("default"))
+    for path in adapters:
+        bench.add_adapter(path)
+    settings = GenerationSettings(max_new_tokens=max_new)
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 1  # + the end-of-answer token, if any
+
+    def workbench_single() -> tuple[int, float, float]:
+        start, first, text = time.perf_counter(), None, ""
+        for piece in stream_chat(lm.model, lm.tokenizer, PROMPT, settings):
+            first = first or time.perf_counter()
+            text += piece
+        return min(count(text), max_new), first - start, time.perf_counter() - start
+
+    def workbench_sides(batched: bool) -> tuple[int, float, float]:
+        start, first, answers = time.perf_counter(), None, {}
+        for answers in bench.stream_side_by_side(PROMPT, settings=settings, batched=batched):
+            if first is None and any(answers.values()):
+                first = time.perf_counter()
+        return sum(min(count(t), max_new) for t in answers.values()), first - start, time.perf_counter() - start
+
+    def plain_three() -> tuple[int, float, float]:
+        start, tokens, first = time.perf_counter(), 0, None
+        with torch.inference_mode():
+            with plain_peft.disable_adapter():
+                n, ttft, _ = plain_generate(plain_peft)
+            tokens, first = n, ttft
+            for name in ("a", "b"):
+                plain_peft.set_adapter(name)
+                tokens += plain_generate(plain_peft)[0]
+        return tokens, first, time.perf_counter() - start
+
+    cases = {
+        "plain_generate": lambda: plain_generate(plain),
+        "workbench_stream_chat": workbench_single,
+        "plain_generate_x3": plain_three,
+        "workbench_side_by_side": lambda: workbench_sides(True),
+        "workbench_sides_one_by_one": lambda: workbench_sides(False),
+    }
+    with torch.inference_mode():
+        plain_generate(plain)  # warm-up: thread pools, first-call allocations
+    trials: dict[str, list[dict]] = {name: [] for name in cases}
+    for _ in range(spec["repeats"]):
+        for name, fn in cases.items():
+            with torch.inference_mode():
+                tokens, ttft, seconds = fn()
+            trials[name].append({"tokens": tokens, "ttft_s": round(ttft, 3), "seconds": round(seconds, 2), "tokens_per_second": round(tokens / seconds, 1)})
+    summary = {
+        name: {
+            "tokens_per_second": statistics.median(t["tokens_per_second"] for t in ts),
+            "ttft_s": statistics.median(t["ttft_s"] for t in ts),
+            "seconds": statistics.median(t["seconds"] for t in ts),
+            "tokens": statistics.median(t["tokens"] for t in ts),
+        }
+        for name, ts in trials.items()
+    }
+    s = summary
+    summary["ratios"] = {
+        "single_tokens_per_second_vs_plain": round(s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate"]["tokens_per_second"], 2),
+        "side_by_side_speedup_vs_plain_x3": round(s["plain_generate_x3"]["seconds"] / s["workbench_side_by_side"]["seconds"], 2),
+        "side_by_side_tokens_per_second_vs_plain_x3": round(s["workbench_side_by_side"]["tokens_per_second"] / s["plain_generate_x3"]["tokens_per_second"], 2),
+        "batching_speedup_vs_one_by_one": round(s["workbench_sides_one_by_one"]["seconds"] / s["workbench_side_by_side"]["seconds"], 2),
+    }
+    return {"summary": summary, "trials": trials, "prompt": PROMPT, "max_new_tokens": max_new, "peak_rss_mb": process_peak_rss_mb(),
+            "workbench_dtype": lm.precision.dtype_name, "plain_dtype": str(plain.dtype).removeprefix("torch.")}
+
+
+def run(repeats: int, max_new_tokens: int, log=print) -> dict:
+    from benchmarks.harness import run_trial
+
+    log(f"generation: 5 cases x {repeats}, up to {max_new_tokens} new tokens")
+    result = run_trial("generation", {"repeats": repeats, "max_new_tokens": max_new_tokens})
+    if "error" in result:
+        log(result["log_tail"])
+    else:
+        log(f"  {json.dumps(result['summary']['ratios'])}")
+    return result
+
+
+if __name__ == "__main__":
+    emit(trial(json.loads(sys.argv[1])))

@@ -1,0 +1,84 @@
+"""What machine a result was measured on, how busy it was, and the matrix-multiply peak that MFU is taken against."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from importlib.metadata import version
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe() -> dict:
+    """CPU, cores, the flags that decide bf16 speed, memory, library versions: the table's header."""
+    import torch
+
+    from workbench.hardware import choose_precision, cpu_flags
+
+    flags = cpu_flags()
+    interesting = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
+    with open("/proc/meminfo", encoding="utf-8") as f:
+        mem_kb = int(f.readline().split()[1])
+    info = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "flags": [f for f in interesting if f in flags],
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "workbench_precision": choose_precision().dtype_name,
+        "python": platform.python_version(),
+    }
+    for lib in ("torch", "transformers", "trl", "peft", "bitsandbytes", "datasets", "gradio"):
+        info[lib] = version(lib)
+    return info
+
+
+def machine_name() -> str:
+    """A short file-name-safe name for the results file: cpu-cores[-gpu]."""
+    import re
+
+    import torch
+
+    name = cpu_model().lower().replace("amd ", "").replace("intel(r) ", "").replace("(r)", "")
+    name = re.sub(r"[^a-z0-9]+", "-", name).strip("-")[:24] or "cpu"
+    name = f"{name}-{os.cpu_count()}c"
+    if torch.cuda.is_available():
+        name += "-" + re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(0).lower()).strip("-")
+    return name
+
+
+def load() -> list[float]:
+    """The 1/5/15-minute load averages: on a shared machine, how much else was running."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def matmul_gflops(dtype_name: str, n: int = 2048, repeats: int = 5) -> float:
+    """Best-of rate of an n^3 matrix multiply in GFLOP/s: the arithmetic ceiling MFU is measured against."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
+    a @ b  # warm-up: thread pool, kernels
+    best = float("inf")
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return round(2 * n**3 / best / 1e9, 1)
