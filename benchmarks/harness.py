@@ -21,12 +21,16 @@ MARKER = "BENCH_RESULT "
 
 
 def run_trial(module: str, spec: dict, timeout: float = 3600) -> dict:
-    """Run ``python -m benchmarks.<module> '<spec json>'`` and return the dict it printed after MARKER."""
+    """Run ``python -m benchmarks.<module> '<spec json>'`` and return the dict it printed after MARKER.
+
+    ``spec["checkout"]``, where given, runs the trial in another checkout of the project (an older commit,
+    for a before/after comparison in one alternating run).
+    """
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     started = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{module}", json.dumps(spec)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=spec.get("checkout", ROOT), env=env, capture_output=True, text=True, timeout=timeout,
     )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(MARKER):

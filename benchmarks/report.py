@@ -41,8 +41,8 @@ def training_table(training: dict) -> list[str]:
     ]
     for suite, data in training.items():
         s = data["summary"]
-        wb = s["workbench"]["tokens_per_second"]
-        for variant in ("workbench", "trl-fp32", "trl-defaults"):
+        wb = s.get("workbench", {}).get("tokens_per_second")
+        for variant in [k for k in s if not k.startswith("ratio")]:
             row = s[variant]
             r = (wb / row["tokens_per_second"]) if wb and row["tokens_per_second"] else None
             lines.append(
@@ -75,7 +75,7 @@ def targets(r: dict) -> list[str]:
     def add(name, value, goal, met):
         rows.append(f"| {name} | {value} | {goal} | {'yes' if met else 'no' if met is not None else '–'} |")
 
-    t = r.get("training", {})
+    t = {suite: data for suite, data in r.get("training", {}).items() if "trl-fp32" in data["summary"] and "trl-defaults" in data["summary"]}
     if "sft-lora" in t:
         s = t["sft-lora"]["summary"]
         add("SFT+LoRA vs plain TRL fp32", f"{_fmt(s['ratio_vs_trl_fp32'])}x", ">= 1.5x", s["ratio_vs_trl_fp32"] and s["ratio_vs_trl_fp32"] >= 1.5)

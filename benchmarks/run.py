@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--suites", default=",".join(training.SUITES), help="training suites to run")
     parser.add_argument("--repeats", type=int, help="rounds of alternation (default 3; 1 with --quick)")
     parser.add_argument("--steps", type=int, help="training steps a trial (default 6, the first untimed; 3 with --quick)")
+    parser.add_argument("--variants", default=",".join(training.VARIANTS), help="training variants to run")
+    parser.add_argument("--before", help="a checkout of an older commit: adds its workbench as variant workbench-before")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--max-new-tokens", type=int, help="generation length (default 64; 24 with --quick)")
@@ -54,22 +56,32 @@ def main(argv: list[str] | None = None) -> Path:
     results["matmul_gflops"] = {dt: machine.matmul_gflops(dt) for dt in ("float32", "bfloat16")}
     print(f"machine: {json.dumps(results['machine'])}\nmatmul GFLOP/s: {results['matmul_gflops']} (load {results['loadavg_start']})", flush=True)
     log = lambda message: print(message, flush=True)  # noqa: E731
-    if "training" in parts:
-        suites = [s.strip() for s in args.suites.split(",") if s.strip()]
-        results["training"] = training.run(suites, repeats, steps, args.batch_size, args.max_length, results["matmul_gflops"], log)
-    if "generation" in parts:
-        results["generation"] = generation.run(repeats, max_new, log)
-    if "app" in parts:
-        results["app"] = app_start.run(repeats, log)
-    if args.lessons:
-        results["lessons"] = lessons.run(log)
-    results["loadavg_end"] = machine.load()
-    results["minutes"] = round((time.time() - started) / 60, 1)
-
     suffix = "-quick" if args.quick else ""
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / f"{results['date']}-{machine.machine_name()}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1) + "\n")
+
+    def save() -> None:  # after every part, so a run cut short still leaves what it measured
+        results["loadavg_end"] = machine.load()
+        results["minutes"] = round((time.time() - started) / 60, 1)
+        out.write_text(json.dumps(results, indent=1) + "\n")
+
+    if "training" in parts:
+        results["training"] = {}
+        variants = [v for v in args.variants.split(",") if v]
+        for suite in [s.strip() for s in args.suites.split(",") if s.strip()]:
+            results["training"].update(training.run(
+                [suite], repeats, steps, args.batch_size, args.max_length, results["matmul_gflops"], log, variants, args.before
+            ))
+            save()
+    if "generation" in parts:
+        results["generation"] = generation.run(repeats, max_new, log)
+        save()
+    if "app" in parts:
+        results["app"] = app_start.run(repeats, log)
+        save()
+    if args.lessons:
+        results["lessons"] = lessons.run(log)
+    save()
     print(render(results))
     print(f"\nwritten {out}")
     return out

@@ -99,14 +99,20 @@ def trial(spec: dict) -> dict:
     return result
 
 
-def run(suites: list[str], repeats: int, steps: int, batch_size: int, max_length: int, peaks: dict, log=print) -> dict:
-    """Alternate the variants of each suite; medians, ratios and MFU against the measured matmul peaks."""
+def run(suites: list[str], repeats: int, steps: int, batch_size: int, max_length: int, peaks: dict, log=print,
+        variants: list[str] = VARIANTS, before: str | None = None) -> dict:
+    """Alternate the variants of each suite; medians, ratios and MFU against the measured matmul peaks.
+
+    ``before`` (a checkout of an older commit) adds the variant "workbench-before": the same run on that code.
+    """
     from benchmarks.flops import flops_per_token
 
     results = {}
     for suite in suites:
-        specs = {v: {"suite": suite, "variant": v, "steps": steps, "batch_size": batch_size, "max_length": max_length} for v in VARIANTS}
-        log(f"training {suite}: {', '.join(VARIANTS)} x {repeats}, {steps} steps of batch {batch_size}")
+        specs = {v: {"suite": suite, "variant": v, "steps": steps, "batch_size": batch_size, "max_length": max_length} for v in variants}
+        if before:
+            specs["workbench-before"] = {**specs.get("workbench", {"suite": suite, "steps": steps, "batch_size": batch_size, "max_length": max_length}), "variant": "workbench", "checkout": before}
+        log(f"training {suite}: {', '.join(specs)} x {repeats}, {steps} steps of batch {batch_size}")
         trials = alternate("training", specs, repeats, log)
         summary = {}
         for v, ts in trials.items():
@@ -125,9 +131,10 @@ def run(suites: list[str], repeats: int, steps: int, batch_size: int, max_length
                 row["mfu_vs_fp32_matmul"] = round(achieved / peaks["float32"], 3)
                 row["mfu_vs_bf16_matmul"] = round(achieved / peaks["bfloat16"], 3)
             summary[v] = row
-        wb = summary["workbench"]["tokens_per_second"]
-        summary["ratio_vs_trl_fp32"] = ratio(wb, summary["trl-fp32"]["tokens_per_second"])
-        summary["ratio_vs_trl_defaults"] = ratio(wb, summary["trl-defaults"]["tokens_per_second"])
+        wb = summary.get("workbench", {}).get("tokens_per_second")
+        for other in summary.copy():
+            if other != "workbench":
+                summary[f"ratio_vs_{other.replace('-', '_')}"] = ratio(wb, summary[other]["tokens_per_second"])
         results[suite] = {"summary": summary, "trials": trials}
         log(f"  {suite}: {json.dumps({k: v for k, v in summary.items() if k.startswith('ratio')})}")
     return results
