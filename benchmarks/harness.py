@@ -54,7 +54,7 @@ def alternate(module: str, specs: dict[str, dict], repeats: int, log=print) -> d
             result = run_trial(module, spec)
             result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
             trials[name].append(result)
-            brief = result.get("error") or ", ".join(f"{k}={v}" for k, v in result.items() if k in ("tokens_per_second", "peak_rss_mb", "seconds"))
+            brief = result.get("error") or ", ".join(f"{k}={v}" for k, v in result.items() if k in ("tokens_per_second", "tokens_per_cpu_second", "peak_rss_mb", "seconds"))
             log(f"  [{round_ + 1}/{repeats}] {module}:{name}: {brief}")
             if "error" in result:
                 log(result["log_tail"])
