@@ -7,6 +7,8 @@ Same shape as sft.py.
 
 from __future__ import annotations
 
+from workbench.training.fused_head import score_only_labelled_positions
+
 
 def method_args(config, kind: str, tokenizer) -> tuple[dict, list[str]]:
     """(DPOConfig fields for this run, notes for the user)."""
@@ -15,6 +17,8 @@ def method_args(config, kind: str, tokenizer) -> tuple[dict, list[str]]:
 
 def build_trainer(model, tokenizer, training_args: dict, train_dataset, eval_dataset, peft_config, callbacks):
     from trl import DPOConfig, DPOTrainer
+
+    score_only_labelled_positions()  # the prompt's positions carry no loss: skip their vocabulary projection
 
     return DPOTrainer(
         model=model,

@@ -7,6 +7,7 @@ Same shape as dpo.py: ``method_args(config, kind)`` gives the method's own confi
 from __future__ import annotations
 
 from workbench.training.data_input import training_template
+from workbench.training.fused_head import score_only_labelled_positions
 
 
 def method_args(config, kind: str, tokenizer) -> tuple[dict, list[str]]:
@@ -30,6 +31,8 @@ def method_args(config, kind: str, tokenizer) -> tuple[dict, list[str]]:
 
 def build_trainer(model, tokenizer, training_args: dict, train_dataset, eval_dataset, peft_config, callbacks):
     from trl import SFTConfig, SFTTrainer
+
+    score_only_labelled_positions()  # the prompt's positions carry no loss: skip their vocabulary projection
 
     return SFTTrainer(
         model=model,
