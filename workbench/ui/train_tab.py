@@ -202,6 +202,9 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
         lora_r.release(lambda r: 2 * r, inputs=lora_r, outputs=lora_alpha)
         gr.on([method.input, adaptation.input], lambda m, a: DEFAULT_LEARNING_RATES[(m, a)],
               inputs=[method, adaptation], outputs=learning_rate)
+        # An estimate drawn for other settings would mislead (e.g. after "Which method?" applied its answer).
+        gr.on([c.change for c in form], lambda shown: "*Settings changed: press Estimate for new figures.*" if shown else "",
+              inputs=estimate_box, outputs=estimate_box, show_progress="hidden", queue=False)
         estimate_button.click(estimate, inputs=form, outputs=estimate_box, api_name="estimate")
         start_button.click(estimate, inputs=form, outputs=estimate_box).then(start, inputs=form, outputs=message, api_name="start")
         stop_button.click(lambda: MANAGER.stop(), outputs=message, api_name="stop")
