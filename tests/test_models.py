@@ -72,6 +72,36 @@ def test_4bit_quantization_loads_nf4_layers(tiny_model_dir):
     assert lm.quantization == "4bit"
 
 
+def test_a_4bit_model_loaded_for_training_keeps_its_gradients_after_an_evaluation(tmp_path, tokenizer):
+    """A trainer evaluates between steps; the 4-bit layers must still pass gradients to the adapters below them."""
+    pytest.importorskip("bitsandbytes")
+    from peft import LoraConfig, get_peft_model
+
+    from conftest import build_tiny_model
+    from workbench.hardware import Precision
+
+    # bitsandbytes' CPU inference repacking works on blocks of 64: the layers need at least that width.
+    folder = build_tiny_model(tmp_path / "tiny128", tokenizer, hidden_size=128, intermediate_size=256)
+    lm = load_model(str(folder), quantization="4bit", precision=Precision("cpu", torch.float32, "test"), for_training=True)
+    model = get_peft_model(lm.model, LoraConfig(r=4, target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM"))
+    ids = torch.randint(5, 1000, (2, 16))
+
+    def first_block_gradients():
+        model.train()
+        model.zero_grad()
+        model(input_ids=ids, labels=ids).loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if "layers.0." in n and "lora_B" in n}
+
+    before = first_block_gradients()
+    model.eval()
+    with torch.no_grad():
+        model(input_ids=ids)  # what an evaluation does
+    after = first_block_gradients()
+    assert before and all(before[n].abs().sum() > 0 for n in before)
+    for name in before:
+        assert torch.allclose(before[name], after[name], atol=1e-6), name
+
+
 def test_quantization_where_bitsandbytes_cannot_run(tiny_model_dir, monkeypatch):
     monkeypatch.setattr("workbench.models.bitsandbytes_problem", lambda device: "bitsandbytes is not installed")
     with pytest.raises(WorkbenchError, match="4bit quantization cannot run here: bitsandbytes is not installed"):

@@ -74,17 +74,6 @@ def test_defaults_follow_the_guide_and_the_hardware():
     assert config.precision in ("bf16", "fp32", "fp16") and config.name.startswith("sft-lora-")
 
 
-def test_qlora_on_a_bf16_cpu_computes_in_fp32():
-    import torch
-
-    from workbench.hardware import Precision
-
-    bf16_cpu = Precision(device="cpu", dtype=torch.bfloat16, reason="test")
-    assert TrainConfig(adaptation="lora").resolved(bf16_cpu).precision == "bf16"
-    assert TrainConfig(adaptation="qlora").resolved(bf16_cpu).precision == "fp32"
-    assert TrainConfig(adaptation="qlora", precision="bf16").resolved(bf16_cpu).precision == "bf16"  # asked for explicitly
-
-
 def test_notebook_progress_accepts_a_run_of_events():
     from workbench.training.notebook import live_progress
 

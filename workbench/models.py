@@ -245,6 +245,8 @@ def load_model(
         raise WorkbenchError(f"could not load model {name!r} from {source}: {_first_line(exc)}") from exc
     if quant_config is None and precision.device != "cpu":
         model.to(precision.device)
+    if for_training and quantization == "4bit":
+        _keep_4bit_layers_differentiable(model)
     if tokenizer.pad_token is None:
         # Padding is needed for batches; the end-of-sequence token is the usual stand-in.
         tokenizer.pad_token = tokenizer.eos_token
@@ -259,6 +261,22 @@ def load_model(
         quantization=quantization,
         load_seconds=time.perf_counter() - start,
     )
+
+
+def _keep_4bit_layers_differentiable(model) -> None:
+    """Keep bitsandbytes from repacking 4-bit weights for inference in a model that trains.
+
+    On CPUs with AVX512-BF16, bitsandbytes 0.50 repacks a Linear4bit weight into an inference layout at the
+    layer's first forward in eval mode (a trainer's evaluation) and keeps that layout; the kernel it then runs
+    has no backward, so the gradient stops at every 4-bit layer while the loss still falls through the
+    residual stream. Measured on a tiny model: after one evaluation the first block's LoRA q/k/v/gate/up
+    gradients were exactly 0. The flag is bitsandbytes' own per-layer switch for that repacking.
+    """
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit) and hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def _first_line(exc: BaseException) -> str:
