@@ -97,6 +97,45 @@ def test_every_lora_parameter_trained_and_counts_match_peft(sft_run, tiny_model_
     assert (result.trainable_params, result.total_params) == model.get_nb_trainable_parameters()
 
 
+def assert_estimated_alike(result, n_eval: int = 0):
+    """The app's estimate before loading (meta device) gives the figures the run computed on its real model."""
+    from workbench.training.estimate import estimate_config
+
+    config = load_run_config(result.run_dir)
+    ran = json.loads((result.run_dir / "estimate.json").read_text())["estimate"]
+    sequences = config.max_steps * config.batch_size * (2 if config.method == "dpo" else 1)
+    before = estimate_config(config, n_train=100, mean_tokens=ran["tokens"] / sequences, n_eval=n_eval).as_dict()
+    assert (before["trainable_params"], before["total_params"]) == (ran["trainable_params"], ran["total_params"])
+    for part, mb in ran["breakdown_mb"].items():
+        assert before["breakdown_mb"][part] == pytest.approx(mb, abs=0.2), part
+    assert before["seconds"] == pytest.approx(ran["seconds"], rel=0.02)
+
+
+def test_estimate_before_loading_matches_the_run(sft_run):
+    assert_estimated_alike(sft_run[0], n_eval=6)
+
+
+def test_estimated_time_counts_the_evaluations(sft_run):
+    from workbench.training.estimate import estimate_config
+
+    config = load_run_config(sft_run[0].run_dir)
+    without, with_eval = (estimate_config(config, n_train=100, mean_tokens=30, n_eval=n) for n in (0, 60))
+    # The Trainer evaluates at the start and every eval_steps: the wait a learner sees includes them, while the
+    # tokens trained and the peak (a forward pass without gradients) stay those of training.
+    assert with_eval.seconds > without.seconds
+    assert (with_eval.tokens, with_eval.peak_memory_mb) == (without.tokens, without.peak_memory_mb)
+
+
+def test_dpo_mean_length_counts_the_prompt():
+    from workbench.training.run import _mean_tokens
+
+    # TRL 1.x tokenizes preference pairs into prompt_ids + chosen_ids (+ rejected_ids): the model sees both.
+    pairs = Dataset.from_dict(
+        {"prompt_ids": [[1, 2, 3, 4], [1, 2]], "chosen_ids": [[5, 6], [7, 8, 9, 10]], "rejected_ids": [[5], [7]]}
+    )
+    assert _mean_tokens(pairs, max_length=64) == 6
+
+
 def test_events_carry_step_metrics_and_eta(sft_run):
     _, events = sft_run
     steps = [e for e in events if e["type"] == "step" and "loss" in e["metrics"]]
@@ -172,13 +211,14 @@ def test_existing_run_folder_is_not_overwritten(sft_run):
 
 def test_dpo_lora_logs_rewards(tiny_model_dir, tmp_path):
     result = train(
-        tiny_config(tiny_model_dir, tmp_path, method="dpo", max_steps=3, learning_rate=5e-3),
+        tiny_config(tiny_model_dir, tmp_path, method="dpo", max_steps=3, learning_rate=5e-3, lora_dropout=0.1),
         dataset=Dataset.from_list(pref_rows()),
     )
     records = [r for r in read_metrics(result.run_dir) if "rewards/margins" in r]
     assert len(records) == 3 and "rewards/chosen" in records[0] and "rewards/accuracies" in records[0]
     assert records[-1]["rewards/margins"] > records[0]["rewards/margins"]
     assert (result.run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    assert_estimated_alike(result)  # TRL switches dropout off for DPO: no dropout noise saved
 
 
 def test_full_fine_tuning_saves_a_model_folder(tiny_model_dir, tmp_path):
@@ -211,3 +251,4 @@ def test_qlora_trains_on_a_4bit_base(tokenizer, tmp_path):
     # The estimate counts the 4-bit weights unpacked, as PEFT does, not as bitsandbytes stores them (half).
     estimate = json.loads((result.run_dir / "estimate.json").read_text())["estimate"]
     assert (estimate["trainable_params"], estimate["total_params"]) == (result.trainable_params, result.total_params)
+    assert_estimated_alike(result)  # 4-bit linears, bf16 adapters (TRL's cast), no bf16 weight copies

@@ -1,9 +1,12 @@
 """Peak memory and time of a run, estimated before training and measured after, side by side.
 
-The estimate is arithmetic, not magic: weights + gradients + Adam state of the trainable part + the
-activations of one batch + the Python/torch baseline; time from the FLOPs a token costs (4N for LoRA,
-6N for full fine-tuning, +2N with gradient checkpointing) divided by the throughput measured on this
-kind of machine (../shared/FACTS.md: ~90 tokens/s for LoRA on the 135M model in fp32 on 2 cores).
+The estimate is arithmetic, not magic. Memory: the runtime's baseline + the weights + gradients and Adam's
+two moments of the trainable part + the tensors autograd saves for the backward pass, counted layer by
+layer from the model's own modules (the bf16 copies of frozen weights under autocast among them), + on the
+CPU the memory malloc keeps after a step's temporaries are freed. The measured peak is the process's
+resident set on the CPU (everything above counts) and the allocated tensors on CUDA (no baseline, no malloc).
+Time: the FLOPs of the training steps and of the evaluations, divided by the throughput measured on this
+kind of machine. notes/benchmarks/estimate.md holds the measurements behind every constant.
 """
 
 from __future__ import annotations
@@ -11,15 +14,30 @@ from __future__ import annotations
 import resource
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
-# Effective training throughput per CPU core, in FLOP/s, measured (FACTS.md): 90 tok/s * 4 * 135e6 / 2 cores.
+MB = 2**20
+# Effective training throughput per CPU core in FLOP/s, from LoRA SFT of the 135M model on 2 cores at 4N FLOPs
+# a token (tokens/s of real tokens, so padding and per-op overheads of short sequences are included):
+# fp32 at 90 tokens/s on an AVX2 EPYC without native bf16 (../shared/FACTS.md);
 _CPU_FLOPS_PER_CORE_FP32 = 90 * 4 * 135e6 / 2
-_CPU_BF16_SPEEDUP = 1.6  # measured on a Zen 4 with AVX512-BF16 (hardware.py)
+# bf16 autocast at 135-160 tokens/s on a Zen 4 EPYC with AVX512-BF16, quiet (the workbench's choice there).
+_CPU_FLOPS_PER_CORE_BF16 = 145 * 4 * 135e6 / 2
 _GPU_FLOPS = 50e12  # a conservative share of a modern GPU's bf16 peak
 _STEP_OVERHEAD_S = 0.3  # Python, data collation, optimizer, logging per step: dominates tiny models
-_BASELINE_BYTES = 700 * 2**20  # Python + torch + transformers + TRL, before any model
+# RSS of a training process before its weights: torch, transformers, TRL and PEFT imported (777 MB), the
+# tokenizer loaded and the data tokenized (+120 MB by the time the trainer is built).
+_BASELINE_BYTES = 900 * MB
+# On the CPU, malloc keeps the memory of a step's freed temporaries (casts, attention and MLP intermediates)
+# resident between the tensors saved for backward, and it grows over the first steps as batch shapes change:
+# by step 3 the RSS above weights, optimizer and baseline was 1.58-1.88x the bytes saved for backward
+# (saved_tensors_hooks) for SFT LoRA, QLoRA, full and DPO LoRA alike.
+_CPU_ALLOCATOR_OVERHEAD = 0.7
+# Batches are padded to their longest sequence; the peak comes from the longest batch of the run. Longest
+# example / mean on the sample data: 78/67.8 = 1.15 (SFT), 122/88.4 = 1.38 (DPO, chosen or rejected).
+_LONGEST_BATCH_OVER_MEAN = 1.3
 
 
 @dataclass
@@ -38,84 +56,174 @@ class Estimate:
     def summary(self) -> str:
         return (
             f"estimate: peak memory ~{self.peak_memory_mb:,.0f} MB, ~{self.seconds / 60:.1f} min "
-            f"(~{self.tokens_per_second:,.0f} tokens/s for {self.tokens:,} tokens; "
+            f"(~{self.tokens_per_second:,.0f} tokens/s for {self.tokens:,} tokens, evaluations included; "
             f"{self.trainable_params:,} of {self.total_params:,} parameters trainable)"
         )
 
 
-def estimate_run(model, config, steps: int, mean_tokens: float, device: str, world_size: int = 1) -> Estimate:
-    """Estimate one process's peak memory and the run's time for a model already prepared for training."""
+def estimate_run(
+    model, config, steps: int, mean_tokens: float, device: str, world_size: int = 1, eval_examples: int = 0
+) -> Estimate:
+    """Estimate one process's peak memory and the run's time for a model already prepared for training.
+
+    ``mean_tokens`` is the mean tokenized length of a training example (for DPO: prompt + chosen), and
+    ``eval_examples`` the size of the evaluation set (0: no evaluation).
+    """
     if hasattr(model, "get_nb_trainable_parameters"):
         # PEFT's own count: it unpacks bitsandbytes' two-weights-per-byte storage, which numel() would halve.
         trainable, total = model.get_nb_trainable_parameters()
     else:
         total = sum(p.numel() for p in model.parameters())
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
     # bitsandbytes packs two 4-bit weights per byte in uint8 "parameters": element_size already says 1 byte per
-    # two weights, so `weights` is right for QLoRA too. Trainable: fp32 copy + gradient + Adam's two moments.
-    optimizer = trainable * (4 + 4 + 8)
-    cfg = model.config
-    hidden = getattr(cfg, "hidden_size", 576)
-    layers = getattr(cfg, "num_hidden_layers", 30)
-    vocab = getattr(cfg, "vocab_size", 49152)
-    seqs = config.batch_size * (2 if config.method == "dpo" else 1)
-    tokens_per_batch = seqs * min(mean_tokens * 1.3, config.max_length)  # padding to the longest in the batch
-    bytes_per_act = 2 if config.precision in ("bf16", "fp16") else 4
-    # ~34 values per token per layer are kept for the backward pass (Korthikanti et al. 2022), only the
-    # layer inputs with checkpointing; the logits (and their softmax and gradient) often dominate small models.
-    per_layer = 2 if config.gradient_checkpointing else 34
-    activations = tokens_per_batch * hidden * layers * per_layer * bytes_per_act
-    logits = tokens_per_batch * vocab * 4 * 3
-    peak = _BASELINE_BYTES + weights + optimizer + activations + logits
+    # two weights, so this is right for QLoRA too.
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    if device == "cpu" and config.adaptation == "qlora":
+        load_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision, torch.float32)
+        weights += _mapped_checkpoint_bytes(getattr(model.config, "_name_or_path", ""), load_dtype)
+    # A gradient and Adam's two moments per trainable weight, in the weight's dtype (fp32 master weights under
+    # autocast; TRL stores QLoRA adapters in bf16).
+    optimizer = sum(3 * p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    per_token, per_step = _saved_for_backward(model, config, device)
+    seqs = config.batch_size * (2 if config.method == "dpo" else 1)  # DPO: chosen and rejected in one batch
+    longest_batch = seqs * min(mean_tokens * _LONGEST_BATCH_OVER_MEAN, config.max_length)
+    activations = per_token * longest_batch + per_step
+    on_cpu = device == "cpu"
+    baseline = _BASELINE_BYTES if on_cpu else 0
+    allocator = activations * _CPU_ALLOCATOR_OVERHEAD if on_cpu else 0
+    peak = baseline + weights + optimizer + activations + allocator
 
-    full = config.adaptation == "full"
-    flops_per_token = (6 if full else 4) * total + (2 * total if config.gradient_checkpointing else 0)
-    if config.method == "dpo":
-        flops_per_token += 2 * total  # the reference model's forward pass
-    if device == "cuda":
-        throughput = _GPU_FLOPS
-    else:
-        throughput = _CPU_FLOPS_PER_CORE_FP32 * torch.get_num_threads()
-        if config.precision == "bf16":
-            throughput *= _CPU_BF16_SPEEDUP
-        if config.adaptation == "qlora":
-            throughput /= 2  # de-quantising 4-bit weights on every pass (FACTS: generation ~2x slower)
-    tokens = int(steps * config.gradient_accumulation * world_size * tokens_per_batch)
-    tokens_per_second = throughput * world_size / flops_per_token
-    mb = 2**20
-    seconds = tokens / tokens_per_second + steps * _STEP_OVERHEAD_S
+    seconds, tokens, rate = _time(config, steps, mean_tokens, device, world_size, eval_examples, total)
     return Estimate(
-        peak_memory_mb=round(peak / mb, 1),
+        peak_memory_mb=round(peak / MB, 1),
         seconds=round(seconds, 1),
-        tokens_per_second=round(tokens_per_second, 1),
+        tokens_per_second=round(rate, 1),
         total_params=total,
         trainable_params=trainable,
         tokens=tokens,
         breakdown_mb={
-            "baseline": round(_BASELINE_BYTES / mb, 1),
-            "weights": round(weights / mb, 1),
-            "gradients_and_optimizer": round(optimizer / mb, 1),
-            "activations": round(activations / mb, 1),
-            "logits": round(logits / mb, 1),
+            "baseline": round(baseline / MB, 1),
+            "weights": round(weights / MB, 1),
+            "gradients_and_optimizer": round(optimizer / MB, 1),
+            "activations": round(activations / MB, 1),
+            "allocator_overhead": round(allocator / MB, 1),
         },
     )
+
+
+def _saved_for_backward(model, config, device: str) -> tuple[float, float]:
+    """(bytes autograd keeps per token of a batch, bytes it keeps per step whatever the batch) until backward.
+
+    Counted for a decoder of Llama's shape, as saved_tensors_hooks listed them on the embedded model (within 3%
+    for LoRA, QLoRA, full and DPO under bf16 autocast and for QLoRA in fp32): the two RMSNorms keep their fp32 input;
+    attention keeps q, k and v repeated to every head and its output; the gated MLP keeps three
+    intermediate-sized tensors, in the compute dtype. A frozen linear keeps no input, but under autocast it
+    keeps its bf16 weight copy (4-bit layers keep their packed weight); a trainable one keeps its input. A LoRA
+    branch keeps its input cast to the adapter's dtype and, on the CPU, dropout's noise tensor of that dtype
+    (CUDA's kernel keeps a 1-byte mask).
+    """
+    from peft.tuners.lora import LoraLayer
+
+    autocast = config.precision in ("bf16", "fp16")
+    act = 2 if autocast else 4  # bytes of an activation in the compute dtype
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    hidden = cfg.hidden_size
+    layers = cfg.num_hidden_layers
+    heads_dim = cfg.num_attention_heads * (getattr(cfg, "head_dim", None) or hidden // cfg.num_attention_heads)
+    intermediate = getattr(cfg, "intermediate_size", None) or 4 * hidden
+    norm = 8 if config.adaptation == "full" else 4  # a trainable norm weight also keeps the normalised input
+    # bitsandbytes' 4-bit layers return their input's dtype (fp32 from the norms), and SiLU and the product are
+    # no autocast ops: QLoRA's MLP intermediates stay fp32, while attention (an autocast op) runs in bf16.
+    mlp = 4 if config.adaptation == "qlora" else act
+    per_token = layers * (2 * norm * hidden + 4 * heads_dim * act + 3 * intermediate * mlp)
+    per_step = 0
+    head = model.get_output_embeddings()  # TRL's fused LM head scores in tiles: no (tokens x vocab) tensor kept
+    lora_bases, adapter_linears = set(), set()
+    for module in model.modules():
+        if isinstance(module, LoraLayer) and module.active_adapters:
+            adapter = module.active_adapters[0]
+            lora_bases.add(id(module.get_base_layer()))
+            adapter_linears.update(id(m) for m in [*module.lora_A.values(), *module.lora_B.values()])
+            adapter_bytes = module.lora_A[adapter].weight.element_size()
+            dropout = module.lora_dropout[adapter]
+            noise = (1 if device == "cuda" else adapter_bytes) if getattr(dropout, "p", 0) > 0 else 0
+            per_token += module.in_features * (noise + min(act, adapter_bytes))
+    for module in model.modules():
+        if not isinstance(module, torch.nn.Linear) or module is head or id(module) in adapter_linears:
+            continue  # the adapters' own tensors are counted with their LoRA layer above
+        frozen = id(module) in lora_bases or not module.weight.requires_grad
+        if not frozen:
+            per_token += module.in_features * act
+        if autocast and config.adaptation != "qlora":
+            per_step += 2 * module.in_features * module.out_features
+    if config.gradient_checkpointing:
+        # Only each layer's fp32 input is kept; one layer at a time is recomputed with its weight copies.
+        per_token = layers * 4 * hidden + per_token / layers
+        per_step /= layers
+    return per_token, per_step
+
+
+def _time(config, steps, mean_tokens, device, world_size, eval_examples, total) -> tuple[float, int, float]:
+    """(seconds, non-padding training tokens, tokens/s over the whole run) from FLOPs and measured throughput."""
+    full = config.adaptation == "full"
+    # Forward 2N; backward 2N for the activations' gradients, +2N for the weights' when they train (N = parameters).
+    train_flops = (6 if full else 4) * total + (2 * total if config.gradient_checkpointing else 0)
+    eval_flops = 2 * total
+    if config.method == "dpo":
+        train_flops += 2 * total  # the reference model's forward pass
+        eval_flops += 2 * total
+    if device == "cuda":
+        throughput = _GPU_FLOPS
+    else:
+        per_core = _CPU_FLOPS_PER_CORE_BF16 if config.precision == "bf16" else _CPU_FLOPS_PER_CORE_FP32
+        # No QLoRA discount: de-quantising costs per weight and pass, shared by a batch's hundreds of tokens (it
+        # halves generation, one token a pass); QLoRA and LoRA steps took as long in the same probe runs.
+        throughput = per_core * torch.get_num_threads()
+    seqs = 2 if config.method == "dpo" else 1  # DPO: chosen and rejected (mean_tokens counts prompt + chosen)
+    tokens = world_size * steps * config.gradient_accumulation * config.batch_size * seqs * mean_tokens
+    # The Trainer evaluates at the start and every eval_steps; each process evaluates its share.
+    evaluations = (1 + steps // config.eval_steps) if eval_examples else 0
+    eval_tokens = evaluations * eval_examples * seqs * mean_tokens
+    seconds = (tokens * train_flops + eval_tokens * eval_flops) / (throughput * world_size) + steps * _STEP_OVERHEAD_S
+    return seconds, int(tokens), tokens / seconds
+
+
+def _mapped_checkpoint_bytes(path: str, load_dtype: torch.dtype) -> int:
+    """Bytes of a local safetensors checkpoint that stay resident after a 4-bit load on the CPU.
+
+    safetensors maps the file; tensors loaded in the file's own dtype (embeddings, norms) are views of that
+    mapping, which keeps every page the quantizer read resident: the measured RSS of the mapped file was the
+    same with a 4-bit base as with the fp32 weights of LoRA. Tensors of another dtype are copies, and the
+    mapping goes with the loader.
+    """
+    from safetensors import safe_open
+
+    code = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}[load_dtype]  # safetensors' names
+    folder = Path(path or ".")
+    total = 0
+    for file in sorted(folder.glob("*.safetensors")) if path and folder.is_dir() else []:
+        with safe_open(str(file), "pt") as f:
+            names = list(f.keys())
+            if names and f.get_slice(names[0]).get_dtype() == code:
+                total += file.stat().st_size
+    return total
 
 
 def peak_memory_mb(device: str = "cpu") -> float:
     """Measured peak memory of this process: GPU memory on CUDA, else the peak resident set size."""
     if device == "cuda" and torch.cuda.is_available():
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return round(torch.cuda.max_memory_allocated() / MB, 1)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
+    return round(rss / (MB if sys.platform == "darwin" else 2**10), 1)
 
 
-def estimate_config(config, n_train: int, mean_tokens: float) -> Estimate:
+def estimate_config(config, n_train: int, mean_tokens: float, n_eval: int | None = None) -> Estimate:
     """Estimate a run from its config alone, before any weights are loaded (the app's "before you start").
 
     The model is built on PyTorch's meta device (shapes without memory) and wrapped as training would wrap
-    it, so the parameter counts are exact. Meta weights have the training dtype (fp32); QLoRA's base is
-    counted at 4 bits instead, as bitsandbytes would store it.
+    it, so the parameter counts are exact. Weights are fp32 as training loads them; QLoRA's quantized linears
+    are counted at 4 bits as bitsandbytes stores them, and its adapters in bf16 where TRL's SFTTrainer casts
+    them. ``n_eval`` defaults to the share ``eval_fraction`` holds out.
 
     Example:
         >>> print(estimate_config(TrainConfig(data="sentiment_json", max_steps=30), n_train=180, mean_tokens=90).summary())
@@ -129,16 +237,32 @@ def estimate_config(config, n_train: int, mean_tokens: float) -> Estimate:
     config = config.resolved()
     path, _ = resolve_model(config.model)
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=torch.float32)
+    model.config._name_or_path = path
+    head = model.get_output_embeddings()
+    quantized = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
     if config.adaptation != "full":
         from peft import LoraConfig, get_peft_model
 
-        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+        # TRL's DPOConfig switches dropout off (disable_dropout=True), the adapters' too.
+        dropout = 0.0 if config.method == "dpo" else config.lora_dropout
+        lora = LoraConfig(
+            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=dropout,
+            target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
+        )
         model = get_peft_model(model, lora)
-    estimate = estimate_run(model, config, _planned_steps(config, n_train, 1), mean_tokens, choose_precision().device)
+    if config.adaptation == "qlora" and config.method == "sft":
+        for p in model.parameters():
+            if p.requires_grad:  # TRL's SFTTrainer keeps QLoRA adapters in bf16 (the QLoRA paper's recipe)
+                p.data = p.data.to(torch.bfloat16)
+    device = choose_precision().device
+    if n_eval is None:
+        n_eval = round(n_train * config.eval_fraction / (1 - config.eval_fraction)) if config.eval_fraction < 1 else 0
+    steps = _planned_steps(config, n_train, 1)
+    estimate = estimate_run(model, config, steps, mean_tokens, device, eval_examples=n_eval)
     if config.adaptation == "qlora":
-        frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
-        saved_mb = frozen * (4 - 0.5) / 2**20  # fp32 -> 4-bit NF4
+        # bitsandbytes stores each quantized linear (all but the output head) at 4 bits: 0.5 byte a weight.
+        saved_mb = sum(m.weight.numel() for m in quantized) * (4 - 0.5) / MB
         estimate.peak_memory_mb = round(estimate.peak_memory_mb - saved_mb, 1)
         estimate.breakdown_mb["weights"] = round(estimate.breakdown_mb["weights"] - saved_mb, 1)
     return estimate

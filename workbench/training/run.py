@@ -245,7 +245,8 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
 
     steps = _planned_steps(config, len(train_dataset), world)
     mean_tokens = _mean_tokens(trainer.train_dataset, config.max_length)
-    estimate = estimate_run(model, config, steps, mean_tokens, precision.device, world)
+    eval_examples = len(eval_dataset) if has_eval else 0
+    estimate = estimate_run(model, config, steps, mean_tokens, precision.device, world, eval_examples)
     emit({"type": "log", "message": estimate.summary()})
     is_main = trainer.is_world_process_zero()
 
@@ -423,8 +424,9 @@ def _mean_tokens(dataset, max_length: int) -> float:
         if dataset is not None and column in getattr(dataset, "column_names", []):
             lengths = [len(x) for x in dataset[column][:256]]
             extra = 0
-            if column != "input_ids" and "prompt_input_ids" in dataset.column_names:
-                extra = sum(len(x) for x in dataset["prompt_input_ids"][:256]) / max(len(lengths), 1)
+            prompts = [c for c in ("prompt_input_ids", "prompt_ids") if c in dataset.column_names]  # TRL 0.x, TRL 1.x
+            if column != "input_ids" and prompts:
+                extra = sum(len(x) for x in dataset[prompts[0]][:256]) / max(len(lengths), 1)
             return min(max_length, sum(lengths) / max(len(lengths), 1) + extra)
     return max_length / 2
 

@@ -128,9 +128,8 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
         b = result.breakdown_mb
         # "~" pairs would render as strikethrough in Markdown.
         summary = result.summary().removeprefix("estimate: ").replace("~", "≈")
-        return (f"**Before you start:** {summary}.  \n"
-                f"Memory: baseline {b['baseline']:.0f} + weights {b['weights']:.0f} + gradients/optimizer "
-                f"{b['gradients_and_optimizer']:.0f} + activations {b['activations']:.0f} + logits {b['logits']:.0f} MB.")
+        parts = " + ".join(f"{name.replace('_and_', '/').replace('_', ' ')} {mb:.0f}" for name, mb in b.items())
+        return f"**Before you start:** {summary}.  \nMemory: {parts} MB."
 
     def start(*form):
         try:
