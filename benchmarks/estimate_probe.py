@@ -4,9 +4,9 @@ Runs ``workbench.training.train`` on a YAML config and records, in JSON: the RSS
 and ru_maxrss at each mark (imports, model loaded, trainer built, each step, each evaluation), the highest
 RSS sampled every millisecond in each phase (forward, backward, optimizer, evaluation), the shapes of the
 batches, and the first training step's saved_tensors_hooks total by dtype (weights of the model apart).
-Used for notes/benchmarks/estimate.md:
+Used for docs/estimate.md:
 
-    uv run python notes/benchmarks/estimate_probe.py configs/sft_lora.yaml /tmp/est/sft_lora.json \\
+    uv run python benchmarks/estimate_probe.py configs/sft_lora.yaml /tmp/est/sft_lora.json \\
         output_dir=/tmp/est/runs max_steps=3 eval_steps=100 save_steps=100 name=p overwrite=true
 """
 

@@ -6,7 +6,7 @@ layer from the model's own modules (the bf16 copies of frozen weights under auto
 CPU the memory malloc keeps after a step's temporaries are freed. The measured peak is the process's
 resident set on the CPU (everything above counts) and the allocated tensors on CUDA (no baseline, no malloc).
 Time: the FLOPs of the training steps and of the evaluations, divided by the throughput measured on this
-kind of machine. notes/benchmarks/estimate.md holds the measurements behind every constant.
+kind of machine. docs/estimate.md holds the measurements behind every constant.
 """
 
 from __future__ import annotations
