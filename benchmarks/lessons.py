@@ -1,7 +1,8 @@
 """Lesson notebooks in full mode (without WORKBENCH_FAST): wall time against each lesson's 10-minute budget.
 
-Optional (``run.py --lessons``): a full lesson trains for minutes. Notebooks run in a temporary copy of
-their folder's working directory so their run folders do not land in the checkout.
+Optional (``run.py --lessons``): a full lesson trains for minutes. The notebooks share one temporary
+``WORKBENCH_RUNS`` folder, as a learner's do, so lessons 2 and 3 reuse lesson 1's run and their run folders
+do not land in the checkout.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ def run(log=print) -> dict:
     from nbclient import NotebookClient
 
     results = {}
+    runs = tempfile.mkdtemp(prefix="bench-lesson-runs-")
     for path in sorted((ROOT / "lessons").glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         env_before = dict(os.environ)
         os.environ.pop("WORKBENCH_FAST", None)
-        os.environ["WORKBENCH_RUNS"] = tempfile.mkdtemp(prefix="bench-lesson-runs-")
+        os.environ["WORKBENCH_RUNS"] = runs
         start = time.perf_counter()
         try:
             NotebookClient(notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
