@@ -11,7 +11,7 @@ import torch
 
 from workbench import WorkbenchError, load_model
 from workbench.generation import GenerationSettings, chat
-from workbench.hardware import choose_precision
+from workbench.hardware import Precision, choose_precision
 from workbench.models import _COMPLETE_MARKER, ensure_default_model
 
 
@@ -23,9 +23,11 @@ def test_local_folder_loads_with_the_chosen_precision(tiny_model_dir):
     assert str(tiny_model_dir) in lm.summary()
 
 
-def test_training_load_keeps_fp32_master_weights(tiny_model_dir):
-    lm = load_model(str(tiny_model_dir), for_training=True)
-    assert lm.model.dtype == torch.float32
+def test_training_load_keeps_fp32_master_weights_only_for_weights_that_train(tiny_model_dir):
+    bf16 = Precision("cpu", torch.bfloat16, "test")
+    assert load_model(str(tiny_model_dir), precision=bf16, for_training=True).model.dtype == torch.float32
+    frozen = load_model(str(tiny_model_dir), precision=bf16, for_training=True, frozen_base=True)
+    assert frozen.model.dtype == torch.bfloat16
 
 
 def test_generation_is_reproducible_for_a_seed(tiny_model_dir):
@@ -78,7 +80,6 @@ def test_a_4bit_model_loaded_for_training_keeps_its_gradients_after_an_evaluatio
     from peft import LoraConfig, get_peft_model
 
     from conftest import build_tiny_model
-    from workbench.hardware import Precision
 
     # bitsandbytes' CPU inference repacking works on blocks of 64: the layers need at least that width.
     folder = build_tiny_model(tmp_path / "tiny128", tokenizer, hidden_size=128, intermediate_size=256)

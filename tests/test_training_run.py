@@ -115,6 +115,22 @@ def test_estimate_before_loading_matches_the_run(sft_run):
     assert_estimated_alike(sft_run[0], n_eval=6)
 
 
+def test_bf16_lora_keeps_the_frozen_base_in_bf16_and_learns_as_fp32_does(sft_run, tiny_model_dir, tmp_path):
+    fp32 = sft_run[0]
+    bf16 = train(
+        tiny_config(tiny_model_dir, tmp_path, max_steps=6, eval_fraction=0.25, eval_steps=3, precision="bf16"),
+        dataset=Dataset.from_list(sft_rows()),
+    )
+    fp32_parts, bf16_parts = fp32.estimate["breakdown_mb"], bf16.estimate["breakdown_mb"]
+    # The estimate counts the real model's parameters: the frozen base is half the bytes, while the adapters
+    # (the only weights that train) keep fp32 weights, gradients and Adam moments.
+    assert bf16_parts["weights"] < 0.6 * fp32_parts["weights"]
+    assert bf16_parts["gradients_and_optimizer"] == fp32_parts["gradients_and_optimizer"]
+    fp32_losses, bf16_losses = ([r["loss"] for r in read_metrics(r.run_dir) if "loss" in r] for r in (fp32, bf16))
+    assert bf16_losses == pytest.approx(fp32_losses, rel=0.05)
+    assert_estimated_alike(bf16, n_eval=6)
+
+
 def test_estimated_time_counts_the_evaluations(sft_run):
     from workbench.training.estimate import estimate_config
 

@@ -213,8 +213,13 @@ def load_model(
     quantization: Quantization | None = None,
     precision: Precision | None = None,
     for_training: bool = False,
+    frozen_base: bool = False,
 ) -> LoadedModel:
     """Load a model and tokenizer; ``name`` is "default", a local folder or a Hub model ID.
+
+    ``for_training`` with a full-precision base loads fp32 master weights for the optimizer, unless
+    ``frozen_base`` says only adapters train (LoRA): a frozen weight needs no master copy, and loading it in
+    the compute dtype saves the fp32 copy plus the bf16 copies autocast would make of it for every step.
 
     Example:
         >>> lm = load_model("default")
@@ -226,9 +231,9 @@ def load_model(
     start = time.perf_counter()
     path, source = resolve_model(name)
     quant_config = quantization_config(quantization, precision)
-    # Full-precision training keeps fp32 master weights; mixed precision (bf16/fp16) is applied by the
-    # trainer's autocast. Quantized and inference-only models load directly in the compute dtype.
-    dtype = torch.float32 if (for_training and quant_config is None) else precision.dtype
+    # Weights that train keep fp32 master copies; mixed precision (bf16/fp16) is applied by the trainer's
+    # autocast. Frozen, quantized and inference-only weights load directly in the compute dtype.
+    dtype = torch.float32 if (for_training and not frozen_base and quant_config is None) else precision.dtype
     # Never pickles (a .bin checkpoint can run code when unpickled), never code shipped with a Hub repo.
     kwargs = {"dtype": dtype, "trust_remote_code": False, "use_safetensors": True}
     if quant_config is not None:

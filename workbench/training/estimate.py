@@ -2,7 +2,7 @@
 
 The estimate is arithmetic, not magic. Memory: the runtime's baseline + the weights + gradients and Adam's
 two moments of the trainable part + the tensors autograd saves for the backward pass, counted layer by
-layer from the model's own modules (the bf16 copies of frozen weights under autocast among them), + on the
+layer from the model's own modules (the bf16 copies autocast makes of fp32 weights among them), + on the
 CPU the memory malloc keeps after a step's temporaries are freed. The measured peak is the process's
 resident set on the CPU (everything above counts) and the allocated tensors on CUDA (no baseline, no malloc).
 Time: the FLOPs of the training steps and of the evaluations, divided by the throughput measured on this
@@ -117,10 +117,10 @@ def _saved_for_backward(model, config, device: str) -> tuple[float, float]:
     Counted for a decoder of Llama's shape, as saved_tensors_hooks listed them on the embedded model (within 3%
     for LoRA, QLoRA, full and DPO under bf16 autocast and for QLoRA in fp32): the two RMSNorms keep their fp32 input;
     attention keeps q, k and v repeated to every head and its output; the gated MLP keeps three
-    intermediate-sized tensors, in the compute dtype. A frozen linear keeps no input, but under autocast it
-    keeps its bf16 weight copy (4-bit layers keep their packed weight); a trainable one keeps its input. A LoRA
-    branch keeps its input cast to the adapter's dtype and, on the CPU, dropout's noise tensor of that dtype
-    (CUDA's kernel keeps a 1-byte mask).
+    intermediate-sized tensors, in the compute dtype. A frozen linear keeps no input, but under autocast an
+    fp32 weight keeps its bf16 copy (LoRA's frozen base loads in bf16 and 4-bit layers keep their packed
+    weight: no copy); a trainable one keeps its input. A LoRA branch keeps its input cast to the adapter's
+    dtype and, on the CPU, dropout's noise tensor of that dtype (CUDA's kernel keeps a 1-byte mask).
     """
     from peft.tuners.lora import LoraLayer
 
@@ -154,7 +154,8 @@ def _saved_for_backward(model, config, device: str) -> tuple[float, float]:
         frozen = id(module) in lora_bases or not module.weight.requires_grad
         if not frozen:
             per_token += module.in_features * act
-        if autocast and config.adaptation != "qlora":
+        # Autocast copies fp32 weights to bf16; LoRA's frozen bf16 base and QLoRA's 4-bit weights need no copy.
+        if autocast and config.adaptation != "qlora" and module.weight.dtype == torch.float32:
             per_step += 2 * module.in_features * module.out_features
     if config.gradient_checkpointing:
         # Only each layer's fp32 input is kept; one layer at a time is recomputed with its weight copies.
@@ -221,9 +222,10 @@ def estimate_config(config, n_train: int, mean_tokens: float, n_eval: int | None
     """Estimate a run from its config alone, before any weights are loaded (the app's "before you start").
 
     The model is built on PyTorch's meta device (shapes without memory) and wrapped as training would wrap
-    it, so the parameter counts are exact. Weights are fp32 as training loads them; QLoRA's quantized linears
-    are counted at 4 bits as bitsandbytes stores them, and its adapters in bf16 where TRL's SFTTrainer casts
-    them. ``n_eval`` defaults to the share ``eval_fraction`` holds out.
+    it, so the parameter counts are exact. Weights are in the dtype training holds them in (LoRA's frozen base
+    in the compute dtype, everything else fp32); QLoRA's quantized linears are counted at 4 bits as
+    bitsandbytes stores them, and its adapters in bf16 where TRL's SFTTrainer casts them. ``n_eval``
+    defaults to the share ``eval_fraction`` holds out.
 
     Example:
         >>> print(estimate_config(TrainConfig(data="sentiment_json", max_steps=30), n_train=180, mean_tokens=90).summary())
@@ -236,8 +238,12 @@ def estimate_config(config, n_train: int, mean_tokens: float, n_eval: int | None
 
     config = config.resolved()
     path, _ = resolve_model(config.model)
+    compute_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision, torch.float32)
+    # LoRA's frozen base stays in the compute dtype (load_model's frozen_base); full fine-tuning keeps fp32
+    # master weights, and PEFT's prepare_model_for_kbit_training upcasts QLoRA's unquantized weights to fp32.
+    load_dtype = compute_dtype if config.adaptation == "lora" else torch.float32
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=torch.float32)
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=load_dtype)
     model.config._name_or_path = path
     head = model.get_output_embeddings()
     quantized = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]

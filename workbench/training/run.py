@@ -162,7 +162,11 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
     emit({"type": "log", "message": f"loading {config.model} for {config.method} with {config.adaptation}"})
     torch.manual_seed(config.seed)
     lm = load_model(
-        config.model, quantization="4bit" if config.adaptation == "qlora" else None, precision=precision, for_training=True
+        config.model,
+        quantization="4bit" if config.adaptation == "qlora" else None,
+        precision=precision,
+        for_training=True,
+        frozen_base=config.adaptation != "full",
     )
     model, tokenizer = lm.model, lm.tokenizer
     if config.adaptation == "qlora":
