@@ -143,6 +143,12 @@ class TrainConfig:
             changes["name"] = f"{self.method}-{self.adaptation}-{stamp or datetime.now().strftime('%Y%m%d-%H%M%S')}"
         return dataclasses.replace(self, **changes)
 
+    def compute_dtype(self):
+        """The torch dtype of ``precision`` once resolved ("auto" counts as fp32 until then)."""
+        import torch
+
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
+
     # ---- YAML -------------------------------------------------------------------------------------
 
     @classmethod

@@ -79,8 +79,7 @@ def estimate_run(
     # two weights, so this is right for QLoRA too.
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     if device == "cpu" and config.adaptation == "qlora":
-        load_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision, torch.float32)
-        weights += _mapped_checkpoint_bytes(getattr(model.config, "_name_or_path", ""), load_dtype)
+        weights += _mapped_checkpoint_bytes(getattr(model.config, "_name_or_path", ""), config.compute_dtype())
     # A gradient and Adam's two moments per trainable weight, in the weight's dtype (fp32 master weights under
     # autocast; TRL stores QLoRA adapters in bf16).
     optimizer = sum(3 * p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
@@ -238,10 +237,9 @@ def estimate_config(config, n_train: int, mean_tokens: float, n_eval: int | None
 
     config = config.resolved()
     path, _ = resolve_model(config.model)
-    compute_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.precision, torch.float32)
     # LoRA's frozen base stays in the compute dtype (load_model's frozen_base); full fine-tuning keeps fp32
     # master weights, and PEFT's prepare_model_for_kbit_training upcasts QLoRA's unquantized weights to fp32.
-    load_dtype = compute_dtype if config.adaptation == "lora" else torch.float32
+    load_dtype = config.compute_dtype() if config.adaptation == "lora" else torch.float32
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=load_dtype)
     model.config._name_or_path = path

@@ -133,8 +133,7 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
     notes: list[str] = []
     emit = on_event or (lambda event: None)
     hw = choose_precision()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[config.precision]
-    precision = Precision(device=hw.device, dtype=dtype, reason=f"{config.precision} from the training config")
+    precision = Precision(device=hw.device, dtype=config.compute_dtype(), reason=f"{config.precision} from the training config")
     if config.adaptation == "qlora":
         problem = bitsandbytes_problem(precision.device)
         if problem:
