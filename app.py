@@ -11,6 +11,7 @@ import os
 import gradio as gr
 
 from workbench.models import DEFAULT_MODEL
+from workbench.threads import release_idle_workers
 from workbench.ui import public
 from workbench.ui.chat_tab import build_chat_tab
 from workbench.ui.compare_tab import build_compare_tab
@@ -60,6 +61,7 @@ def main() -> None:
     model_name = os.environ.get("WORKBENCH_MODEL", DEFAULT_MODEL)
     # Load (and on first run convert) the model before serving, so the first visitor does not wait.
     print(get_model(model_name).summary(), flush=True)
+    release_idle_workers()  # from here on this thread only serves pages; training and answers compute elsewhere
     build_app(model_name).queue(**queue_options()).launch(**launch_options())
 
 

@@ -166,15 +166,22 @@ def trial(spec: dict) -> dict:
             "workbench_dtype": lm.precision.dtype_name, "plain_dtype": str(plain.dtype).removeprefix("torch.")}
 
 
-def run(repeats: int, max_new_tokens: int, log=print) -> dict:
+def run(repeats: int, max_new_tokens: int, log=print, before: str | None = None) -> dict:
+    """The generation trial; with ``before`` (a checkout of an older commit) the same trial there too, after it."""
     from benchmarks.harness import run_trial
 
     log(f"generation: 5 cases x {repeats}, up to {max_new_tokens} new tokens")
-    result = run_trial("generation", {"repeats": repeats, "max_new_tokens": max_new_tokens})
+    spec = {"repeats": repeats, "max_new_tokens": max_new_tokens}
+    result = run_trial("generation", spec)
     if "error" in result:
         log(result["log_tail"])
-    else:
-        log(f"  {json.dumps(result['summary']['ratios'])}")
+        return result
+    log(f"  {json.dumps(result['summary']['ratios'])}")
+    if before:
+        log(f"generation, before: {before}")
+        earlier = run_trial("generation", spec | {"checkout": before})
+        result["before"] = {"checkout": before, **({"error": earlier["error"]} if "error" in earlier else {"summary": earlier["summary"]})}
+        log(f"  {json.dumps(earlier.get('summary', {}).get('ratios') or earlier.get('log_tail'))}")
     return result
 
 

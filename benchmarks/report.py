@@ -65,6 +65,12 @@ def generation_table(g: dict) -> list[str]:
     for name, row in g["summary"].items():
         if name != "ratios":
             lines.append(f"| {name} | {row['tokens_per_second']} | {row['ttft_s']} | {row['seconds']} | {row['tokens']} |")
+    before = g.get("before", {}).get("summary")
+    if before:
+        lines += ["", f"Before ({g['before']['checkout']}), the same trial right after:", "",
+                  "| case | seconds before | seconds now |", "| --- | ---: | ---: |"]
+        lines += [f"| {name} | {row['seconds']} | {g['summary'][name]['seconds']} |" for name, row in before.items() if name != "ratios"]
+        lines += [f"| ratio {name} | {value} | {g['summary']['ratios'][name]} |" for name, value in before["ratios"].items()]
     return lines
 
 

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--repeats", type=int, help="rounds of alternation (default 3; 1 with --quick)")
     parser.add_argument("--steps", type=int, help="training steps a trial (default 6, the first untimed; 3 with --quick)")
     parser.add_argument("--variants", default=",".join(training.VARIANTS), help="training variants to run")
-    parser.add_argument("--before", help="a checkout of an older commit: adds its workbench as variant workbench-before")
+    parser.add_argument("--before", help="a checkout of an older commit: adds its workbench as variant workbench-before, and its generation trial")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--max-new-tokens", type=int, help="generation length (default 64; 24 with --quick)")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> Path:
             ))
             save()
     if "generation" in parts:
-        results["generation"] = generation.run(repeats, max_new, log)
+        results["generation"] = generation.run(repeats, max_new, log, args.before)
         save()
     if "app" in parts:
         results["app"] = app_start.run(repeats, log)

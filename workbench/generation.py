@@ -11,8 +11,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TemperatureLogitsWarper,
+    TopPLogitsWarper,
+)
 from transformers.generation.streamers import BaseStreamer
+
+from workbench.threads import start_compute_thread
 
 Message = dict[str, str]
 
@@ -158,6 +167,16 @@ class BatchTextStreamer(BaseStreamer):
             yield items[-1]
 
 
+class WhenCancelled(StoppingCriteria):
+    """Stop every row once ``event`` is set: the reader of the stream went away."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
 def stream_batch(
     model,
     tokenizer,
@@ -168,13 +187,15 @@ def stream_batch(
     """Generate answers to several conversations in one batch; yield every row's text so far after each step.
 
     Extra keyword arguments go to ``model.generate`` (the compare bench passes PEFT's ``adapter_names``).
-    Each row gets the same settings and seed (see :meth:`GenerationSettings.generate_kwargs`).
+    Each row gets the same settings and seed (see :meth:`GenerationSettings.generate_kwargs`). Closing the
+    iterator early stops the generation.
     """
     settings = settings or GenerationSettings()
     inputs = batch_chat_inputs(tokenizer, conversations, model.device)
     eos = model.generation_config.eos_token_id
     stop_ids = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
     streamer = BatchTextStreamer(tokenizer, len(conversations), stop_ids - {None})
+    cancelled = threading.Event()
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -184,6 +205,7 @@ def stream_batch(
                     **inputs,
                     streamer=streamer,
                     pad_token_id=tokenizer.pad_token_id,
+                    stopping_criteria=StoppingCriteriaList([WhenCancelled(cancelled)]),
                     **settings.generate_kwargs(len(conversations)),
                     **generate_kwargs,
                 )
@@ -193,10 +215,14 @@ def stream_batch(
             streamer.end()
 
     # generate() blocks until done; running it in a thread lets the caller consume tokens as they come.
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield from streamer
-    thread.join()
+    thread = start_compute_thread(run, name="generate")
+    try:
+        yield from streamer
+    finally:
+        # A reader that stops early (a closed page, a break) stops the generation after its current token,
+        # instead of leaving it to use the cores up to max_new_tokens while the next request waits.
+        cancelled.set()
+        thread.join()
     if errors:
         raise errors[0]
 

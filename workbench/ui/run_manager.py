@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workbench.errors import WorkbenchError
+from workbench.threads import start_compute_thread
 from workbench.training import TrainConfig, train
 
 Status = Literal["idle", "running", "completed", "stopped", "failed"]
@@ -79,9 +80,8 @@ class RunManager:
                                    max_steps=max(config.max_steps, 0))
             self._state.log.append(f"starting {config.name}: {config.method} + {config.adaptation}")
             # A daemon thread: stopping the server must not wait for a long run to finish.
-            self._thread = threading.Thread(target=self._run, args=(config, dataset, self._stop), daemon=True,
-                                            name=f"train-{config.name}")
-            self._thread.start()
+            stop = self._stop
+            self._thread = start_compute_thread(lambda: self._run(config, dataset, stop), name=f"train-{config.name}")
         return True, f"started {config.name}"
 
     def stop(self) -> str:
