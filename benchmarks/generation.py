@@ -1,7 +1,7 @@
 """Generation: the workbench's streaming generation against plain ``model.generate`` with default settings.
 
 Single stream: tokens/s and time to first token for one short prompt. Side by side: base, adapter A and
-adapter B answering one prompt, as the workbench does it (ModelBench, one PEFT mixed-adapter batch) against
+adapter B answering one prompt, as the workbench does it (ModelBench: one batch, each row through its own adapter) against
 three plain ``generate`` calls one after another. The plain side loads the model as a plain user would
 (``from_pretrained(folder)``: the dtype saved in the folder, fp32); the workbench loads it in the precision it
 chooses for the hardware. Runs in one process (``python -m benchmarks.generation '<spec>'``), alternating.

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from workbench import WorkbenchError, load_model
+from workbench.adapter_batch import PEFT_BASE, can_share_a_batch, per_row_adapters
 from workbench.compare import ModelBench, adapter_dir
 from workbench.generation import GenerationSettings, chat
 
@@ -16,14 +17,14 @@ GREEDY = GenerationSettings(max_new_tokens=8, temperature=0)
 SAMPLED = GenerationSettings(max_new_tokens=8, temperature=1.0, top_p=0.95, seed=7)
 
 
-def make_adapter_run(run_dir: Path, model_dir: Path, seed: int, method: str = "sft") -> Path:
+def make_adapter_run(run_dir: Path, model_dir: Path, seed: int, method: str = "sft", **lora) -> Path:
     """A run folder like the trainer writes, with a random LoRA adapter (nonzero B, so outputs change)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    config = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    config = LoraConfig(**{"r": 4, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj", "down_proj"], "init_lora_weights": False} | lora)
     peft_model = get_peft_model(model, config)
     peft_model.save_pretrained(run_dir / "adapter")
     AutoTokenizer.from_pretrained(model_dir).save_pretrained(run_dir / "adapter")
@@ -70,6 +71,27 @@ def test_batched_and_sequential_sides_agree_per_side(bench):
     batched = bench.side_by_side("Name a color", settings=SAMPLED)
     one_by_one = {side: bench.side_by_side("Name a color", sides=[side], settings=SAMPLED)[side] for side in bench.sides}
     assert batched == one_by_one
+
+
+def test_one_batch_gives_each_row_its_own_adapter_as_peft_does(bench):
+    inputs = bench.tokenizer(["Name a color"] * 4, return_tensors="pt")
+    names = [PEFT_BASE, "run-a", "run-b", "run-a"]
+    with torch.inference_mode():
+        expected = bench.model(**inputs, adapter_names=names).logits  # PEFT's own mixed-adapter batch
+        with per_row_adapters(bench.model, names):
+            got = bench.model(**inputs).logits
+    between_sides = (expected[1] - expected[0]).abs().max()
+    assert (got - expected).abs().max() < 0.02 * between_sides, "a row answered with another side's adapter"
+    assert bench.model.active_adapters and not any(m.disable_adapters for m in bench.model.modules() if hasattr(m, "lora_A"))
+
+
+def test_adapters_that_are_not_plain_lora_still_answer_side_by_side(runs, tiny_model_dir, tmp_path):
+    dora = make_adapter_run(tmp_path / "run-dora", tiny_model_dir, seed=5, use_dora=True)
+    bench = ModelBench.from_adapters([runs[0], dora])
+    assert can_share_a_batch(bench.model, [PEFT_BASE, "run-a"])
+    assert not can_share_a_batch(bench.model, [PEFT_BASE, "run-a", "run-dora"])  # DoRA: one side after another
+    batched = bench.side_by_side("Name a color", settings=SAMPLED)
+    assert batched == {side: bench.side_by_side("Name a color", sides=[side], settings=SAMPLED)[side] for side in bench.sides}
 
 
 def test_streaming_grows_each_side_and_multi_turn_histories_differ_per_side(bench):

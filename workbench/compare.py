@@ -2,8 +2,8 @@
 
 The Compare tab, `workbench compare` and the evaluation all use :class:`ModelBench`: the base is loaded
 once and each adapter is added to it as a PEFT named adapter, so "base", "adapter A" and "adapter B" share
-every base weight. The base answers with adapters disabled. Side-by-side answers run as one batch: PEFT
-applies a different adapter (or none, "__base__") to each row of the batch.
+every base weight. The base answers with adapters disabled. Side-by-side answers run as one batch, each row
+through its own adapter or none (:mod:`workbench.adapter_batch`).
 """
 
 from __future__ import annotations
@@ -11,18 +11,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 
 import yaml
 
+from workbench.adapter_batch import PEFT_BASE, can_share_a_batch, per_row_adapters
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings, Message, as_messages, stream_batch
 from workbench.models import DEFAULT_MODEL, LoadedModel, Quantization, load_model
 
 BASE = "base"
-# PEFT's name for "no adapter" in a mixed batch (peft/tuners/lora/model.py).
-_PEFT_BASE = "__base__"
 
 
 def adapter_dir(path: str | Path) -> Path:
@@ -115,7 +114,7 @@ class ModelBench:
             )
         name = name or _side_name(folder)
         unique, n = name, 2
-        while unique in self.sides or unique == _PEFT_BASE:
+        while unique in self.sides or unique == PEFT_BASE:
             unique, n = f"{name}-{n}", n + 1
         try:
             if isinstance(self.model, PeftModel):
@@ -150,6 +149,24 @@ class ModelBench:
         if len(set(sides)) != len(sides):
             raise WorkbenchError("each side can appear only once")
 
+    def can_batch(self, sides: Sequence[str]) -> bool:
+        """Whether these sides can answer in one batch: always, unless an adapter is not plain LoRA (DoRA...)."""
+        return not self.adapters or can_share_a_batch(self.model, self._peft_names(sides))
+
+    def stream_rows(self, sides: Sequence[str], conversations: Sequence[list[Message]], settings: GenerationSettings | None = None) -> Iterator[list[str]]:
+        """Row i answers ``conversations[i]`` as ``sides[i]`` (sides may repeat), all rows in one batch.
+
+        Yields every row's text so far after each token. Check :meth:`can_batch` first.
+        """
+        self._check_sides(list(dict.fromkeys(sides)))
+        with per_row_adapters(self.model, self._peft_names(sides)) if self.adapters else nullcontext():
+            with closing(stream_batch(self.model, self.tokenizer, conversations, settings)) as stream:
+                yield from stream
+
+    @staticmethod
+    def _peft_names(sides: Sequence[str]) -> list[str]:
+        return [PEFT_BASE if side == BASE else side for side in sides]
+
     def stream_side_by_side(
         self,
         prompt_or_histories: str | list[Message] | Mapping[str, list[Message]],
@@ -162,8 +179,9 @@ class ModelBench:
 
         ``prompt_or_histories`` is one prompt or chat history for all sides, or a {side: history} mapping
         for multi-turn chats that went differently per side. Every side gets the same settings and seed.
-        ``batched`` runs all sides in one generate call (PEFT's mixed-adapter batch); otherwise they run one
-        after another, each streamed in turn.
+        ``batched`` runs all sides in one generate call, each row through its own adapter
+        (:mod:`workbench.adapter_batch`); otherwise, or when an adapter is not plain LoRA, they run one after
+        another, each streamed in turn.
         """
         sides = list(sides or self.sides)
         self._check_sides(sides)
@@ -171,15 +189,14 @@ class ModelBench:
             conversations = [as_messages(prompt_or_histories[s], system) for s in sides]
         else:
             conversations = [as_messages(prompt_or_histories, system)] * len(sides)
-        if batched:
-            extra = {"adapter_names": [_PEFT_BASE if s == BASE else s for s in sides]} if self.adapters else {}
-            for texts in stream_batch(self.model, self.tokenizer, conversations, settings, **extra):
+        if batched and self.can_batch(sides):
+            for texts in self.stream_rows(sides, conversations, settings):
                 yield dict(zip(sides, texts))
             return
         answers = dict.fromkeys(sides, "")
         for side, conversation in zip(sides, conversations):
-            with self.use(side) as model:
-                for (text,) in stream_batch(model, self.tokenizer, [conversation], settings):
+            with self.use(side) as model, closing(stream_batch(model, self.tokenizer, [conversation], settings)) as stream:
+                for (text,) in stream:
                     answers[side] = text
                     yield dict(answers)
 

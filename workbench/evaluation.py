@@ -89,13 +89,12 @@ def _prompt_and_reference(record: dict) -> tuple[list[Message], str]:
 def _generate_answers(sides: list[str], use: SideModel, bench: ModelBench | None, tokenizer, prompts: list[list[Message]], settings: GenerationSettings, batch_size: int = 8) -> dict[str, list[str]]:
     """Every side's greedy answers to the prompts, batched (all sides in one batch when they share a bench)."""
     answers: dict[str, list[str]] = {side: [] for side in sides}
-    if bench is not None and bench.adapters:
+    if bench is not None and bench.adapters and bench.can_batch(sides):
         rows = [(side, prompt) for prompt in prompts for side in sides]
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
-            names = ["__base__" if side == BASE else side for side, _ in chunk]
             texts: list[str] = []
-            for texts in stream_batch(bench.model, tokenizer, [p for _, p in chunk], settings, adapter_names=names):
+            for texts in bench.stream_rows([side for side, _ in chunk], [p for _, p in chunk], settings):
                 pass
             for (side, _), text in zip(chunk, texts):
                 answers[side].append(text.strip())

@@ -182,11 +182,9 @@ def stream_batch(
     tokenizer,
     conversations: Sequence[list[Message]],
     settings: GenerationSettings | None = None,
-    **generate_kwargs,
 ) -> Iterator[list[str]]:
     """Generate answers to several conversations in one batch; yield every row's text so far after each step.
 
-    Extra keyword arguments go to ``model.generate`` (the compare bench passes PEFT's ``adapter_names``).
     Each row gets the same settings and seed (see :meth:`GenerationSettings.generate_kwargs`). Closing the
     iterator early stops the generation.
     """
@@ -207,7 +205,6 @@ def stream_batch(
                     pad_token_id=tokenizer.pad_token_id,
                     stopping_criteria=StoppingCriteriaList([WhenCancelled(cancelled)]),
                     **settings.generate_kwargs(len(conversations)),
-                    **generate_kwargs,
                 )
         except BaseException as exc:  # re-raised in the caller's thread below
             errors.append(exc)
