@@ -104,7 +104,8 @@ def assert_estimated_alike(result, n_eval: int = 0):
     config = load_run_config(result.run_dir)
     ran = json.loads((result.run_dir / "estimate.json").read_text())["estimate"]
     sequences = config.max_steps * config.batch_size * (2 if config.method == "dpo" else 1)
-    before = estimate_config(config, n_train=100, mean_tokens=ran["tokens"] / sequences, n_eval=n_eval).as_dict()
+    before = estimate_config(config, n_train=100, mean_tokens=ran["tokens"] / sequences, n_eval=n_eval,
+                             longest_tokens=ran["longest_batch_tokens"] / (sequences // config.max_steps)).as_dict()
     assert (before["trainable_params"], before["total_params"]) == (ran["trainable_params"], ran["total_params"])
     for part, mb in ran["breakdown_mb"].items():
         assert before["breakdown_mb"][part] == pytest.approx(mb, abs=0.2), part
@@ -142,14 +143,16 @@ def test_estimated_time_counts_the_evaluations(sft_run):
     assert (with_eval.tokens, with_eval.peak_memory_mb) == (without.tokens, without.peak_memory_mb)
 
 
-def test_dpo_mean_length_counts_the_prompt():
-    from workbench.training.run import _mean_tokens
+def test_dpo_lengths_count_the_prompt_and_pad_to_the_longer_answer():
+    from workbench.training.run import _token_lengths
 
-    # TRL 1.x tokenizes preference pairs into prompt_ids + chosen_ids (+ rejected_ids): the model sees both.
+    # TRL 1.x tokenizes preference pairs into prompt_ids + chosen_ids (+ rejected_ids): the model sees both,
+    # and a batch pads chosen and rejected to one length.
     pairs = Dataset.from_dict(
-        {"prompt_ids": [[1, 2, 3, 4], [1, 2]], "chosen_ids": [[5, 6], [7, 8, 9, 10]], "rejected_ids": [[5], [7]]}
+        {"prompt_ids": [[1, 2, 3, 4], [1, 2]], "chosen_ids": [[5, 6], [7, 8, 9, 10]], "rejected_ids": [[5], [7] * 9]}
     )
-    assert _mean_tokens(pairs, max_length=64) == 6
+    assert _token_lengths(pairs, max_length=64) == (6, 11)
+    assert _token_lengths(pairs, max_length=8) == (6, 8)
 
 
 def test_events_carry_step_metrics_and_eta(sft_run):

@@ -7,7 +7,7 @@ small, those calls cost more than the arithmetic: base + two adapters in one bat
 with adapters off (docs/benchmarks.md). Here every LoRA layer stacks, once per batch, the A and B matrices of
 each row's adapter (zeros for rows the base answers, the scaling folded into B) and adds ``x @ A_row @ B_row``
 to the base layer's output: PEFT's arithmetic in a few operations, as multi-adapter servers batch LoRA
-(Punica's BGMV kernels, vLLM's multi-LoRA). Anything but plain LoRA on linear layers is left to PEFT.
+(Punica's BGMV kernels, vLLM's multi-LoRA). Sides with other adapters answer one after another.
 """
 
 from __future__ import annotations

@@ -38,10 +38,12 @@ _BASELINE_BYTES = 900 * MB
 # On the CPU, malloc keeps the memory of a step's freed temporaries (casts, attention and MLP intermediates)
 # resident between the tensors saved for backward, and it grows over the first steps as batch shapes change:
 # by step 3 the RSS above weights, optimizer and baseline was 1.58-1.88x the bytes saved for backward
-# (saved_tensors_hooks) for SFT LoRA, QLoRA, full and DPO LoRA alike.
-_CPU_ALLOCATOR_OVERHEAD = 0.7
-# Batches are padded to their longest sequence; the peak comes from the longest batch of the run. Longest
-# example / mean on the sample data: 78/67.8 = 1.15 (SFT), 122/88.4 = 1.38 (DPO, chosen or rejected).
+# (saved_tensors_hooks) for SFT LoRA, QLoRA, full and DPO LoRA alike; by the end of whole runs with their
+# evaluations (configs/sft_lora.yaml, 40 steps: 2936 MB; configs/dpo_lora.yaml, 20 steps: 4426 MB) it was
+# 1.97x and 2.01x the bytes counted for the longest batch.
+_CPU_ALLOCATOR_OVERHEAD = 1.0
+# Batches are padded to their longest sequence; the peak comes from the longest batch of the run. Where the
+# longest example is not known: longest / mean on the sample data was 78/67.8 = 1.15 (SFT) and 1.38 (DPO).
 _LONGEST_BATCH_OVER_MEAN = 1.3
 
 
@@ -53,6 +55,7 @@ class Estimate:
     total_params: int
     trainable_params: int
     tokens: int
+    longest_batch_tokens: int  # sequences x padded length of the largest batch: what sets the peak
     breakdown_mb: dict[str, float]
 
     def as_dict(self) -> dict:
@@ -67,12 +70,14 @@ class Estimate:
 
 
 def estimate_run(
-    model, config, steps: int, mean_tokens: float, device: str, world_size: int = 1, eval_examples: int = 0
+    model, config, steps: int, mean_tokens: float, device: str, world_size: int = 1, eval_examples: int = 0,
+    longest_tokens: int | None = None,
 ) -> Estimate:
     """Estimate one process's peak memory and the run's time for a model already prepared for training.
 
-    ``mean_tokens`` is the mean tokenized length of a training example (for DPO: prompt + chosen), and
-    ``eval_examples`` the size of the evaluation set (0: no evaluation).
+    ``mean_tokens`` is the mean tokenized length of a training example (for DPO: prompt + chosen),
+    ``eval_examples`` the size of the evaluation set (0: no evaluation) and ``longest_tokens`` the longest
+    example as batches are padded (for DPO: prompt + the longer answer).
     """
     if hasattr(model, "get_nb_trainable_parameters"):
         # PEFT's own count: it unpacks bitsandbytes' two-weights-per-byte storage, which numel() would halve.
@@ -90,7 +95,7 @@ def estimate_run(
     optimizer = sum(3 * p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     per_token, per_step = _saved_for_backward(model, config, device)
     seqs = config.batch_size * (2 if config.method == "dpo" else 1)  # DPO: chosen and rejected in one batch
-    longest_batch = seqs * min(mean_tokens * _LONGEST_BATCH_OVER_MEAN, config.max_length)
+    longest_batch = seqs * min(longest_tokens or mean_tokens * _LONGEST_BATCH_OVER_MEAN, config.max_length)
     activations = per_token * longest_batch + per_step
     on_cpu = device == "cpu"
     baseline = _BASELINE_BYTES if on_cpu else 0
@@ -105,6 +110,7 @@ def estimate_run(
         total_params=total,
         trainable_params=trainable,
         tokens=tokens,
+        longest_batch_tokens=round(longest_batch),
         breakdown_mb={
             "baseline": round(baseline / MB, 1),
             "weights": round(weights / MB, 1),
@@ -223,7 +229,9 @@ def peak_memory_mb(device: str = "cpu") -> float:
     return round(rss / (MB if sys.platform == "darwin" else 2**10), 1)
 
 
-def estimate_config(config, n_train: int, mean_tokens: float, n_eval: int | None = None) -> Estimate:
+def estimate_config(
+    config, n_train: int, mean_tokens: float, n_eval: int | None = None, longest_tokens: int | None = None
+) -> Estimate:
     """Estimate a run from its config alone, before any weights are loaded (the app's "before you start").
 
     The model is built on PyTorch's meta device (shapes without memory) and wrapped as training would wrap
@@ -269,7 +277,7 @@ def estimate_config(config, n_train: int, mean_tokens: float, n_eval: int | None
     if n_eval is None:
         n_eval = round(n_train * config.eval_fraction / (1 - config.eval_fraction)) if config.eval_fraction < 1 else 0
     steps = _planned_steps(config, n_train, 1)
-    estimate = estimate_run(model, config, steps, mean_tokens, device, eval_examples=n_eval)
+    estimate = estimate_run(model, config, steps, mean_tokens, device, eval_examples=n_eval, longest_tokens=longest_tokens)
     if config.adaptation == "qlora":
         # bitsandbytes stores each quantized linear (all but the output head) at 4 bits: 0.5 byte a weight.
         saved_mb = sum(m.weight.numel() for m in quantized) * (4 - 0.5) / MB

@@ -247,9 +247,9 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
         total = sum(p.numel() for p in model.parameters())
 
     steps = _planned_steps(config, len(train_dataset), world)
-    mean_tokens = _mean_tokens(trainer.train_dataset, config.max_length)
+    mean_tokens, longest_tokens = _token_lengths(trainer.train_dataset, config.max_length)
     eval_examples = len(eval_dataset) if has_eval else 0
-    estimate = estimate_run(model, config, steps, mean_tokens, precision.device, world, eval_examples)
+    estimate = estimate_run(model, config, steps, mean_tokens, precision.device, world, eval_examples, longest_tokens)
     emit({"type": "log", "message": estimate.summary()})
     is_main = trainer.is_world_process_zero()
 
@@ -421,17 +421,31 @@ def _planned_steps(config, n_train: int, world: int) -> int:
     return max(1, math.ceil(max(per_epoch, 1) * config.epochs))
 
 
-def _mean_tokens(dataset, max_length: int) -> float:
-    """Mean tokenized length of a training example (TRL has already tokenized the dataset)."""
-    for column in ("input_ids", "chosen_input_ids", "chosen_ids"):
-        if dataset is not None and column in getattr(dataset, "column_names", []):
-            lengths = [len(x) for x in dataset[column][:256]]
-            extra = 0
-            prompts = [c for c in ("prompt_input_ids", "prompt_ids") if c in dataset.column_names]  # TRL 0.x, TRL 1.x
-            if column != "input_ids" and prompts:
-                extra = sum(len(x) for x in dataset[prompts[0]][:256]) / max(len(lengths), 1)
-            return min(max_length, sum(lengths) / max(len(lengths), 1) + extra)
-    return max_length / 2
+def _token_lengths(dataset, max_length: int, rows: int = 4096) -> tuple[float, int]:
+    """(mean, longest) tokenized length of a training example; TRL has already tokenized the dataset.
+
+    For preference pairs the mean is prompt + chosen (the tokens counted as trained), the longest is prompt +
+    the longer answer: TRL pads a batch's chosen and rejected answers to one length.
+    """
+    columns = getattr(dataset, "column_names", None) or []
+    if "input_ids" in columns:
+        lengths = [len(x) for x in dataset["input_ids"][:rows]]
+        longest = lengths
+    else:
+        answers = [c for c in ("chosen_input_ids", "chosen_ids") if c in columns]  # TRL 0.x, TRL 1.x
+        if not answers:
+            return max_length / 2, max_length
+        prompts = [c for c in ("prompt_input_ids", "prompt_ids") if c in columns]
+        prompt = [len(x) for x in dataset[prompts[0]][:rows]] if prompts else None
+        chosen = [len(x) for x in dataset[answers[0]][:rows]]
+        rejected_column = answers[0].replace("chosen", "rejected")
+        rejected = [len(x) for x in dataset[rejected_column][:rows]] if rejected_column in columns else chosen
+        prompt = prompt or [0] * len(chosen)
+        lengths = [p + c for p, c in zip(prompt, chosen)]
+        longest = [p + max(c, r) for p, c, r in zip(prompt, chosen, rejected)]
+    if not lengths:
+        return max_length / 2, max_length
+    return min(max_length, sum(lengths) / len(lengths)), min(max_length, max(longest))
 
 
 def _rank() -> int:
