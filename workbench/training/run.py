@@ -435,12 +435,11 @@ def _token_lengths(dataset, max_length: int, rows: int = 4096) -> tuple[float, i
         answers = [c for c in ("chosen_input_ids", "chosen_ids") if c in columns]  # TRL 0.x, TRL 1.x
         if not answers:
             return max_length / 2, max_length
-        prompts = [c for c in ("prompt_input_ids", "prompt_ids") if c in columns]
-        prompt = [len(x) for x in dataset[prompts[0]][:rows]] if prompts else None
         chosen = [len(x) for x in dataset[answers[0]][:rows]]
+        prompts = [c for c in ("prompt_input_ids", "prompt_ids") if c in columns]
+        prompt = [len(x) for x in dataset[prompts[0]][:rows]] if prompts else [0] * len(chosen)
         rejected_column = answers[0].replace("chosen", "rejected")
         rejected = [len(x) for x in dataset[rejected_column][:rows]] if rejected_column in columns else chosen
-        prompt = prompt or [0] * len(chosen)
         lengths = [p + c for p, c in zip(prompt, chosen)]
         longest = [p + max(c, r) for p, c, r in zip(prompt, chosen, rejected)]
     if not lengths:

@@ -123,7 +123,7 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
             rows = len(bundle.dataset) if caps.max_rows is None else min(caps.max_rows, len(bundle.dataset))
             stats = length_stats(bundle, get_model(model_name).tokenizer, config.max_length).as_dict()
             result = estimate_config(config, n_train=int(rows * 0.9), mean_tokens=min(stats.get("mean", 0) or 1, config.max_length),
-                                     longest_tokens=min(stats.get("max", 0) or 1, config.max_length))
+                                     longest_tokens=stats.get("max"))  # the estimate caps it at max_length
         except WorkbenchError as exc:
             return f"Cannot estimate: {html.escape(str(exc))}"
         b = result.breakdown_mb
