@@ -118,11 +118,10 @@ def main() -> None:
     import trl  # noqa: F401
 
     mark("imports")
-    import workbench.models as models
-    from workbench.training import run
+    from workbench.training import pipeline
     from workbench.training.config import TrainConfig
 
-    load_model = models.load_model
+    load_model = pipeline.load_model
 
     def load(*args, **kwargs):
         phase[0] = "load"
@@ -130,8 +129,8 @@ def main() -> None:
         mark("loaded")
         return lm
 
-    models.load_model = load
-    for method in run.METHODS.values():
+    pipeline.load_model = load
+    for method in pipeline.METHODS.values():
         def build(*args, _build=method.build_trainer, **kwargs):
             phase[0] = "build"
             trainer = _build(*args, **kwargs)
@@ -140,7 +139,7 @@ def main() -> None:
             return trainer
 
         method.build_trainer = build
-    result = run.train(TrainConfig.from_yaml(sys.argv[1], sys.argv[3:]))
+    result = pipeline.train(TrainConfig.from_yaml(sys.argv[1], sys.argv[3:]))
     mark("end")
     report = {"marks": marks, "phase_peaks": {k: round(v) for k, v in peaks.items()}, "shapes": shapes,
               "saved_mb": saved, "estimate": result.estimate, "measured": result.measured}

@@ -63,3 +63,25 @@ def build_tiny_model(folder: Path, tokenizer, seed: int = 0, **overrides) -> Pat
 def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
     """A tiny random llama model folder that `workbench.load_model` accepts like any other model."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"), tokenizer)
+
+
+def _make_adapter_run(run_dir: Path, model_dir: Path, seed: int, method: str = "sft", **lora) -> Path:
+    """A run folder like the trainer writes, with a random LoRA adapter (nonzero B, so outputs change)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    config = LoraConfig(**{"r": 4, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj", "down_proj"], "init_lora_weights": False} | lora)
+    peft_model = get_peft_model(model, config)
+    peft_model.save_pretrained(run_dir / "adapter")
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(run_dir / "adapter")
+    (run_dir / "config.yaml").write_text(f"model: {model_dir}\nmethod: {method}\nname: {run_dir.name}\n")
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def make_adapter_run():
+    """``make_adapter_run(run_dir, model_dir, seed, method="sft", **lora)``: a run folder with a random adapter."""
+    return _make_adapter_run

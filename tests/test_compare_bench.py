@@ -17,23 +17,8 @@ GREEDY = GenerationSettings(max_new_tokens=8, temperature=0)
 SAMPLED = GenerationSettings(max_new_tokens=8, temperature=1.0, top_p=0.95, seed=7)
 
 
-def make_adapter_run(run_dir: Path, model_dir: Path, seed: int, method: str = "sft", **lora) -> Path:
-    """A run folder like the trainer writes, with a random LoRA adapter (nonzero B, so outputs change)."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    config = LoraConfig(**{"r": 4, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj", "down_proj"], "init_lora_weights": False} | lora)
-    peft_model = get_peft_model(model, config)
-    peft_model.save_pretrained(run_dir / "adapter")
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(run_dir / "adapter")
-    (run_dir / "config.yaml").write_text(f"model: {model_dir}\nmethod: {method}\ndpo_beta: 0.1\n")
-    return run_dir
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_model_dir) -> list[Path]:
+def runs(tmp_path_factory, tiny_model_dir, make_adapter_run) -> list[Path]:
     root = tmp_path_factory.mktemp("runs")
     return [make_adapter_run(root / name, tiny_model_dir, seed) for name, seed in (("run-a", 1), ("run-b", 2))]
 
@@ -85,7 +70,7 @@ def test_one_batch_gives_each_row_its_own_adapter_as_peft_does(bench):
     assert bench.model.active_adapters and not any(m.disable_adapters for m in bench.model.modules() if hasattr(m, "lora_A"))
 
 
-def test_adapters_that_are_not_plain_lora_still_answer_side_by_side(runs, tiny_model_dir, tmp_path):
+def test_adapters_that_are_not_plain_lora_still_answer_side_by_side(runs, tiny_model_dir, tmp_path, make_adapter_run):
     dora = make_adapter_run(tmp_path / "run-dora", tiny_model_dir, seed=5, use_dora=True)
     bench = ModelBench.from_adapters([runs[0], dora])
     assert can_share_a_batch(bench.model, [PEFT_BASE, "run-a"])
@@ -107,7 +92,7 @@ def test_streaming_grows_each_side_and_multi_turn_histories_differ_per_side(benc
     assert updates[-1]["run-a"].strip() == alone["run-a"]
 
 
-def test_adapter_of_another_base_is_refused_clearly(bench, runs, tmp_path, tokenizer):
+def test_adapter_of_another_base_is_refused_clearly(bench, runs, tmp_path, tokenizer, make_adapter_run):
     from conftest import build_tiny_model
 
     other = build_tiny_model(tmp_path / "wider", tokenizer, head_dim=16)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from test_compare_bench import make_adapter_run
 from workbench.cli import main
 
 
-def test_compare_eval_export_from_the_command_line(tmp_path, tiny_model_dir, capsys):
+def test_compare_eval_export_from_the_command_line(tmp_path, tiny_model_dir, capsys, make_adapter_run):
     run = make_adapter_run(tmp_path / "run-a", tiny_model_dir, seed=1)
     assert main(["compare", "--adapter", str(run), "--prompt", "hi", "--max-new-tokens", "4"]) == 0
     out = capsys.readouterr().out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.data import SAMPLES, load_data, preview_record, training_chat_template
+from workbench.data import SAMPLES, load_data, loss_labels, loss_settings, preview_record, training_chat_template
 from workbench.data.chat_template import SMOLLM2_CHAT_TEMPLATE
 
 CHAT = {"messages": [{"role": "user", "content": "Rate: great kettle."},
@@ -55,7 +55,7 @@ def _sft_labels(model_dir, tokenizer, record, tmp_path, max_length, assistant_on
                        max_length=max_length)
     trainer = SFTTrainer(model=str(model_dir), args=config, train_dataset=bundle.dataset, processing_class=tokenizer)
     batch = trainer.data_collator([trainer.train_dataset[0]])
-    return bundle, batch["input_ids"][0].tolist(), (batch["labels"][0] != -100).tolist()
+    return bundle, batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
 
 
 @pytest.mark.parametrize("record", [CHAT, MULTI_TURN, ALPACA, PROMPT_COMPLETION, TEXT],
@@ -64,7 +64,8 @@ def _sft_labels(model_dir, tokenizer, record, tmp_path, max_length, assistant_on
 def test_sft_preview_marks_equal_trainer_labels(record, cut, tiny_model_dir, train_tokenizer, tmp_path):
     # Truncation at 4 tokens before the end cuts into the trained answer, the case a learner must see.
     max_length = preview_record(load_data([record]), train_tokenizer).token_count - cut if cut else None
-    bundle, input_ids, trained = _sft_labels(tiny_model_dir, train_tokenizer, record, tmp_path, max_length, True)
+    bundle, input_ids, labels = _sft_labels(tiny_model_dir, train_tokenizer, record, tmp_path, max_length, True)
+    trained = [label != -100 for label in labels]
     preview = preview_record(bundle, train_tokenizer, max_length=max_length)
     (sequence,) = preview.sequences
     kept = [t for t in sequence.tokens if not t.cut]
@@ -76,9 +77,24 @@ def test_sft_preview_marks_equal_trainer_labels(record, cut, tiny_model_dir, tra
 
 
 def test_whole_sequence_loss_marks_every_token(tiny_model_dir, train_tokenizer, tmp_path):
-    bundle, _, trained = _sft_labels(tiny_model_dir, train_tokenizer, MULTI_TURN, tmp_path, None, False)
-    preview = preview_record(bundle, train_tokenizer, assistant_only_loss=False)
+    bundle, _, labels = _sft_labels(tiny_model_dir, train_tokenizer, MULTI_TURN, tmp_path, None, False)
+    trained = [label != -100 for label in labels]
+    preview = preview_record(bundle, train_tokenizer, loss_on="all")
     assert all(trained) and preview.sequences[0].trained_mask == trained
+
+
+@pytest.mark.parametrize("record", [CHAT, MULTI_TURN, ALPACA, PROMPT_COMPLETION],
+                         ids=["chat", "multi-turn", "alpaca", "prompt-completion"])
+@pytest.mark.parametrize("cut", [0, 4], ids=["whole", "truncated"])
+def test_evaluation_labels_equal_sft_collator_labels(record, cut, tiny_model_dir, train_tokenizer, tokenizer, tmp_path):
+    # Evaluation scores with the base model's own tokenizer (no training template set on it): the masking
+    # rule must still give the trainer's labels, the answer and its end-of-turn token and nothing else.
+    bundle = load_data([record])
+    full = len(loss_labels(bundle.dataset[0], tokenizer)["sequence"][0])
+    max_length = full - cut if cut else None
+    _, input_ids, labels = _sft_labels(tiny_model_dir, train_tokenizer, record, tmp_path, max_length, True)
+    settings = loss_settings(bundle.kind, "answer", tokenizer)
+    assert loss_labels(bundle.dataset[0], tokenizer, settings, max_length)["sequence"] == (input_ids, labels)
 
 
 @pytest.mark.parametrize("record", [PREFERENCE_CHAT, PREFERENCE_SHAREGPT, PREFERENCE_TEXT],
@@ -91,11 +107,14 @@ def test_dpo_preview_marks_equal_trainer_completion_mask(record, tiny_model_dir,
     trainer = DPOTrainer(model=str(tiny_model_dir), args=config, train_dataset=bundle.dataset, processing_class=tokenizer)
     batch = trainer.data_collator([trainer.train_dataset[0]])
     preview = preview_record(bundle, tokenizer)
-    assert [s.name for s in preview.sequences] == ["chosen", "rejected"]
+    labels = loss_labels(bundle.dataset[0], tokenizer)
+    assert [s.name for s in preview.sequences] == list(labels) == ["chosen", "rejected"]
     for row, sequence in enumerate(preview.sequences):  # the collator stacks chosen rows, then rejected rows
         n = int(batch["attention_mask"][row].sum())
-        assert [t.token_id for t in sequence.tokens] == batch["input_ids"][row][:n].tolist()
-        assert sequence.trained_mask == batch["completion_mask"][row][:n].bool().tolist()
+        ids, mask = batch["input_ids"][row][:n].tolist(), batch["completion_mask"][row][:n].bool().tolist()
+        assert [t.token_id for t in sequence.tokens] == ids
+        assert sequence.trained_mask == mask
+        assert labels[sequence.name] == (ids, [i if m else -100 for i, m in zip(ids, mask)])
 
 
 def test_sample_files_feed_both_trainers(tiny_model_dir, train_tokenizer, tokenizer, tmp_path):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_compare_bench import make_adapter_run
 from workbench import WorkbenchError, load_model
 from workbench.compare import ModelBench
 from workbench.export import export_merged
 from workbench.hardware import Precision
 
 
-def test_merged_model_matches_base_plus_adapter(tmp_path, tiny_model_dir):
+def test_merged_model_matches_base_plus_adapter(tmp_path, tiny_model_dir, make_adapter_run):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     run = make_adapter_run(tmp_path / "run", tiny_model_dir, seed=1)

@@ -144,15 +144,15 @@ def test_estimated_time_counts_the_evaluations(sft_run):
 
 
 def test_dpo_lengths_count_the_prompt_and_pad_to_the_longer_answer():
-    from workbench.training.run import _token_lengths
+    from workbench.training.estimate import token_lengths
 
     # TRL 1.x tokenizes preference pairs into prompt_ids + chosen_ids (+ rejected_ids): the model sees both,
     # and a batch pads chosen and rejected to one length.
     pairs = Dataset.from_dict(
         {"prompt_ids": [[1, 2, 3, 4], [1, 2]], "chosen_ids": [[5, 6], [7, 8, 9, 10]], "rejected_ids": [[5], [7] * 9]}
     )
-    assert _token_lengths(pairs, max_length=64) == (6, 11)
-    assert _token_lengths(pairs, max_length=8) == (6, 8)
+    assert token_lengths(pairs, max_length=64) == (6, 11)
+    assert token_lengths(pairs, max_length=8) == (6, 8)
 
 
 def test_events_carry_step_metrics_and_eta(sft_run):

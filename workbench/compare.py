@@ -8,49 +8,18 @@ through its own adapter or none (:mod:`workbench.adapter_batch`).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 
-import yaml
-
 from workbench.adapter_batch import PEFT_BASE, can_share_a_batch, per_row_adapters
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings, Message, as_messages, stream_batch
 from workbench.models import DEFAULT_MODEL, LoadedModel, Quantization, load_model
+from workbench.training.runs import ADAPTER_DIR, adapter_base_name, adapter_dir
 
 BASE = "base"
-
-
-def adapter_dir(path: str | Path) -> Path:
-    """The PEFT adapter folder for a run folder (its ``adapter/``) or a bare adapter folder.
-
-    Raises a WorkbenchError when there is no safetensors adapter there: pickled ``.bin`` adapters can run
-    code when loaded, so they are refused.
-    """
-    path = Path(path).expanduser()
-    folder = path / "adapter" if (path / "adapter" / "adapter_config.json").is_file() else path
-    if not (folder / "adapter_config.json").is_file():
-        if (path / "model" / "config.json").is_file():
-            raise WorkbenchError(f"{path} is a full fine-tuning run: load its model/ folder as a model, not as an adapter")
-        raise WorkbenchError(f"{path} is neither a run folder with adapter/ nor a PEFT adapter folder (no adapter_config.json)")
-    if not (folder / "adapter_model.safetensors").is_file():
-        raise WorkbenchError(f"{folder} has no adapter_model.safetensors: only safetensors adapters are loaded")
-    return folder
-
-
-def adapter_base_name(path: str | Path) -> str:
-    """The workbench model name the adapter was trained on (``base_model_name_or_path``)."""
-    config = json.loads((adapter_dir(path) / "adapter_config.json").read_text())
-    return config.get("base_model_name_or_path") or DEFAULT_MODEL
-
-
-def run_config(run_dir: str | Path) -> dict:
-    """A run's resolved ``config.yaml`` as a dict ({} for a bare adapter folder)."""
-    path = Path(run_dir) / "config.yaml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
 def _same_model(a: str, b: LoadedModel) -> bool:
@@ -63,7 +32,7 @@ def _same_model(a: str, b: LoadedModel) -> bool:
 def _side_name(path: Path) -> str:
     # A run folder's name says more than "adapter"; PEFT names must not contain dots (they become module keys).
     folder = adapter_dir(path)
-    name = folder.parent.name if folder.name == "adapter" else folder.name
+    name = folder.parent.name if folder.name == ADAPTER_DIR else folder.name
     return re.sub(r"[^A-Za-z0-9_-]+", "_", name) or "adapter"
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import torch
 
-from workbench.compare import ModelBench, adapter_base_name, adapter_dir, run_config
+from workbench.atomic import staged_dir
+from workbench.compare import ModelBench
 from workbench.errors import WorkbenchError
 from workbench.hardware import Precision, choose_precision
 from workbench.models import load_model
+from workbench.training.runs import MODEL_DIR, adapter_base_name, adapter_dir, find_run_config, is_full_run
 
 
 def export_merged(run_dir: str | Path, out_dir: str | Path, overwrite: bool = False) -> list[str]:
@@ -29,16 +30,15 @@ def export_merged(run_dir: str | Path, out_dir: str | Path, overwrite: bool = Fa
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise WorkbenchError(f"{out_dir} exists and is not empty: choose another folder or pass overwrite")
     notes: list[str] = []
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        if (run_dir / "model" / "config.json").is_file():
-            shutil.copytree(run_dir / "model", tmp)
-            notes.append("a full fine-tuning run: its model/ folder is already standalone and was copied")
+    # A half-written export never appears under the requested name.
+    with staged_dir(out_dir) as tmp:
+        if is_full_run(run_dir):
+            shutil.copytree(run_dir / MODEL_DIR, tmp, dirs_exist_ok=True)
+            notes.append(f"a full fine-tuning run: its {MODEL_DIR}/ folder is already standalone and was copied")
         else:
             folder = adapter_dir(run_dir)
-            config = run_config(run_dir)
-            if config.get("adaptation") == "qlora" or config.get("quantization") == "4bit":
+            config = find_run_config(run_dir)
+            if config is not None and config.adaptation == "qlora":
                 notes.append(
                     "the adapter was trained on a 4-bit base; it is merged into full-precision base weights, so "
                     "the merged model's outputs differ slightly from base(4-bit) + adapter"
@@ -50,10 +50,4 @@ def export_merged(run_dir: str | Path, out_dir: str | Path, overwrite: bool = Fa
             merged = bench.model.merge_and_unload(adapter_names=[name])
             merged.save_pretrained(tmp, safe_serialization=True)
             bench.tokenizer.save_pretrained(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out_dir)  # a half-written export never appears under the requested name
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return notes

@@ -21,6 +21,7 @@ import torch
 from filelock import FileLock
 from platformdirs import user_cache_dir
 
+from workbench.atomic import staged_dir, staging_name
 from workbench.errors import WorkbenchError
 from workbench.hardware import Precision, bitsandbytes_problem, choose_precision
 
@@ -123,15 +124,11 @@ def ensure_default_model(progress=print) -> Path:
             shutil.rmtree(target)
         # Temporary folders of conversions that were killed (~540 MB each). Holding the lock means no
         # conversion is running, so every one of them is garbage.
-        for stale in target.parent.glob(f"{target.name}.tmp-*"):
+        for stale in target.parent.glob(f"{staging_name(target)}*"):
             shutil.rmtree(stale, ignore_errors=True)
         progress("Converting the embedded SmolLM2-135M-Instruct GGUF to safetensors (once, ~40 s)...")
-        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        try:
+        with staged_dir(target) as tmp:
             _convert_gguf(embedded_gguf_path(), tmp)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         progress(f"Converted into {target}")
     return target
 
@@ -149,7 +146,6 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(gguf_model.state_dict())
     plain.generation_config = gguf_model.generation_config
-    out.mkdir(parents=True)
     plain.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     files = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}

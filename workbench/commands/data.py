@@ -49,7 +49,7 @@ def preview(args) -> int:
     if not bundle.report.usable:
         raise WorkbenchError(f"{args.file} has no usable record:\n{bundle.report}")
     result = preview_record(bundle, tokenizer, index=args.index, max_length=args.max_length,
-                            assistant_only_loss=not args.all_tokens, completion_only_loss=not args.all_tokens)
+                            loss_on="all" if args.all_tokens else "answer")
     colour = sys.stdout.isatty()
     print(f"record {args.index} ({bundle.where(args.index)}), {result.kind}: the loss counts {result.loss}.")
     for text, label in result.to_highlighted():

@@ -6,13 +6,14 @@ or `accelerate launch --config_file configs/accelerate/<file>.yaml -m workbench.
 
 from __future__ import annotations
 
-import os
 import sys
+
+from workbench.distributed import is_main_process
 
 
 def _printer():
     """Print one line per logged step (only on the main process when data-parallel)."""
-    quiet = int(os.environ.get("RANK", "0")) != 0
+    quiet = not is_main_process()
 
     def on_event(event: dict) -> None:
         if quiet:
@@ -51,7 +52,7 @@ def run(args) -> int:
             raise WorkbenchError("give a config file (e.g. configs/sft_lora.yaml) or --resume RUN_DIR")
         config = TrainConfig.from_yaml(args.config, overrides=args.set)
         result = train(config, on_event=_printer())
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_main_process():
         m = result.measured
         print(
             f"trainable parameters {result.trainable_params:,} of {result.total_params:,}; "

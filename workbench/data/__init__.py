@@ -10,7 +10,8 @@ Example:
 from workbench.data.chat_template import training_chat_template
 from workbench.data.formats import FORMATS, prompt_and_reference
 from workbench.data.loading import DataBundle, load_data
-from workbench.data.preview import COLOR_MAP, TokenPreview, preview_record, tokenize_for_training
+from workbench.data.masking import LossSettings, loss_labels, loss_settings, tokenize_for_training
+from workbench.data.preview import COLOR_MAP, TokenPreview, preview_record
 from workbench.data.report import Issue, ValidationReport
 from workbench.data.samples import SAMPLES, Sample, sentiment_json_metric
 from workbench.data.stats import LengthStats, length_histogram, length_stats, train_eval_split
@@ -22,12 +23,15 @@ __all__ = [
     "DataBundle",
     "Issue",
     "LengthStats",
+    "LossSettings",
     "Sample",
     "TokenPreview",
     "ValidationReport",
     "length_histogram",
     "length_stats",
     "load_data",
+    "loss_labels",
+    "loss_settings",
     "preview_record",
     "prompt_and_reference",
     "sentiment_json_metric",

@@ -7,9 +7,11 @@ picks the first format whose columns most records have, so more specific formats
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from workbench.errors import WorkbenchError
 
 Kind = Literal["conversational", "prompt_completion", "text", "preference"]
 Message = dict[str, str]
@@ -258,8 +260,6 @@ def detect_format(records: list[dict]) -> Format | None:
 
 
 def get_format(name: str) -> Format:
-    from workbench.errors import WorkbenchError
-
     if name not in FORMATS:
         raise WorkbenchError(f"unknown format {name!r}: use one of {', '.join(FORMATS)}")
     return FORMATS[name]
@@ -272,15 +272,21 @@ def apply_column_map(record: dict, column_map: dict[str, str] | None) -> dict:
     return {column_map.get(key, key): value for key, value in record.items()}
 
 
-def record_kind(record: dict) -> str:
-    """The trainer-side kind of a normalized record, read from its columns."""
-    if "chosen" in record:
+def record_kind(columns: Iterable[str]) -> Kind:
+    """The trainer-side kind of normalized data: a record (its keys) or a dataset's ``column_names``."""
+    columns = set(columns)
+    if {"chosen", "rejected"} <= columns:
         return "preference"
-    if "messages" in record:
+    if "messages" in columns:
         return "conversational"
-    if "completion" in record:
+    if {"prompt", "completion"} <= columns:
         return "prompt_completion"
-    return "text"
+    if "text" in columns:
+        return "text"
+    raise WorkbenchError(
+        f"cannot tell what kind of data this is (columns: {', '.join(sorted(columns))}): expected messages, "
+        "prompt+completion, text, or prompt+chosen+rejected"
+    )
 
 
 def prompt_and_reference(record: dict) -> tuple[list[Message] | str, str]:

@@ -1,9 +1,8 @@
 """Show one record as the trainer sees it: the text after the chat template, token by token, trained or not.
 
-The token ids and loss masks are built the way TRL's trainers build them (SFTTrainer's tokenize step and
-DPOTrainer's prompt/completion split, both read from trl 1.16), and the tests compare them with the labels
-the real trainers produce. One :class:`TokenPreview` feeds an HTML view for notebooks and the value of a
-``gr.HighlightedText`` in the app.
+The token ids and loss masks come from :mod:`workbench.data.masking`, the rule the trainers are configured
+with, so the preview shows what training does. One :class:`TokenPreview` feeds an HTML view for notebooks and
+the value of a ``gr.HighlightedText`` in the app.
 """
 
 from __future__ import annotations
@@ -11,10 +10,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from trl.data_utils import common_prefix_length
-
-from workbench.data.chat_template import training_chat_template
 from workbench.data.formats import record_kind
+from workbench.data.loading import DataBundle, load_data
+from workbench.data.masking import loss_settings, tokenize_for_training
+from workbench.errors import WorkbenchError
 
 TRAINED, NOT_TRAINED, CUT = "trained", None, "cut by max_length"
 # For gr.HighlightedText(color_map=COLOR_MAP): unlabelled (not trained) text stays plain.
@@ -117,65 +116,6 @@ class TokenPreview:
         return self.to_html()
 
 
-def _with_eos(text: str, eos: str) -> str:
-    # TRL appends EOS to non-conversational completions and text, so the model learns to stop.
-    return text if text.endswith(eos) else text + eos
-
-
-def tokenize_for_training(
-    record: dict,
-    tokenizer,
-    assistant_only_loss: bool = True,
-    completion_only_loss: bool = True,
-) -> list[tuple[str, str, list[int], list[int]]]:
-    """``[(name, text, input_ids, loss_mask)]`` for a normalized record, as SFTTrainer/DPOTrainer tokenize it.
-
-    ``assistant_only_loss`` and ``completion_only_loss`` mean what they mean in ``SFTConfig``; preference
-    records follow DPOTrainer, which always scores only the completions.
-    """
-    kind = record_kind(record)
-    if kind == "conversational":
-        # SFTTrainer renders with the training template when assistant-only loss needs the markers.
-        template = training_chat_template(tokenizer) if assistant_only_loss else None
-        out = tokenizer.apply_chat_template(
-            record["messages"], tokenize=True, return_dict=True,
-            return_assistant_tokens_mask=assistant_only_loss, chat_template=template,
-        )
-        ids = list(out["input_ids"])
-        mask = list(out["assistant_masks"]) if assistant_only_loss else [1] * len(ids)
-        text = tokenizer.apply_chat_template(record["messages"], tokenize=False, chat_template=template)
-        return [("sequence", text, ids, mask)]
-    if kind == "text":
-        text = _with_eos(record["text"], tokenizer.eos_token)
-        ids = tokenizer(text=text)["input_ids"]
-        return [("sequence", text, ids, [1] * len(ids))]
-    if kind == "prompt_completion":
-        text = record["prompt"] + _with_eos(record["completion"], tokenizer.eos_token)
-        prompt_ids = tokenizer(text=record["prompt"])["input_ids"]
-        ids = tokenizer(text=text)["input_ids"]
-        n = common_prefix_length(prompt_ids, ids) if completion_only_loss else 0
-        return [("sequence", text, ids, [0] * n + [1] * (len(ids) - n))]
-    return _tokenize_preference(record, tokenizer)
-
-
-def _tokenize_preference(record: dict, tokenizer) -> list[tuple[str, str, list[int], list[int]]]:
-    prompt = record["prompt"]
-    chat = isinstance(prompt, list)
-    if chat:
-        # DPOTrainer renders with the tokenizer's own template (no training template: no masks needed).
-        prompt_ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]
-        texts = {k: tokenizer.apply_chat_template(prompt + record[k], tokenize=False) for k in ("chosen", "rejected")}
-        full = {k: list(tokenizer.apply_chat_template(prompt + record[k], tokenize=True, return_dict=True)["input_ids"])
-                for k in texts}
-    else:
-        prompt_ids = tokenizer(text=prompt)["input_ids"]
-        texts = {k: prompt + _with_eos(record[k], tokenizer.eos_token) for k in ("chosen", "rejected")}
-        full = {k: tokenizer(text=t)["input_ids"] for k, t in texts.items()}
-    # As in DPOTrainer: the completion starts where prompt and prompt+answer diverge, for both answers.
-    n = min(common_prefix_length(prompt_ids, ids) for ids in full.values())
-    return [(k, texts[k], full[k], [0] * n + [1] * (len(full[k]) - n)) for k in ("chosen", "rejected")]
-
-
 def _token_texts(tokenizer, text: str, ids: list[int], add_special_tokens: bool) -> list[str]:
     """The exact piece of ``text`` behind each token, so the pieces join back into the text.
 
@@ -195,18 +135,16 @@ def preview_record(
     tokenizer,
     index: int = 0,
     max_length: int | None = None,
-    assistant_only_loss: bool = True,
-    completion_only_loss: bool = True,
+    loss_on: str = "answer",
 ) -> TokenPreview:
     """Preview one record: a ``DataBundle`` with ``index``, or a record dict in any supported format.
+
+    ``loss_on`` is the training config's field: "answer" (the default) or "all" tokens.
 
     Example:
         >>> bundle = load_data("data_samples/sentiment_json.train.jsonl")
         >>> preview_record(bundle, tokenizer, index=0).to_highlighted()[:2]
     """
-    from workbench.data.loading import DataBundle, load_data
-    from workbench.errors import WorkbenchError
-
     if isinstance(source, dict):
         bundle = load_data([source])
         if not bundle.report.usable:
@@ -218,14 +156,15 @@ def preview_record(
         raise WorkbenchError(f"record index {index} is out of range: the data has {len(source.dataset)} usable records (0-{len(source.dataset) - 1})")
     record = source.dataset[index]
     kind = record_kind(record)
+    settings = loss_settings(kind, loss_on, tokenizer)
     loss = {
-        "conversational": "assistant turns only" if assistant_only_loss else "every token",
-        "prompt_completion": "completion only" if completion_only_loss else "every token",
+        "conversational": "assistant turns only" if settings.assistant_only_loss else "every token",
+        "prompt_completion": "completion only" if settings.completion_only_loss else "every token",
         "text": "every token",
         "preference": "DPO scores the chosen and rejected answers, not the prompt",
     }[kind]
     preview = TokenPreview(kind=kind, loss=loss)
-    for name, text, ids, mask in tokenize_for_training(record, tokenizer, assistant_only_loss, completion_only_loss):
+    for name, text, ids, mask in tokenize_for_training(record, tokenizer, settings):
         add_special = kind in ("text", "prompt_completion") or (kind == "preference" and isinstance(record["prompt"], str))
         pieces = _token_texts(tokenizer, text, ids, add_special_tokens=add_special)
         tokens = [

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datasets import Dataset
 
 from workbench.data.loading import DataBundle
-from workbench.data.preview import tokenize_for_training
+from workbench.data.masking import tokenize_for_training
 from workbench.errors import WorkbenchError
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 
-from workbench.data.chat_template import training_chat_template
 from workbench.data.formats import FORMATS, Format, Problems, apply_column_map, detect_format, record_kind
+from workbench.data.masking import tokenize_for_training
 from workbench.data.readers import RawRecord, RawSource
 from workbench.data.report import Issue, ValidationReport
-from workbench.errors import WorkbenchError
 
 
 def validate(
@@ -111,15 +110,8 @@ def _drop_duplicates(records, origins, issue):
 
 def _check_lengths(records, origins, tokenizer, max_length: int, issue) -> None:
     """Warn about records longer than ``max_length`` tokens, with how many tokens truncation cuts."""
-    from workbench.data.preview import tokenize_for_training
-
-    try:
-        training_chat_template(tokenizer)
-        assistant_only = True
-    except WorkbenchError:  # no training template for this model: count whole sequences instead
-        assistant_only = False
     for record, where in zip(records, origins):
-        for name, _text, ids, mask in tokenize_for_training(record, tokenizer, assistant_only_loss=assistant_only):
+        for name, _text, ids, mask in tokenize_for_training(record, tokenizer):
             if len(ids) <= max_length:
                 continue
             cut = len(ids) - max_length

@@ -7,7 +7,7 @@ Example:
 """
 
 from workbench.training.config import TrainConfig
-from workbench.training.run import RunResult, resume, train
+from workbench.training.pipeline import RunResult, resume, train
 from workbench.training.runs import list_runs, load_run_config, read_metrics
 
 __all__ = ["RunResult", "TrainConfig", "list_runs", "load_run_config", "read_metrics", "resume", "train"]

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from workbench.distributed import world_size
 from workbench.errors import WorkbenchError
 
 Method = Literal["sft", "dpo"]
@@ -137,7 +138,7 @@ class TrainConfig:
         if self.precision == "auto":
             changes["precision"] = {"bfloat16": "bf16", "float16": "fp16"}.get(precision.dtype_name, "fp32")
         if not self.name:
-            stamp = os.environ.get("TORCHELASTIC_RUN_ID") if _world_size() > 1 else None
+            stamp = os.environ.get("TORCHELASTIC_RUN_ID") if world_size() > 1 else None
             from datetime import datetime
 
             changes["name"] = f"{self.method}-{self.adaptation}-{stamp or datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -208,10 +209,6 @@ def help_text() -> str:
     for f in dataclasses.fields(TrainConfig):
         rows.append(f"{f.name:24} {f.default!r:>14}  {f.metadata.get('help', '')}")
     return "\n".join(rows)
-
-
-def _world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _check_types(config: TrainConfig) -> None:

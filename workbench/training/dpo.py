@@ -7,12 +7,13 @@ Same shape as sft.py.
 
 from __future__ import annotations
 
+from workbench.data.masking import LossSettings
 from workbench.training.fused_head import score_only_labelled_positions
 
 
-def method_args(config, kind: str, tokenizer) -> tuple[dict, list[str]]:
-    """(DPOConfig fields for this run, notes for the user)."""
-    return {"max_length": config.max_length, "beta": config.beta}, []
+def method_args(config, loss: LossSettings) -> dict:
+    """DPOConfig fields for this run (DPO always scores the answers only, whatever ``loss`` says for SFT)."""
+    return {"max_length": config.max_length, "beta": config.beta}
 
 
 def build_trainer(model, tokenizer, training_args: dict, train_dataset, eval_dataset, peft_config, callbacks):

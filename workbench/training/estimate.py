@@ -221,6 +221,32 @@ def _mapped_checkpoint_bytes(path: str, load_dtype: torch.dtype) -> int:
     return total
 
 
+def token_lengths(dataset, max_length: int, rows: int = 4096) -> tuple[float, int]:
+    """(mean, longest) tokenized length of a training example; TRL has already tokenized the dataset.
+
+    For preference pairs the mean is prompt + chosen (the tokens counted as trained), the longest is prompt +
+    the longer answer: TRL pads a batch's chosen and rejected answers to one length.
+    """
+    columns = getattr(dataset, "column_names", None) or []
+    if "input_ids" in columns:
+        lengths = [len(x) for x in dataset["input_ids"][:rows]]
+        longest = lengths
+    else:
+        answers = [c for c in ("chosen_input_ids", "chosen_ids") if c in columns]  # TRL 0.x, TRL 1.x
+        if not answers:
+            return max_length / 2, max_length
+        chosen = [len(x) for x in dataset[answers[0]][:rows]]
+        prompts = [c for c in ("prompt_input_ids", "prompt_ids") if c in columns]
+        prompt = [len(x) for x in dataset[prompts[0]][:rows]] if prompts else [0] * len(chosen)
+        rejected_column = answers[0].replace("chosen", "rejected")
+        rejected = [len(x) for x in dataset[rejected_column][:rows]] if rejected_column in columns else chosen
+        lengths = [p + c for p, c in zip(prompt, chosen)]
+        longest = [p + max(c, r) for p, c, r in zip(prompt, chosen, rejected)]
+    if not lengths:
+        return max_length / 2, max_length
+    return min(max_length, sum(lengths) / len(lengths)), min(max_length, max(longest))
+
+
 def peak_memory_mb(device: str = "cpu") -> float:
     """Measured peak memory of this process: GPU memory on CUDA, else the peak resident set size."""
     if device == "cuda" and torch.cuda.is_available():
@@ -247,7 +273,7 @@ def estimate_config(
 
     from workbench.hardware import choose_precision
     from workbench.models import resolve_model
-    from workbench.training.run import _planned_steps
+    from workbench.training.plan import lora_config, planned_steps
 
     config = config.resolved()
     path, _ = resolve_model(config.model)
@@ -259,15 +285,12 @@ def estimate_config(
     model.config._name_or_path = path
     head = model.get_output_embeddings()
     quantized = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
-    if config.adaptation != "full":
-        from peft import LoraConfig, get_peft_model
+    lora = lora_config(config)
+    if lora is not None:
+        from peft import get_peft_model
 
-        # TRL's DPOConfig switches dropout off (disable_dropout=True), the adapters' too.
-        dropout = 0.0 if config.method == "dpo" else config.lora_dropout
-        lora = LoraConfig(
-            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=dropout,
-            target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
-        )
+        if config.method == "dpo":
+            lora.lora_dropout = 0.0  # TRL's DPOConfig switches dropout off (disable_dropout=True), the adapters' too
         model = get_peft_model(model, lora)
     if config.adaptation == "qlora" and config.method == "sft":
         for p in model.parameters():
@@ -276,7 +299,7 @@ def estimate_config(
     device = choose_precision().device
     if n_eval is None:
         n_eval = round(n_train * config.eval_fraction / (1 - config.eval_fraction)) if config.eval_fraction < 1 else 0
-    steps = _planned_steps(config, n_train, 1)
+    steps = planned_steps(config, n_train, 1)
     estimate = estimate_run(model, config, steps, mean_tokens, device, eval_examples=n_eval, longest_tokens=longest_tokens)
     if config.adaptation == "qlora":
         # bitsandbytes stores each quantized linear (all but the output head) at 4 bits: 0.5 byte a weight.

@@ -6,7 +6,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from workbench.training.runs import ADAPTER_DIR, MODEL_DIR, CARD_FILE, atomic_write_text
+from workbench.atomic import atomic_write_text
+from workbench.training.runs import ADAPTER_DIR, CARD_FILE, MODEL_DIR
 
 
 def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:

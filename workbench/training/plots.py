@@ -6,7 +6,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from workbench.training.runs import LOSS_PLOT, atomic_write_bytes, read_metrics
+from workbench.atomic import atomic_write_bytes
+from workbench.training.runs import LOSS_PLOT, read_metrics
 
 
 def loss_figure(records: list[dict[str, Any]], title: str = ""):

@@ -1,6 +1,6 @@
 """The run folder: its layout, crash-safe writes, and helpers to list and read runs.
 
-Layout of ``runs/<name>/`` (read by compare, evaluation, export and the app)::
+Layout of ``runs/<name>/`` (read by compare, evaluation, export and the app, always through this module)::
 
     config.yaml      the resolved TrainConfig (``model`` holds the workbench model name)
     metrics.jsonl    one JSON object per logged step: step, loss, learning_rate, eval_loss, tokens_per_second, DPO rewards/*
@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from workbench.atomic import atomic_write_text
 from workbench.errors import WorkbenchError
+from workbench.models import DEFAULT_MODEL
+from workbench.training.config import TrainConfig
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -31,26 +33,6 @@ CHECKPOINTS_DIR = "checkpoints"
 LOSS_PLOT = "loss.png"
 ESTIMATE_FILE = "estimate.json"
 CARD_FILE = "README.md"
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename: readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
@@ -102,14 +84,49 @@ def truncate_metrics(run_dir: str | Path, last_step: int) -> None:
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
-def load_run_config(run_dir: str | Path):
+def load_run_config(run_dir: str | Path) -> TrainConfig:
     """The run's resolved TrainConfig."""
-    from workbench.training.config import TrainConfig
-
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise WorkbenchError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
     return TrainConfig.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, source=str(path))
+
+
+def find_run_config(path: str | Path) -> TrainConfig | None:
+    """The TrainConfig of a run folder, or of the run an adapter folder sits in; None for a bare adapter folder."""
+    path = Path(path).expanduser()
+    for folder in (path, path.parent):
+        if (folder / CONFIG_FILE).is_file():
+            return load_run_config(folder)
+    return None
+
+
+def is_full_run(run_dir: str | Path) -> bool:
+    """A full fine-tuning run holds a whole model (``model/``) instead of an adapter."""
+    return (Path(run_dir) / MODEL_DIR / "config.json").is_file()
+
+
+def adapter_dir(path: str | Path) -> Path:
+    """The PEFT adapter folder for a run folder (its ``adapter/``) or a bare adapter folder.
+
+    Raises a WorkbenchError when there is no safetensors adapter there: pickled ``.bin`` adapters can run
+    code when loaded, so they are refused.
+    """
+    path = Path(path).expanduser()
+    folder = path / ADAPTER_DIR if (path / ADAPTER_DIR / "adapter_config.json").is_file() else path
+    if not (folder / "adapter_config.json").is_file():
+        if is_full_run(path):
+            raise WorkbenchError(f"{path} is a full fine-tuning run: load its {MODEL_DIR}/ folder as a model, not as an adapter")
+        raise WorkbenchError(f"{path} is neither a run folder with {ADAPTER_DIR}/ nor a PEFT adapter folder (no adapter_config.json)")
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise WorkbenchError(f"{folder} has no adapter_model.safetensors: only safetensors adapters are loaded")
+    return folder
+
+
+def adapter_base_name(path: str | Path) -> str:
+    """The workbench model name the adapter was trained on (``base_model_name_or_path``, written by training)."""
+    config = json.loads((adapter_dir(path) / "adapter_config.json").read_text())
+    return config.get("base_model_name_or_path") or DEFAULT_MODEL
 
 
 def list_runs(root: str | Path = "runs") -> list[Path]:

@@ -1,15 +1,14 @@
 """``train(config)``: one function behind the CLI, the lessons and the app, and ``resume(run_dir)``.
 
-It loads data and model, builds the SFT or DPO trainer (sft.py / dpo.py), estimates memory and time,
-trains with progress events and stop requests, then writes the run folder (runs.py lists its layout).
+A run is a short list of named steps (:func:`_run`): precision, data, model, trainer, estimate, fit, save.
+The SFT or DPO specifics live in sft.py / dpo.py, the loss mask in :mod:`workbench.data.masking`, the adapter
+config and step count in plan.py, and the run folder's layout in runs.py.
 """
 
 from __future__ import annotations
 
 import errno
 import json
-import math
-import os
 import shutil
 import threading
 import time
@@ -21,26 +20,31 @@ from typing import Any, Literal
 
 import torch
 
+from workbench.atomic import atomic_write_text, staged_dir
+from workbench.data.formats import record_kind
+from workbench.data.masking import LossSettings, loss_settings
+from workbench.distributed import is_main_process, world_size
 from workbench.errors import WorkbenchError
+from workbench.hardware import Precision, bitsandbytes_problem, choose_precision
+from workbench.models import LoadedModel, load_model
 from workbench.training import data_input, dpo, sft
 from workbench.training.config import TrainConfig
-from workbench.training.estimate import estimate_run, peak_memory_mb
+from workbench.training.estimate import Estimate, estimate_run, peak_memory_mb, token_lengths
 from workbench.training.events import OnEvent, ProgressCallback
+from workbench.training.model_card import write_model_card
+from workbench.training.plan import lora_config, planned_steps
+from workbench.training.plots import save_loss_plot
 from workbench.training.runs import (
     ADAPTER_DIR,
     CHECKPOINTS_DIR,
     CONFIG_FILE,
     ESTIMATE_FILE,
     MODEL_DIR,
-    atomic_write_text,
     latest_checkpoint,
     load_run_config,
     read_metrics,
     truncate_metrics,
 )
-
-# transformers 5 renamed gradient_checkpointing; TRL 1.16 still uses the old name internally.
-warnings.filterwarnings("ignore", message=r".*gradient_checkpointing` is deprecated", category=FutureWarning)
 
 METHODS = {"sft": sft, "dpo": dpo}  # same-shaped modules: method_args() and build_trainer()
 
@@ -69,6 +73,20 @@ class RunResult:
         return self.run_dir / (MODEL_DIR if (self.run_dir / MODEL_DIR).is_dir() else ADAPTER_DIR)
 
 
+@dataclass
+class _Data:
+    """The run's data after loading, the method check and the evaluation split."""
+
+    train: Any  # datasets.Dataset in TRL's columns
+    eval: Any | None
+    kind: str
+    fingerprint: str
+
+    @property
+    def eval_examples(self) -> int:
+        return len(self.eval) if self.eval is not None else 0
+
+
 def train(
     config: TrainConfig,
     on_event: OnEvent | None = None,
@@ -89,7 +107,7 @@ def train(
     """
     config = config.resolved()
     run_dir = Path(config.output_dir) / config.name
-    if _rank() == 0:
+    if is_main_process():
         if run_dir.exists() and any(run_dir.iterdir()):
             if not config.overwrite:
                 raise WorkbenchError(
@@ -104,7 +122,7 @@ def train(
     except BaseException:
         # A run that failed before logging anything (bad target modules, wrong data) leaves no folder
         # behind; one that trained keeps its metrics and checkpoints for diagnosis and resume.
-        if _rank() == 0 and not read_metrics(run_dir):
+        if is_main_process() and not read_metrics(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
@@ -120,33 +138,65 @@ def resume(run_dir: str | Path, on_event: OnEvent | None = None, stop: threading
             "start the run again instead"
         )
     step = int(checkpoint.name.rsplit("-", 1)[1])
-    if _rank() == 0:
+    if is_main_process():
         # Lines logged after the checkpoint are logged again by the resumed run: drop them so none repeat.
         truncate_metrics(run_dir, step)
     return _run(config, run_dir, checkpoint, on_event, stop, None, None)
 
 
-def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_dataset) -> RunResult:
-    from workbench.hardware import Precision, bitsandbytes_problem, choose_precision
-    from workbench.models import load_model
-
-    notes: list[str] = []
+def _run(config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, stop, dataset, eval_dataset) -> RunResult:
     emit = on_event or (lambda event: None)
-    hw = choose_precision()
-    precision = Precision(device=hw.device, dtype=config.compute_dtype(), reason=f"{config.precision} from the training config")
+    precision = _precision(config)
+    data = _load_data(config, dataset, eval_dataset)
+    emit({"type": "log", "message": f"loading {config.model} for {config.method} with {config.adaptation}"})
+    lm = _load_model(config, precision)
+    loss = loss_settings(data.kind, config.loss_on, lm.tokenizer)
+    notes = [loss.note] if loss.note else []
+    if loss.chat_template is not None:
+        # The trainer tokenizes with the tokenizer's template: the marked copy renders the same text and lets
+        # TRL find the assistant's tokens. The saved tokenizer keeps it; it renders prompts as the original does.
+        lm.tokenizer.chat_template = loss.chat_template
+    callback = ProgressCallback(run_dir, on_event, stop)
+    args = _training_args(config, run_dir, precision, data, checkpoint, loss)
+    trainer = _build_trainer(config, lm.model, lm.tokenizer, args, data, callback)
+    trainable, total = _parameter_counts(trainer.model)
+    mean_tokens, longest_tokens = token_lengths(trainer.train_dataset, config.max_length)
+    estimate = estimate_run(trainer.model, config, planned_steps(config, len(data.train), world_size()), mean_tokens,
+                            precision.device, world_size(), data.eval_examples, longest_tokens)
+    emit({"type": "log", "message": estimate.summary()})
+
+    measured = _fit(trainer, config, run_dir, checkpoint, precision)
+    _check_finite(callback, config, run_dir)
+    status = "stopped" if callback.stopped_by_request else "completed"
+    final = _final_metrics(read_metrics(run_dir) if is_main_process() else [])
+    if is_main_process():
+        _save_run_folder(trainer, lm, config, run_dir, data, estimate, measured, final, status,
+                         trainable, total, precision)
+    emit({"type": "done", "run_dir": str(run_dir), "status": status, "steps": measured["steps"], "metrics": final})
+    return RunResult(run_dir=run_dir, status=status, steps=measured["steps"], final_metrics=final,
+                     trainable_params=trainable, total_params=total, estimate=estimate.as_dict(),
+                     measured=measured, notes=notes)
+
+
+def _precision(config: TrainConfig) -> Precision:
+    """The device from the hardware, the dtype from the config; QLoRA refused where bitsandbytes cannot run."""
+    device = choose_precision().device
     if config.adaptation == "qlora":
-        problem = bitsandbytes_problem(precision.device)
+        problem = bitsandbytes_problem(device)
         if problem:
             raise WorkbenchError(
                 f"QLoRA needs bitsandbytes, which cannot run here ({problem}): use adaptation: lora instead "
                 "(same adapter, the base model stays in full precision and needs more memory)"
             )
+    return Precision(device=device, dtype=config.compute_dtype(), reason=f"{config.precision} from the training config")
 
-    # Data: the method decides which kind fits.
+
+def _load_data(config: TrainConfig, dataset, eval_dataset) -> _Data:
+    """Training and evaluation data of the kind the method needs (given datasets replace the config's files)."""
     if dataset is None:
         dataset, kind = data_input.load(config.data)
     else:
-        kind = data_input.kind_of(dataset)
+        kind = record_kind(dataset.column_names)
     data_input.check_fits(config.method, kind)
     if eval_dataset is None and config.eval_data:
         eval_dataset, eval_kind = data_input.load(config.eval_data)
@@ -155,10 +205,13 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
         train_dataset, eval_dataset = data_input.split(dataset, config.eval_fraction, config.seed)
     else:
         train_dataset = dataset
-    data_hash = data_input.fingerprint(dataset)
+    if eval_dataset is not None and len(eval_dataset) == 0:
+        eval_dataset = None
+    return _Data(train_dataset, eval_dataset, kind, data_input.fingerprint(dataset))
 
-    # Model: QLoRA = the base in 4-bit NF4 with double quantisation + LoRA on top.
-    emit({"type": "log", "message": f"loading {config.model} for {config.method} with {config.adaptation}"})
+
+def _load_model(config: TrainConfig, precision: Precision) -> LoadedModel:
+    """The base model as training needs it; QLoRA = the base in 4-bit NF4 with double quantisation, prepared for k-bit training."""
     torch.manual_seed(config.seed)
     lm = load_model(
         config.model,
@@ -167,28 +220,16 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
         for_training=True,
         frozen_base=config.adaptation != "full",
     )
-    model, tokenizer = lm.model, lm.tokenizer
     if config.adaptation == "qlora":
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-    peft_config = None
-    if config.adaptation != "full":
-        from peft import LoraConfig
+        lm.model = prepare_model_for_kbit_training(lm.model, use_gradient_checkpointing=config.gradient_checkpointing)
+    return lm
 
-        peft_config = LoraConfig(
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=config.lora_target_modules,
-            task_type="CAUSAL_LM",
-        )
 
-    method = METHODS[config.method]
-    method_args, method_notes = method.method_args(config, kind, tokenizer)
-    notes += method_notes
-    has_eval = eval_dataset is not None and len(eval_dataset) > 0
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+def _training_args(config: TrainConfig, run_dir: Path, precision: Precision, data: _Data, checkpoint, loss: LossSettings) -> dict:
+    """The SFTConfig/DPOConfig fields: the curated TrainConfig fields, the method's own, and the hardware's."""
+    has_eval = data.eval is not None
     args = dict(
         output_dir=str(run_dir / CHECKPOINTS_DIR),
         per_device_train_batch_size=config.batch_size,
@@ -221,13 +262,19 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
-        **method_args,
+        **METHODS[config.method].method_args(config, loss),
     )
-    if world > 1 and precision.device == "cpu":
+    if world_size() > 1 and precision.device == "cpu":
         args["ddp_backend"] = "gloo"
-    callback = ProgressCallback(run_dir, on_event, stop)
+    return args
+
+
+def _build_trainer(config: TrainConfig, model, tokenizer, args: dict, data: _Data, callback: ProgressCallback):
+    """TRL's trainer for the method, with the adapter config from plan.py; a bad target module list is explained."""
     try:
-        trainer = method.build_trainer(model, tokenizer, args, train_dataset, eval_dataset, peft_config, [callback])
+        with _hush_renamed_argument():
+            trainer = METHODS[config.method].build_trainer(model, tokenizer, args, data.train, data.eval,
+                                                           lora_config(config), [callback])
     except ValueError as exc:
         hint = ""
         if "Target modules" in str(exc):
@@ -237,26 +284,32 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # events replace its raw dict prints
+    if hasattr(trainer.model, "peft_config"):
+        _check_lora_rank(trainer.model, config.lora_r)
+    return trainer
 
-    model = trainer.model
+
+@contextmanager
+def _hush_renamed_argument():
+    """transformers 5 renamed gradient_checkpointing, TRL 1.16 still passes the old name: nothing a user can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
+
+
+def _parameter_counts(model) -> tuple[int, int]:
+    """(trainable, total) parameters, counted as PEFT counts them (4-bit weights unpacked)."""
     if hasattr(model, "peft_config"):
-        _check_lora_rank(model, config.lora_r)
-        trainable, total = model.get_nb_trainable_parameters()
-    else:
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in model.parameters())
+        return model.get_nb_trainable_parameters()
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())
 
-    steps = _planned_steps(config, len(train_dataset), world)
-    mean_tokens, longest_tokens = _token_lengths(trainer.train_dataset, config.max_length)
-    eval_examples = len(eval_dataset) if has_eval else 0
-    estimate = estimate_run(model, config, steps, mean_tokens, precision.device, world, eval_examples, longest_tokens)
-    emit({"type": "log", "message": estimate.summary()})
-    is_main = trainer.is_world_process_zero()
 
+def _fit(trainer, config: TrainConfig, run_dir: Path, checkpoint, precision: Precision) -> dict[str, Any]:
+    """Train (from ``checkpoint`` when resuming); errors a learner can act on become sentences. Returns what was measured."""
     start = time.perf_counter()
     tokens_before = trainer.state.num_input_tokens_seen
     try:
-        with _disk_full_advice(run_dir, "a checkpoint or metrics.jsonl"):
+        with _disk_full_advice(run_dir, "a checkpoint or metrics.jsonl"), _hush_renamed_argument():
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         raise WorkbenchError(OOM_FIX) from exc
@@ -272,69 +325,57 @@ def _run(config, run_dir: Path, checkpoint, on_event, stop, dataset, eval_datase
             raise WorkbenchError(OOM_FIX) from exc
         raise
     seconds = time.perf_counter() - start
-
-    if callback.nonfinite is not None:
-        step, key, value = callback.nonfinite
-        raise WorkbenchError(
-            f"training stopped at step {step}: {key} became {value}. The learning rate is probably too high: "
-            f"try learning_rate: {config.learning_rate / 10:g} (now {config.learning_rate:g}), more warmup_ratio, "
-            f"or max_grad_norm: 1.0. Run folder: {run_dir}"
-        )
-
-    state = trainer.state
-    tokens = state.num_input_tokens_seen - tokens_before
-    measured = {
+    tokens = trainer.state.num_input_tokens_seen - tokens_before
+    return {
         "peak_memory_mb": peak_memory_mb(precision.device),
         "seconds": round(seconds, 1),
         "tokens_per_second": round(tokens / seconds, 1) if tokens and seconds > 0 else None,
-        "steps": state.global_step,
+        "steps": trainer.state.global_step,
     }
-    status = "stopped" if callback.stopped_by_request else "completed"
-    final = _final_metrics(read_metrics(run_dir) if is_main else [])
-    if is_main:
-        from workbench.training.model_card import write_model_card
-        from workbench.training.plots import save_loss_plot
 
-        with _disk_full_advice(run_dir, "the trained weights and run files"):
-            _save_weights(trainer, tokenizer, run_dir, config)
-            atomic_write_text(
-                run_dir / ESTIMATE_FILE,
-                json.dumps({"estimate": estimate.as_dict(), "measured": measured, "processes": world}, indent=1) + "\n",
-            )
-            save_loss_plot(run_dir)
-            stop_note = f"Stopped on request after step {state.global_step}." if status == "stopped" else ""
-            write_model_card(
-                run_dir,
-                config,
-                {
-                    "status_line": stop_note,
-                    "model_source": lm.source,
-                    "data_kind": kind,
-                    "train_examples": len(train_dataset),
-                    "eval_examples": len(eval_dataset) if has_eval else 0,
-                    "data_hash": data_hash,
-                    "trainable_params": trainable,
-                    "total_params": total,
-                    "steps": state.global_step,
-                    "final_metrics": final,
-                    "estimate": estimate.as_dict(),
-                    "measured": measured,
-                    "device": precision.device,
-                    "world_size": world,
-                },
-            )
-    emit({"type": "done", "run_dir": str(run_dir), "status": status, "steps": state.global_step, "metrics": final})
-    return RunResult(
-        run_dir=run_dir,
-        status=status,
-        steps=state.global_step,
-        final_metrics=final,
-        trainable_params=trainable,
-        total_params=total,
-        estimate=estimate.as_dict(),
-        measured=measured,
-        notes=notes,
+
+def _check_finite(callback: ProgressCallback, config: TrainConfig, run_dir: Path) -> None:
+    """A loss that became NaN or inf stopped the run: say so with the likely cause and a fix."""
+    if callback.nonfinite is None:
+        return
+    step, key, value = callback.nonfinite
+    raise WorkbenchError(
+        f"training stopped at step {step}: {key} became {value}. The learning rate is probably too high: "
+        f"try learning_rate: {config.learning_rate / 10:g} (now {config.learning_rate:g}), more warmup_ratio, "
+        f"or max_grad_norm: 1.0. Run folder: {run_dir}"
     )
+
+
+def _save_run_folder(trainer, lm: LoadedModel, config: TrainConfig, run_dir: Path, data: _Data, estimate: Estimate,
+                     measured: dict, final: dict, status: str, trainable: int, total: int, precision: Precision) -> None:
+    """Weights, estimate vs measured, loss plot and model card (main process only)."""
+    with _disk_full_advice(run_dir, "the trained weights and run files"):
+        _save_weights(trainer, lm.tokenizer, run_dir, config)
+        atomic_write_text(
+            run_dir / ESTIMATE_FILE,
+            json.dumps({"estimate": estimate.as_dict(), "measured": measured, "processes": world_size()}, indent=1) + "\n",
+        )
+        save_loss_plot(run_dir)
+        write_model_card(
+            run_dir,
+            config,
+            {
+                "status_line": f"Stopped on request after step {measured['steps']}." if status == "stopped" else "",
+                "model_source": lm.source,
+                "data_kind": data.kind,
+                "train_examples": len(data.train),
+                "eval_examples": data.eval_examples,
+                "data_hash": data.fingerprint,
+                "trainable_params": trainable,
+                "total_params": total,
+                "steps": measured["steps"],
+                "final_metrics": final,
+                "estimate": estimate.as_dict(),
+                "measured": measured,
+                "device": precision.device,
+                "world_size": world_size(),
+            },
+        )
 
 
 def _check_lora_rank(model, rank: int) -> None:
@@ -366,33 +407,19 @@ def _disk_full_advice(run_dir: Path, writing: str):
         ) from exc
 
 
-def _save_weights(trainer, tokenizer, run_dir: Path, config) -> None:
-    """Save into a temporary folder, then rename: a crash leaves the old weights or none, never half."""
-    target = run_dir / (MODEL_DIR if config.adaptation == "full" else ADAPTER_DIR)
-    tmp = run_dir / f".{target.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+def _save_weights(trainer, tokenizer, run_dir: Path, config: TrainConfig) -> None:
+    """Save into a staged folder renamed into place: a crash leaves the old weights or none, never half."""
+    with staged_dir(run_dir / (MODEL_DIR if config.adaptation == "full" else ADAPTER_DIR)) as tmp:
         trainer.model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # half an adapter is worse than none, and it fills the disk
-        raise
-    adapter_config = tmp / "adapter_config.json"
-    if adapter_config.is_file():
-        # The saved adapter names its base by the workbench name, so load_model(name) finds it on any
-        # machine. It is rewritten here rather than set on the live model: PEFT would then ask the Hub
-        # for a repo called e.g. "default" at every checkpoint save.
-        saved = json.loads(adapter_config.read_text())
-        saved["base_model_name_or_path"] = config.model
-        adapter_config.write_text(json.dumps(saved, indent=2))
-    if target.exists():
-        old = run_dir / f".{target.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
+        adapter_config = tmp / "adapter_config.json"
+        if adapter_config.is_file():
+            # The saved adapter names its base by the workbench name, so load_model(name) finds it on any
+            # machine. It is rewritten here rather than set on the live model: PEFT would then ask the Hub
+            # for a repo called e.g. "default" at every checkpoint save.
+            saved = json.loads(adapter_config.read_text())
+            saved["base_model_name_or_path"] = config.model
+            adapter_config.write_text(json.dumps(saved, indent=2))
 
 
 def _final_metrics(records: list[dict]) -> dict[str, float]:
@@ -412,40 +439,3 @@ def _final_metrics(records: list[dict]) -> dict[str, float]:
                 final["eval_loss_start"] = value
             final[key] = value
     return final
-
-
-def _planned_steps(config, n_train: int, world: int) -> int:
-    if config.max_steps > 0:
-        return config.max_steps
-    per_epoch = math.ceil(n_train / (config.batch_size * world)) // config.gradient_accumulation
-    return max(1, math.ceil(max(per_epoch, 1) * config.epochs))
-
-
-def _token_lengths(dataset, max_length: int, rows: int = 4096) -> tuple[float, int]:
-    """(mean, longest) tokenized length of a training example; TRL has already tokenized the dataset.
-
-    For preference pairs the mean is prompt + chosen (the tokens counted as trained), the longest is prompt +
-    the longer answer: TRL pads a batch's chosen and rejected answers to one length.
-    """
-    columns = getattr(dataset, "column_names", None) or []
-    if "input_ids" in columns:
-        lengths = [len(x) for x in dataset["input_ids"][:rows]]
-        longest = lengths
-    else:
-        answers = [c for c in ("chosen_input_ids", "chosen_ids") if c in columns]  # TRL 0.x, TRL 1.x
-        if not answers:
-            return max_length / 2, max_length
-        chosen = [len(x) for x in dataset[answers[0]][:rows]]
-        prompts = [c for c in ("prompt_input_ids", "prompt_ids") if c in columns]
-        prompt = [len(x) for x in dataset[prompts[0]][:rows]] if prompts else [0] * len(chosen)
-        rejected_column = answers[0].replace("chosen", "rejected")
-        rejected = [len(x) for x in dataset[rejected_column][:rows]] if rejected_column in columns else chosen
-        lengths = [p + c for p, c in zip(prompt, chosen)]
-        longest = [p + max(c, r) for p, c, r in zip(prompt, chosen, rejected)]
-    if not lengths:
-        return max_length / 2, max_length
-    return min(max_length, sum(lengths) / len(lengths)), min(max_length, max(longest))
-
-
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
