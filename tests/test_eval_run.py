@@ -5,26 +5,42 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
-from test_compare_bench import make_adapter_run
-from workbench import GenerationSettings, WorkbenchError
-from workbench.evaluation import answer_token_labels, evaluate_run
-
-
-def test_only_assistant_tokens_are_scored(tokenizer):
-    messages = [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "hello there"},
-        {"role": "user", "content": "bye"},
-        {"role": "assistant", "content": "see you"},
-    ]
-    ids, labels = answer_token_labels(tokenizer, messages)
-    scored = tokenizer.decode([i for i, label in zip(ids, labels) if label != -100])
-    assert "hello there" in scored and "see you" in scored
-    assert "hi" not in scored.replace("hello there", "") and "bye" not in scored
+from workbench import GenerationSettings, WorkbenchError, load_model
+from workbench.evaluation import CHANGES, evaluate_run
 
 
-def test_evaluate_sft_run_writes_json_markdown_and_chart(tmp_path, tiny_model_dir):
+def test_eval_loss_is_the_trainers_eval_loss(tmp_path, tiny_model_dir):
+    """The held-out loss the evaluation reports equals the trainer's eval_loss on the same records and step."""
+    from datasets import Dataset
+
+    from workbench.compare import ModelBench
+    from workbench.data import SAMPLES, load_data, loss_settings
+    from workbench.evaluation import evaluate_sides
+    from workbench.hardware import Precision
+    from workbench.training import TrainConfig, read_metrics, train
+
+    sample = SAMPLES["sentiment_json"]
+    train_rows = list(load_data(sample.train_path).dataset)[:8]
+    eval_rows = list(load_data(sample.eval_path).dataset)[:4]
+    # One evaluation batch holding every record: the trainer's eval loss is then the mean over all answer tokens.
+    # max_length 48 truncates some records, which the evaluation must truncate the same way.
+    config = TrainConfig(model=str(tiny_model_dir), name="exact", output_dir=str(tmp_path), max_steps=2, batch_size=4,
+                         eval_steps=2, save_steps=2, logging_steps=1, learning_rate=5e-3, precision="fp32", max_length=48)
+    result = train(config, dataset=Dataset.from_list(train_rows), eval_dataset=Dataset.from_list(eval_rows))
+    trainer_loss = [r["eval_loss"] for r in read_metrics(result.run_dir) if r.get("step") == 2 and "eval_loss" in r][-1]
+
+    bench = ModelBench(load_model(str(tiny_model_dir), precision=Precision("cpu", torch.float32, "exact comparison")))
+    bench.add_adapter(result.run_dir)
+    loss = loss_settings("conversational", "answer", bench.tokenizer)
+    results = evaluate_sides(bench.sides, bench.use, bench.tokenizer, eval_rows, loss=loss, max_length=48, probe=False,
+                             settings=GenerationSettings(max_new_tokens=2, temperature=0), bench=bench)
+    assert results["sides"]["exact"]["loss"] == pytest.approx(trainer_loss, rel=1e-4)
+    assert results["sides"]["base"]["loss"] != pytest.approx(trainer_loss, rel=1e-4)
+
+
+def test_evaluate_sft_run_writes_json_markdown_and_chart(tmp_path, tiny_model_dir, make_adapter_run):
     run = make_adapter_run(tmp_path / "sft-run", tiny_model_dir, seed=1)
     data = tmp_path / "eval.jsonl"
     rows = [
@@ -32,7 +48,7 @@ def test_evaluate_sft_run_writes_json_markdown_and_chart(tmp_path, tiny_model_di
         for i in range(3)
     ]
     data.write_text("\n".join(json.dumps(r) for r in rows))
-    results = evaluate_run(run, data=data, settings=GenerationSettings(max_new_tokens=6, temperature=0))
+    results = evaluate_run(run, data=data, settings=GenerationSettings(max_new_tokens=6, temperature=0), probe=False)
     sides = results["sides"]
     assert list(sides) == ["base", "sft-run"]
     for metrics in sides.values():
@@ -40,11 +56,17 @@ def test_evaluate_sft_run_writes_json_markdown_and_chart(tmp_path, tiny_model_di
     assert sides["base"]["loss"] != sides["sft-run"]["loss"]
     saved = json.loads((run / "eval" / "eval.json").read_text())
     assert saved["sides"] == sides
-    assert "| perplexity (lower is better) |" in (run / "eval" / "eval.md").read_text()
+    report = (run / "eval" / "eval.md").read_text()
+    assert "| perplexity (lower is better) |" in report
+    # Every example is kept with both answers and its per-example verdict, in the JSON and the markdown.
+    assert len(saved["examples"]) == 3
+    for example in saved["examples"]:
+        assert set(example["answers"]) == {"base", "sft-run"} and example["change"]["sft-run"] in CHANGES
+    assert "## Per example" in report and report.count("| Rate review") == 3
     assert (run / "eval" / "before_after.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_dpo_metrics_are_rewards_against_the_base(tmp_path, tiny_model_dir):
+def test_dpo_metrics_are_rewards_against_the_base(tmp_path, tiny_model_dir, make_adapter_run):
     run = make_adapter_run(tmp_path / "dpo-run", tiny_model_dir, seed=2, method="dpo")
     data = tmp_path / "pairs.jsonl"
     pairs = [
@@ -52,20 +74,20 @@ def test_dpo_metrics_are_rewards_against_the_base(tmp_path, tiny_model_dir):
         for i in range(2)
     ]
     data.write_text("\n".join(json.dumps(p) for p in pairs))
-    results = evaluate_run(run, data=data, settings=GenerationSettings(max_new_tokens=4, temperature=0))
+    results = evaluate_run(run, data=data, settings=GenerationSettings(max_new_tokens=4, temperature=0), probe=False)
     base, tuned = results["sides"]["base"], results["sides"]["dpo-run"]
     assert base["reward_margin"] == 0 and base["preference_accuracy"] == 0.5
     assert tuned["reward_margin"] != 0 and tuned["preference_accuracy"] in (0.0, 0.5, 1.0)
     assert results["beta"] == 0.1
 
 
-def test_run_without_held_out_data_says_what_to_pass(tmp_path, tiny_model_dir):
+def test_run_without_held_out_data_says_what_to_pass(tmp_path, tiny_model_dir, make_adapter_run):
     run = make_adapter_run(tmp_path / "run", tiny_model_dir, seed=1)
     with pytest.raises(WorkbenchError, match="--data"):
         evaluate_run(run)
 
 
-def test_run_trained_on_a_sample_uses_its_eval_split_and_task_metric(tmp_path, tiny_model_dir):
+def test_run_trained_on_a_sample_uses_its_eval_split_and_task_metric(tmp_path, tiny_model_dir, make_adapter_run):
     from workbench.data import SAMPLES
 
     run = make_adapter_run(tmp_path / "sample-run", tiny_model_dir, seed=1)
@@ -74,3 +96,9 @@ def test_run_trained_on_a_sample_uses_its_eval_split_and_task_metric(tmp_path, t
     results = evaluate_run(run, max_samples=2, settings=GenerationSettings(max_new_tokens=4, temperature=0))
     assert results["data"] == str(sample.eval_path)
     assert "valid_format" in results["sides"]["sample-run"]
+    # The sample's out-of-distribution probe and the forgetting probe are reported apart from the held-out set.
+    assert results["ood"]["data"] == str(sample.ood_path) and "valid_format" in results["ood"]["sides"]["base"]
+    probe = results["forgetting"]["sides"]
+    assert set(probe) == {"base", "sample-run"} and 0 <= probe["sample-run"]["score"] <= 1
+    report = (run / "eval" / "eval.md").read_text()
+    assert "## Out-of-distribution probe" in report and "## Forgetting probe" in report

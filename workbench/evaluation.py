@@ -1,61 +1,52 @@
-"""Evaluate a run on held-out data, base vs tuned, and save JSON, a markdown table and a chart in the run folder.
+"""Evaluate a run on held-out data, base vs tuned, and save JSON, a markdown report and a chart in the run folder.
 
 Metrics, each for the base (adapters disabled) and the tuned model:
 
-- ``loss`` / ``perplexity``: mean cross-entropy on the assistant tokens of held-out conversations;
+- ``loss`` / ``perplexity``: mean cross-entropy on the tokens the trainer's loss counts
+  (:mod:`workbench.data.masking`, the same rule and max_length), so it is the trainer's eval loss;
 - ``rougeL`` / ``bleu``: generated answers against the data's answers, through `evaluate` with the local
   metric modules in ``workbench/metrics`` (the Hub ones cannot load offline);
-- the sample dataset's own task metric, when the data is a known sample;
+- the sample dataset's own task metric, when the data is a known sample, and on its out-of-distribution probe;
 - for preference data: ``preference_accuracy`` and ``reward_margin``, with DPO's implicit reward
-  ``beta * (logp_model - logp_base)`` summed over the answer tokens (the base is DPO's reference).
+  ``beta * (logp_model - logp_base)`` summed over the answer tokens (the base is DPO's reference);
+- per example: each side's answer and score, and whether the tuned model improved, regressed or stayed;
+- the forgetting probe (:mod:`workbench.forgetting`): general questions the base answers, asked again;
+- optionally, a local judge model's pairwise verdicts (:mod:`workbench.judge`).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
 
-from workbench.compare import BASE, ModelBench, adapter_dir, run_config
+from workbench.atomic import atomic_write_bytes, atomic_write_text
+from workbench.compare import BASE, ModelBench
+from workbench.data import SAMPLES, LossSettings, load_data, loss_labels, loss_settings, prompt_and_reference
+from workbench.data.formats import record_kind
+from workbench.data.samples import Sample, mean_scores
 from workbench.errors import WorkbenchError
+from workbench.forgetting import load_probe, score_probe
 from workbench.generation import GenerationSettings, Message, as_messages, stream_batch
 from workbench.metrics import metric_path
 from workbench.models import load_model
+from workbench.training.config import TrainConfig
+from workbench.training.runs import MODEL_DIR, adapter_dir, find_run_config, is_full_run
 
 # Greedy and short: evaluation should measure the model, not the dice, and stay minutes long on a CPU.
 EVAL_SETTINGS = GenerationSettings(max_new_tokens=64, temperature=0.0, repetition_penalty=1.15)
+PROBE_SETTINGS = GenerationSettings(max_new_tokens=48, temperature=0.0, repetition_penalty=1.15)
 LOWER_IS_BETTER = {"loss", "perplexity"}
 SCALES = {"bleu": 100.0}  # sacrebleu's 0-100; the other rates run from 0 to 1
+CHANGES = ("improved", "regressed", "unchanged")
 
 SideModel = Callable[[str], AbstractContextManager]
-
-
-def _template_ids(tokenizer, messages: list[Message], add_generation_prompt: bool = False) -> list[int]:
-    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=True)["input_ids"])
-
-
-def answer_token_labels(tokenizer, messages: list[Message]) -> tuple[list[int], list[int]]:
-    """Token ids of a conversation and labels that keep only the assistant's tokens (-100 elsewhere).
-
-    Each assistant turn spans from the end of the templated history before it (with the generation prompt)
-    to the end of the templated history including it, the same prefix rule TRL uses to split prompt and
-    answer. Most chat templates (SmolLM2's too) have no ``{% generation %}`` markers, so the tokenizer's
-    own assistant mask is not available.
-    """
-    ids = _template_ids(tokenizer, messages)
-    labels = [-100] * len(ids)
-    for i, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        start = len(_template_ids(tokenizer, messages[:i], add_generation_prompt=True))
-        end = len(_template_ids(tokenizer, messages[: i + 1]))
-        labels[start:end] = ids[start:end]
-    return ids, labels
+ExampleScore = Callable[[str, dict], dict[str, float]]
 
 
 def _answer_logprob(model, ids: list[int], labels: list[int]) -> tuple[float, int]:
@@ -69,21 +60,9 @@ def _answer_logprob(model, ids: list[int], labels: list[int]) -> tuple[float, in
     return float((logp * mask).sum()), int(mask.sum())
 
 
-def _conversation(record: dict) -> list[Message] | None:
-    """The record as one conversation whose assistant turns are scored (the chosen answer for pairs)."""
-    if "messages" in record:
-        return record["messages"]
-    if "completion" in record or "chosen" in record:
-        answer = record.get("completion", record.get("chosen"))
-        return as_messages(record["prompt"]) + (answer if isinstance(answer, list) else [{"role": "assistant", "content": answer}])
-    return None
-
-
-def _prompt_and_reference(record: dict) -> tuple[list[Message], str]:
-    from workbench.data import prompt_and_reference
-
-    prompt, reference = prompt_and_reference(record)
-    return as_messages(prompt), reference
+def _scored_sequence(labels: dict[str, tuple[list[int], list[int]]]) -> tuple[list[int], list[int]]:
+    # Demonstrations have one sequence; for a pair, the loss is the chosen answer's (what SFT would learn).
+    return labels.get("sequence") or labels["chosen"]
 
 
 def _generate_answers(sides: list[str], use: SideModel, bench: ModelBench | None, tokenizer, prompts: list[list[Message]], settings: GenerationSettings, batch_size: int = 8) -> dict[str, list[str]]:
@@ -109,113 +88,192 @@ def _generate_answers(sides: list[str], use: SideModel, bench: ModelBench | None
     return answers
 
 
+def _example_scores(answers: list[str], references: list[str], records: list[dict], score: ExampleScore | None, rouge) -> tuple[dict[str, float], list[float], list[dict[str, float]]]:
+    """(set-level text and task metrics, one score per example, the task scores per example).
+
+    An example's score is the mean of its task scores where the sample has a task metric, else its ROUGE-L.
+    """
+    import evaluate
+
+    text = rouge.compute(predictions=answers, references=references)
+    per_example = text.pop("rougeL_per_example")
+    text.update(evaluate.load(metric_path("bleu")).compute(predictions=answers, references=references))
+    if score is None:
+        return text, per_example, [{} for _ in answers]
+    task = [score(a, r) for a, r in zip(answers, records)]
+    return text | mean_scores(task), [sum(t.values()) / len(t) for t in task], task
+
+
+def _change(tuned: float, base: float) -> str:
+    return "improved" if tuned > base + 1e-9 else "regressed" if tuned < base - 1e-9 else "unchanged"
+
+
 def evaluate_sides(
     sides: list[str],
     use: SideModel,
     tokenizer,
     records: list[dict],
-    task_metric: Callable[[list[str], list[dict]], dict[str, float]] | None = None,
+    score: ExampleScore | None = None,
     beta: float = 0.1,
     settings: GenerationSettings = EVAL_SETTINGS,
     bench: ModelBench | None = None,
+    loss: LossSettings | None = None,
+    max_length: int | None = None,
+    probe: bool = True,
 ) -> dict:
     """Every metric for every side on ``records`` (normalized rows: messages, prompt+completion or pairs).
 
     ``use(side)`` is a context manager giving the model that answers as ``side``; ``sides[0]`` is the base
-    and the reference for DPO rewards.
+    and the reference for DPO rewards. ``loss`` and ``max_length`` are the run's (default: answer-only loss,
+    no truncation), so ``loss`` equals the trainer's eval loss on the same records.
     """
     import evaluate
 
     results: dict[str, dict[str, float]] = {side: {} for side in sides}
-    scored = [(r, c) for r in records if (c := _conversation(r))]
+    labelled = [_scored_sequence(loss_labels(r, tokenizer, loss, max_length)) for r in records]
     for side in sides:
         with use(side) as model:
             total, count = 0.0, 0
-            for _, conversation in scored:
-                logp, n = _answer_logprob(model, *answer_token_labels(tokenizer, conversation))
+            for ids, labels in labelled:
+                logp, n = _answer_logprob(model, ids, labels)
                 total, count = total + logp, count + n
         if count:
             results[side]["loss"] = -total / count
             results[side]["perplexity"] = math.exp(-total / count)
 
-    pairs = [r for r in records if "chosen" in r and "rejected" in r]
+    pairs = [loss_labels(r, tokenizer, loss, max_length) for r in records if record_kind(r) == "preference"]
     if pairs:
         logps: dict[str, list[tuple[float, float]]] = {}
         for side in sides:
             with use(side) as model:
-                logps[side] = [
-                    tuple(_answer_logprob(model, *answer_token_labels(tokenizer, _conversation({"prompt": p["prompt"], "chosen": p[key]})))[0] for key in ("chosen", "rejected"))
-                    for p in pairs
-                ]
+                logps[side] = [tuple(_answer_logprob(model, *p[k])[0] for k in ("chosen", "rejected")) for p in pairs]
         reference = logps[sides[0]]
         for side in sides:
             margins = [beta * ((c - rc) - (r - rr)) for (c, r), (rc, rr) in zip(logps[side], reference)]
-            # A tie (the base scored against itself) counts half: chance level, not "wrong".
+            # A tie (the base scored against itself) counts half: chance level, not "wrong". TRL's own
+            # rewards/accuracies counts a tie as wrong, so the base shows 0.5 here where TRL would log 0.
             results[side]["preference_accuracy"] = sum(1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in margins) / len(margins)
             results[side]["reward_margin"] = sum(margins) / len(margins)
             results[side]["chosen_more_likely"] = sum(c > r for c, r in logps[side]) / len(pairs)
 
-    prompts, references = zip(*(_prompt_and_reference(r) for r in records)) if records else ((), ())
-    answers = _generate_answers(sides, use, bench, tokenizer, list(prompts), settings)
-    rouge, bleu = evaluate.load(metric_path("rouge_l")), evaluate.load(metric_path("bleu"))
+    prompts, references = zip(*(prompt_and_reference(r) for r in records)) if records else ((), ())
+    prompts = [as_messages(p) for p in prompts]
+    answers = _generate_answers(sides, use, bench, tokenizer, prompts, settings)
+    rouge = evaluate.load(metric_path("rouge_l"))
+    scores, task_scores = {}, {}
     for side in sides:
-        results[side].update(rouge.compute(predictions=answers[side], references=list(references)))
-        results[side].update(bleu.compute(predictions=answers[side], references=list(references)))
-        if task_metric is not None:
-            results[side].update(task_metric(answers[side], records))
+        metrics, scores[side], task_scores[side] = _example_scores(answers[side], list(references), records, score, rouge)
+        results[side].update(metrics)
     examples = [
-        {"prompt": prompts[i], "reference": references[i], **{side: answers[side][i] for side in sides}}
-        for i in range(min(5, len(records)))
+        {
+            "prompt": prompts[i],
+            "reference": references[i],
+            "answers": {side: answers[side][i] for side in sides},
+            "scores": {side: scores[side][i] for side in sides},
+            "task_scores": {side: task_scores[side][i] for side in sides},
+            "change": {side: _change(scores[side][i], scores[sides[0]][i]) for side in sides[1:]},
+        }
+        for i in range(len(records))
     ]
-    return {"sides": results, "examples": examples, "settings": settings.as_dict(), "samples": len(records), "beta": beta}
+    out = {"sides": results, "examples": examples, "settings": settings.as_dict(), "samples": len(records), "beta": beta,
+           "example_score": "mean of the task scores" if score else "ROUGE-L F1"}
+    if probe:
+        items = load_probe()
+        probe_answers = _generate_answers(sides, use, bench, tokenizer, [as_messages(i.prompt) for i in items], PROBE_SETTINGS)
+        out["forgetting"] = score_probe(items, probe_answers)
+    return out
 
 
-def _eval_data(run_dir: Path, data: str | Path | None) -> tuple[list[dict], str, Callable | None]:
-    """The held-out records, where they came from, and the sample's task metric if the data is a known sample."""
-    from workbench.data import SAMPLES, load_data
+def evaluate_task(sides: list[str], use: SideModel, tokenizer, records: list[dict], score: ExampleScore,
+                  settings: GenerationSettings = EVAL_SETTINGS, bench: ModelBench | None = None) -> dict[str, dict[str, float]]:
+    """Only the task metric per side (the out-of-distribution probe: answers generated, no loss)."""
+    prompts = [as_messages(prompt_and_reference(r)[0]) for r in records]
+    answers = _generate_answers(sides, use, bench, tokenizer, prompts, settings)
+    return {side: mean_scores([score(a, r) for a, r in zip(answers[side], records)]) for side in sides}
 
-    config = run_config(run_dir)
-    source = data or config.get("eval_data")
-    training_data = str(config.get("data") or "")
-    # A run trained on a sample (by name or train file) is evaluated on that sample's eval split.
-    trained_on = SAMPLES.get(training_data) or next((s for s in SAMPLES.values() if training_data and Path(training_data).resolve() == s.train_path.resolve()), None)
-    if not source and trained_on:
-        source = trained_on.eval_path
+
+def _known_sample(path_or_name: str | Path | None) -> Sample | None:
+    """The sample a data path or name belongs to (its train or eval file, or its name)."""
+    if not path_or_name:
+        return None
+    if str(path_or_name) in SAMPLES:
+        return SAMPLES[str(path_or_name)]
+    path = Path(path_or_name).resolve()
+    return next((s for s in SAMPLES.values() if path in (s.train_path.resolve(), s.eval_path.resolve())), None)
+
+
+def _eval_data(run_dir: Path, config: TrainConfig | None, data: str | Path | None) -> tuple[list[dict], str, Sample | None]:
+    """The held-out records, where they came from, and the sample they belong to (for its task metric)."""
+    trained_on = _known_sample(config.data if config else None)
+    source = data or (config.eval_data if config else None) or (trained_on.eval_path if trained_on else None)
     if not source:
         raise WorkbenchError(f"no held-out data for {run_dir}: pass --data FILE (an eval file in any supported format)")
-    sample = SAMPLES.get(str(source)) or next(
-        (s for s in SAMPLES.values() if Path(source).resolve() in (s.eval_path.resolve(), s.train_path.resolve())), None
-    )
+    sample = _known_sample(source)
     path = sample.eval_path if sample and str(source) == sample.name else source
     bundle = load_data(path)
     if len(bundle.dataset) == 0:
         raise WorkbenchError(f"no usable records in {path}:\n{bundle.report.summary()}")
-    return list(bundle.dataset), str(path), sample.metric if sample else None
+    return list(bundle.dataset), str(path), sample
 
 
-def evaluate_run(run_dir: str | Path, data: str | Path | None = None, max_samples: int = 32, settings: GenerationSettings = EVAL_SETTINGS) -> dict:
+def evaluate_run(
+    run_dir: str | Path,
+    data: str | Path | None = None,
+    max_samples: int = 32,
+    settings: GenerationSettings = EVAL_SETTINGS,
+    probe: bool = True,
+    judge: str | None = None,
+) -> dict:
     """Evaluate a run folder (LoRA adapter or full model) against its base; save ``eval/`` in the run folder.
+
+    ``probe`` adds the forgetting probe; ``judge`` names a local model (folder or Hub ID) that compares the
+    base's and the run's answers pairwise.
 
     Example:
         >>> results = evaluate_run("runs/sft-json")
         >>> print(results["table"])
     """
     run_dir = Path(run_dir)
-    records, source, task_metric = _eval_data(run_dir, data)
+    config = find_run_config(run_dir)
+    records, source, sample = _eval_data(run_dir, config, data)
     records = records[:max_samples]
-    config = run_config(run_dir)
-    beta = float(config.get("dpo_beta", config.get("beta", 0.1)))
     name = run_dir.name
-    if (run_dir / "model" / "config.json").is_file():  # full fine-tuning: two models, both needed here
-        models = {BASE: load_model(config.get("model", "default")), name: load_model(str(run_dir / "model"))}
-        results = evaluate_sides([BASE, name], lambda side: nullcontext(models[side].model), models[BASE].tokenizer, records, task_metric, beta, settings)
+    if is_full_run(run_dir):  # full fine-tuning: two models, both needed here
+        models = {BASE: load_model(config.model if config else "default"), name: load_model(str(run_dir / MODEL_DIR))}
+        sides, bench, tokenizer = [BASE, name], None, models[BASE].tokenizer
+        use = lambda side: nullcontext(models[side].model)  # noqa: E731
     else:
         bench = ModelBench.from_adapters([adapter_dir(run_dir)])
-        sides = bench.sides
-        results = evaluate_sides(sides, bench.use, bench.tokenizer, records, task_metric, beta, settings, bench)
+        sides, use, tokenizer = bench.sides, bench.use, bench.tokenizer
+    kind = record_kind(records[0])
+    loss = loss_settings(kind, config.loss_on if config else "answer", tokenizer)
+    score = sample.score if sample else None
+    results = evaluate_sides(sides, use, tokenizer, records, score, config.beta if config else 0.1, settings, bench,
+                             loss, config.max_length if config else None, probe)
+    if sample and sample.ood_path and score and sample.ood_path.is_file():
+        ood = list(load_data(sample.ood_path).dataset)[:max_samples]
+        results["ood"] = {"data": str(sample.ood_path), "samples": len(ood),
+                          "sides": evaluate_task(sides, use, tokenizer, ood, score, settings, bench)}
+    if judge:
+        results["judge"] = _judge(judge, results, sides)
     results.update(run=str(run_dir), data=source)
     write_report(results, run_dir / "eval")
     return results
+
+
+def _judge(judge: str, results: dict, sides: list[str]) -> dict:
+    """The judge's verdicts on base vs tuned, and how often they agree with the per-example score."""
+    from workbench.judge import agreement, judge_pairs
+
+    lm = load_model(judge)
+    base, tuned = sides[0], sides[1]
+    examples = results["examples"]
+    prompts = [e["prompt"][-1]["content"] for e in examples]
+    verdicts = judge_pairs(lm.model, lm.tokenizer, prompts, [e["answers"][base] for e in examples],
+                           [e["answers"][tuned] for e in examples])
+    changes = [e["scores"][tuned] - e["scores"][base] for e in examples]
+    return {"model": judge, "verdicts": verdicts, "tuned_win_rate": sum(verdicts) / max(1, len(verdicts)),
+            "agreement_with_score": agreement(verdicts, changes)}
 
 
 def markdown_table(results: dict) -> str:
@@ -232,34 +290,97 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    # Write beside the target and rename: a reader (the app, a notebook) never sees half a file.
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+def change_counts(results: dict) -> dict[str, dict[str, int]]:
+    """For each tuned side: how many examples improved, regressed, stayed."""
+    tuned = list(results["sides"])[1:]
+    return {side: {c: sum(e["change"][side] == c for e in results["examples"]) for c in CHANGES} for side in tuned}
+
+
+def _cell(text: str, limit: int = 160) -> str:
+    # Markdown table cells: one line, pipes escaped, long answers cut (eval.json keeps them whole).
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def examples_markdown(results: dict, change: str | None = None) -> str:
+    """The per-example table: prompt, reference, each side's answer and score, and the change (filterable)."""
+    sides = list(results["sides"])
+    head = ["#", "change", "prompt", "reference", *(f"{s} (score)" for s in sides)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, e in enumerate(results["examples"]):
+        verdict = e["change"].get(sides[-1], "") if len(sides) > 1 else ""
+        if change and verdict != change:
+            continue
+        cells = [str(i), verdict, _cell(e["prompt"][-1]["content"], 120), _cell(e["reference"], 80),
+                 *(f"{_cell(e['answers'][s])} ({e['scores'][s]:.2f})" for s in sides)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def forgetting_markdown(results: dict) -> str:
+    """The forgetting probe: share passed per side and category, and the questions the tuned model lost."""
+    probe = results.get("forgetting")
+    if not probe:
+        return ""
+    sides = list(probe["sides"])
+    categories = list(probe["sides"][sides[0]]["by_category"])
+    lines = ["| questions | " + " | ".join(sides) + " |", "|" + "---|" * (len(sides) + 1)]
+    lines.append("| all | " + " | ".join(f"{probe['sides'][s]['score']:.2f}" for s in sides) + " |")
+    for c in categories:
+        lines.append(f"| {c} | " + " | ".join(f"{probe['sides'][s]['by_category'][c]:.2f}" for s in sides) + " |")
+    for side in sides[1:]:
+        lost = probe["sides"][side]["lost"]
+        lines.append(f"\n{side} lost {len(lost)} of the questions the base answered" + (": " + "; ".join(lost) if lost else "."))
+    return "\n".join(lines)
 
 
 def write_report(results: dict, out_dir: str | Path) -> dict[str, Path]:
     """Save ``eval.json``, ``eval.md`` and ``before_after.png`` into ``out_dir``; return their paths."""
+    out_dir = Path(out_dir)
+    table = markdown_table(results)
+    results["table"] = table
+    paths = {"json": out_dir / "eval.json", "markdown": out_dir / "eval.md", "chart": out_dir / "before_after.png"}
+    atomic_write_text(paths["json"], json.dumps(results, indent=1, ensure_ascii=False, default=str))
+    atomic_write_text(paths["markdown"], report_markdown(results))
+    atomic_write_bytes(paths["chart"], _chart_png(results))
+    return paths
+
+
+def report_markdown(results: dict) -> str:
+    """The whole report as markdown: metrics, out-of-distribution probe, forgetting probe, judge, per example."""
+    parts = [f"# Evaluation of {results.get('run', '')}",
+             f"Data: {results.get('data', '')} ({results['samples']} held-out examples)", results["table"]]
+    if "ood" in results:
+        ood = results["ood"]
+        parts += [f"## Out-of-distribution probe\n\n{ood['data']} ({ood['samples']} examples: the same task on other text)",
+                  markdown_table({"sides": ood["sides"]})]
+    if "forgetting" in results:
+        parts += ["## Forgetting probe\n\nGeneral questions the base model answers correctly, asked of each side.",
+                  forgetting_markdown(results)]
+    if "judge" in results:
+        j = results["judge"]
+        agree = "n/a" if j["agreement_with_score"] is None else f"{j['agreement_with_score']:.2f}"
+        parts.append(f"## Judge\n\n{j['model']} judged each pair twice (answers swapped): tuned win rate "
+                     f"{j['tuned_win_rate']:.2f}, agreement with the per-example score {agree}.")
+    counts = change_counts(results)
+    summary = "; ".join(f"{side}: " + ", ".join(f"{n} {c}" for c, n in c_counts.items()) for side, c_counts in counts.items())
+    parts += [f"## Per example\n\nScore: {results.get('example_score', '')}. {summary}", examples_markdown(results)]
+    return "\n\n".join(parts) + "\n"
+
+
+def _chart_png(results: dict) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed: the chart only goes to a file
     import matplotlib.pyplot as plt
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table = markdown_table(results)
-    results["table"] = table
-    paths = {"json": out_dir / "eval.json", "markdown": out_dir / "eval.md", "chart": out_dir / "before_after.png"}
-    _atomic_write(paths["json"], lambda p: p.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str)))
-    header = f"# Evaluation of {results.get('run', '')}\n\nData: {results.get('data', '')} ({results['samples']} held-out examples)\n\n"
-    _atomic_write(paths["markdown"], lambda p: p.write_text(header + table + "\n"))
-
     sides = list(results["sides"])
-    metrics = list(dict.fromkeys(m for side in sides for m in results["sides"][side]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        values = [results["sides"][s].get(metric, 0.0) for s in sides]
+    bars_by_metric = {m: [results["sides"][s].get(m, 0.0) for s in sides]
+                      for m in dict.fromkeys(m for side in sides for m in results["sides"][side])}
+    if "forgetting" in results:  # what the tuned model still answers, beside what it learned
+        bars_by_metric["general questions (forgetting probe)"] = [results["forgetting"]["sides"][s]["score"] for s in sides]
+    fig, axes = plt.subplots(1, len(bars_by_metric), figsize=(2.6 * len(bars_by_metric), 3.4), squeeze=False)
+    for ax, (metric, values) in zip(axes[0], bars_by_metric.items()):
         bars = ax.bar(range(len(sides)), values, color=["#9e9e9e", *["#1f77b4"] * (len(sides) - 1)])
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
         if metric not in LOWER_IS_BETTER | {"reward_margin"}:
@@ -268,9 +389,11 @@ def write_report(results: dict, out_dir: str | Path) -> dict[str, Path]:
         else:
             ax.margins(y=0.15)  # room for the value labels
         ax.set_xticks(range(len(sides)), sides, rotation=30, ha="right", fontsize=8)
-        ax.set_title(metric + (" (lower is better)" if metric in LOWER_IS_BETTER else ""), fontsize=9)
+        title = metric + (" (lower is better)" if metric in LOWER_IS_BETTER else "")
+        ax.set_title(title if len(title) < 28 else title.replace(" (", "\n("), fontsize=9)
     fig.suptitle("Before (base) and after (tuned)")
     fig.tight_layout()
-    _atomic_write(paths["chart"], lambda p: fig.savefig(p, format="png", dpi=100))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    return paths
+    return buffer.getvalue()

@@ -28,10 +28,31 @@ def parse_rating(text: str) -> dict | None:
     return value
 
 
-def sentiment_json_metric(predictions: list[str], records: list[dict]) -> dict[str, float]:
-    """Share of answers in the strict JSON format, and label accuracy (an invalid answer counts as wrong).
+def sentiment_json_scores(prediction: str, record: dict) -> dict[str, float]:
+    """One answer's scores: strict JSON format, and label accuracy (an invalid answer counts as wrong).
 
-    ``records`` are the eval records (normalized rows, or raw Alpaca/preference records), in prediction order.
+    ``record`` is the eval record (a normalized row, or a raw Alpaca/preference record).
+
+    Example:
+        >>> sentiment_json_scores('{"sentiment": "positive", "stars": 4}', {"output": '{"sentiment": "positive", "stars": 5}'})
+        {'valid_format': 1.0, 'sentiment_accuracy': 1.0, 'stars_accuracy': 0.0}
+    """
+    expected = parse_rating(record["output"] if "output" in record else prompt_and_reference(record)[1])
+    got = parse_rating(prediction)
+    if got is None or expected is None:
+        return {"valid_format": 0.0, "sentiment_accuracy": 0.0, "stars_accuracy": 0.0}
+    return {"valid_format": 1.0, "sentiment_accuracy": float(got["sentiment"] == expected["sentiment"]),
+            "stars_accuracy": float(got["stars"] == expected["stars"])}
+
+
+def mean_scores(per_example: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each score over the examples (what a task metric reports for a whole set)."""
+    keys = list(dict.fromkeys(k for scores in per_example for k in scores))
+    return {k: sum(scores.get(k, 0.0) for scores in per_example) / max(1, len(per_example)) for k in keys}
+
+
+def sentiment_json_metric(predictions: list[str], records: list[dict]) -> dict[str, float]:
+    """:func:`sentiment_json_scores` averaged over a set, in prediction order.
 
     Example:
         >>> sentiment_json_metric(['{"sentiment": "positive", "stars": 4}'], [{"output": '{"sentiment": "positive", "stars": 4}'}])
@@ -39,17 +60,7 @@ def sentiment_json_metric(predictions: list[str], records: list[dict]) -> dict[s
     """
     if len(predictions) != len(records):
         raise ValueError(f"{len(predictions)} predictions for {len(records)} records")
-    valid = sentiment = stars = 0
-    for prediction, record in zip(predictions, records):
-        expected = parse_rating(record["output"] if "output" in record else prompt_and_reference(record)[1])
-        got = parse_rating(prediction)
-        if got is None or expected is None:
-            continue
-        valid += 1
-        sentiment += got["sentiment"] == expected["sentiment"]
-        stars += got["stars"] == expected["stars"]
-    n = max(1, len(predictions))
-    return {"valid_format": valid / n, "sentiment_accuracy": sentiment / n, "stars_accuracy": stars / n}
+    return mean_scores([sentiment_json_scores(p, r) for p, r in zip(predictions, records)])
 
 
 @dataclass(frozen=True)
@@ -62,16 +73,18 @@ class Sample:
     train_path: Path
     eval_path: Path
     card_path: Path
-    metric: Callable[[list[str], list[dict]], dict[str, float]] | None = None
+    # One answer's task scores (each in [0, 1]) against its eval record; None where the sample has no task metric.
+    score: Callable[[str, dict], dict[str, float]] | None = None
+    ood_path: Path | None = None  # an out-of-distribution probe: the same task on other text, reported apart
 
     @property
     def paths(self) -> dict[str, Path]:
         return {"train": self.train_path, "eval": self.eval_path}
 
 
-def _sample(name: str, kind: str, description: str, metric=None) -> Sample:
+def _sample(name: str, kind: str, description: str, score=None, ood: bool = False) -> Sample:
     return Sample(name, kind, description, SAMPLES_DIR / f"{name}.train.jsonl", SAMPLES_DIR / f"{name}.eval.jsonl",
-                  SAMPLES_DIR / f"{name}.md", metric)
+                  SAMPLES_DIR / f"{name}.md", score, SAMPLES_DIR / f"{name}.ood.jsonl" if ood else None)
 
 
 SAMPLES: dict[str, Sample] = {
@@ -79,12 +92,12 @@ SAMPLES: dict[str, Sample] = {
     for s in [
         _sample("sentiment_json", "conversational",
                 "SFT: answer a product review with only a JSON rating, e.g. {\"sentiment\": \"positive\", \"stars\": 4}",
-                sentiment_json_metric),
+                sentiment_json_scores, ood=True),
         _sample("unit_chat", "conversational",
                 "Multi-turn chats (ShareGPT format, system prompt) with a terse unit-converter persona"),
         _sample("sentiment_preference", "preference",
                 "DPO: the strict JSON rating is chosen over chatty, fenced or wrongly labelled answers",
-                sentiment_json_metric),
+                sentiment_json_scores),
     ]
 }
 BROKEN_DIR = SAMPLES_DIR / "broken"
