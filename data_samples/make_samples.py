@@ -33,6 +33,56 @@ TEMPLATES = {
         "Do not buy this {p}. It {major} on day one."],
 }
 FILLERS = ["", " Shipping was fast.", " I bought it as a gift.", " Used it for two weeks now.", " Price was fair."]
+TRAIN_STYLE = (PRODUCTS, MINOR, MAJOR, TEMPLATES, FILLERS)
+
+# The held-out reviews share nothing with the training reviews but the task: other products, other complaints,
+# other phrasings (longer, first-person, past tense) and other closings, so the held-out score measures whether
+# the model learned the task rather than the training sentences (tests/test_samples.py measures the overlap).
+EVAL_PRODUCTS = [
+    "rice cooker", "bike helmet", "frying pan", "office chair", "printer", "camera bag", "electric toothbrush",
+    "hair dryer", "board game", "cordless drill", "sleeping bag", "thermos", "air fryer", "router", "suitcase",
+    "lunch box",
+]
+EVAL_MINOR = ["the manual is confusing", "one button feels loose", "the lid squeaks", "it smelled of plastic at first",
+              "the strap could be longer", "delivery took nine days"]
+EVAL_MAJOR = ["cracked", "died", "leaked everywhere", "would not turn on", "lost a part"]
+EVAL_TEMPLATES = {
+    5: ["Ordered the {p} last spring and it has been flawless ever since.",
+        "My family fights over who gets to use the {p}, which says it all.",
+        "Could not be happier: the {p} exceeded every expectation I had."],
+    4: ["Solid {p} overall; my one complaint is that {minor}.", "We use the {p} daily and like it, although {minor}.",
+        "Pretty good value for a {p}, but {minor}."],
+    3: ["The {p} does the job and that is about it.", "Mixed feelings about the {p}: fine for the price, yet {minor}.",
+        "I neither love nor hate this {p}."],
+    2: ["Expected more from the {p}; it {major} after a few weeks of light use.",
+        "Our {p} {major} before the warranty ran out, so I cannot recommend it.",
+        "Mostly regret getting the {p}, since {minor} and it {major}."],
+    1: ["Complete waste of money, the {p} {major} the first time I used it.",
+        "Returning the {p} today because it {major} straight out of the box.",
+        "Avoid this {p} at all costs; mine {major} within days."],
+}
+EVAL_FILLERS = ["", " Would love a cheaper version.", " My partner agrees.", " Got it on sale."]
+EVAL_STYLE = (EVAL_PRODUCTS, EVAL_MINOR, EVAL_MAJOR, EVAL_TEMPLATES, EVAL_FILLERS)
+
+# Out of distribution: the same task on another domain (places, films, apps) and longer reviews of two or
+# three sentences. Reported apart from the held-out score: how far the learned behaviour carries.
+OOD_SUBJECTS = ["hotel", "restaurant", "film", "museum tour", "concert", "cafe", "train journey", "language app"]
+OOD_OPENINGS = {
+    5: ["We spent a weekend with the {s} and it was magical from start to finish.",
+        "I have recommended this {s} to everyone I know."],
+    4: ["The {s} was lovely for the most part.", "A very pleasant {s}, with one or two rough edges."],
+    3: ["The {s} was fine, I suppose.", "Honestly the {s} left me with no strong feelings either way."],
+    2: ["The {s} fell short of what the photos promised.", "I wanted to like the {s}, but it let me down."],
+    1: ["The {s} was a disaster and I want my money back.", "I would give the {s} zero stars if I could."],
+}
+OOD_DETAILS = {
+    5: ["The staff remembered our names and nothing was too much trouble.", "Every detail felt carefully planned."],
+    4: ["The staff were friendly, though the wait was long.", "Most things worked well, apart from a noisy evening."],
+    3: ["Some parts were good and some were forgettable.", "Nothing went wrong, but nothing stood out either."],
+    2: ["The staff seemed uninterested and the place was not clean.", "Half of what was advertised was not available."],
+    1: ["We were treated rudely and nobody apologised.", "It was dirty, late and far too expensive."],
+}
+OOD_CLOSINGS = ["", " We will see about next time.", " Read other reviews before you go."]
 SENTIMENT = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}
 
 
@@ -41,15 +91,31 @@ def label(stars: int) -> str:
     return json.dumps({"sentiment": SENTIMENT[stars], "stars": stars})
 
 
-def review_pool(rng: random.Random) -> list[tuple[str, int]]:
-    """Every distinct (review, stars) the templates make, shuffled."""
+def review_pool(rng: random.Random, style=TRAIN_STYLE) -> list[tuple[str, int]]:
+    """Every distinct (review, stars) one style's templates make, shuffled."""
+    products, minors, majors, templates_by_stars, fillers = style
     pool = set()
-    for stars, templates in TEMPLATES.items():
+    for stars, templates in templates_by_stars.items():
         for template in templates:
-            for product in PRODUCTS:
-                for filler in FILLERS:
-                    minor, major = rng.choice(MINOR), rng.choice(MAJOR)
+            for product in products:
+                for filler in fillers:
+                    minor, major = rng.choice(minors), rng.choice(majors)
                     pool.add((template.format(p=product, minor=minor, major=major) + filler, stars))
+    reviews = sorted(pool)
+    rng.shuffle(reviews)
+    return reviews
+
+
+def ood_reviews(rng: random.Random) -> list[tuple[str, int]]:
+    """Longer reviews of places, films and apps: an opening, a detail and sometimes a closing sentence."""
+    pool = {
+        (f"{opening.format(s=subject)} {detail}{closing}", stars)
+        for stars in OOD_OPENINGS
+        for subject in OOD_SUBJECTS
+        for opening in OOD_OPENINGS[stars]
+        for detail in OOD_DETAILS[stars]
+        for closing in OOD_CLOSINGS
+    }
     reviews = sorted(pool)
     rng.shuffle(reviews)
     return reviews
@@ -71,18 +137,29 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
 
 
-def conversions(rng: random.Random) -> list[dict]:
+TRAIN_UNITS = [
+    ("km", [("mi", lambda x: x * 0.621371), ("m", lambda x: x * 1000)]),
+    ("kg", [("lb", lambda x: x * 2.20462), ("g", lambda x: x * 1000)]),
+    ("°C", [("°F", lambda x: x * 9 / 5 + 32), ("K", lambda x: x + 273.15)]),
+    ("L", [("US gal", lambda x: x * 0.264172), ("mL", lambda x: x * 1000)]),
+    ("m", [("ft", lambda x: x * 3.28084), ("cm", lambda x: x * 100)]),
+]
+# Held out: the reverse conversions (units the model only saw as targets) and other follow-up phrasings.
+EVAL_UNITS = [
+    ("mi", [("km", lambda x: x / 0.621371), ("ft", lambda x: x * 5280)]),
+    ("lb", [("kg", lambda x: x / 2.20462), ("oz", lambda x: x * 16)]),
+    ("°F", [("°C", lambda x: (x - 32) * 5 / 9), ("K", lambda x: (x - 32) * 5 / 9 + 273.15)]),
+    ("US gal", [("L", lambda x: x / 0.264172), ("qt", lambda x: x * 4)]),
+]
+TRAIN_FOLLOW_UPS = ["And in {u}?", "What about {u}?", "Now in {u}, please."]
+EVAL_FOLLOW_UPS = ["How much is that in {u}?", "Could you give it in {u} too?"]
+
+
+def conversions(rng: random.Random, count: int, units=TRAIN_UNITS, follow_ups=TRAIN_FOLLOW_UPS,
+                thanks: bool = True) -> list[dict]:
     """Multi-turn ShareGPT chats with a terse unit-converter persona; answers are computed, so always right."""
-    units = [
-        ("km", [("mi", lambda x: x * 0.621371), ("m", lambda x: x * 1000)]),
-        ("kg", [("lb", lambda x: x * 2.20462), ("g", lambda x: x * 1000)]),
-        ("°C", [("°F", lambda x: x * 9 / 5 + 32), ("K", lambda x: x + 273.15)]),
-        ("L", [("US gal", lambda x: x * 0.264172), ("mL", lambda x: x * 1000)]),
-        ("m", [("ft", lambda x: x * 3.28084), ("cm", lambda x: x * 100)]),
-    ]
-    follow_ups = ["And in {u}?", "What about {u}?", "Now in {u}, please."]
     chats, seen = [], set()
-    while len(chats) < 150:
+    while len(chats) < count:
         unit, targets = rng.choice(units)
         value = rng.choice([rng.randint(1, 120), round(rng.uniform(0.5, 50), 1)])
         if (unit, value) in seen:
@@ -94,7 +171,7 @@ def conversions(rng: random.Random) -> list[dict]:
             question = f"Convert {value} {unit} to {target}." if i == 0 else rng.choice(follow_ups).format(u=target)
             turns += [{"from": "human", "value": question},
                       {"from": "gpt", "value": f"{value} {unit} = {convert(value):.2f} {target}"}]
-        if rng.random() < 0.4:  # a third turn that thanks: the persona stays brief
+        if thanks and rng.random() < 0.4:  # a third turn that thanks: the persona stays brief
             turns += [{"from": "human", "value": "Thanks!"}, {"from": "gpt", "value": "You're welcome."}]
         chats.append({"conversations": turns})
     return chats
@@ -145,26 +222,27 @@ def broken_files(folder: Path) -> dict[str, str]:
 
 def main() -> None:
     rng = random.Random(SEED)
-    pool = review_pool(rng)
-    sft, pref = pool[:360], pool[360:720]
+    pool, held_out = review_pool(rng), review_pool(rng, EVAL_STYLE)
+    sft, pref = pool[:300], pool[300:600]
+    sft_eval, pref_eval = held_out[:60], held_out[60:120]
 
     def alpaca(review, stars):
         return {"instruction": INSTRUCTION, "input": review, "output": label(stars)}
 
-    write_jsonl(HERE / "sentiment_json.train.jsonl", [alpaca(*r) for r in sft[:300]])
-    write_jsonl(HERE / "sentiment_json.eval.jsonl", [alpaca(*r) for r in sft[300:]])
+    write_jsonl(HERE / "sentiment_json.train.jsonl", [alpaca(*r) for r in sft])
+    write_jsonl(HERE / "sentiment_json.eval.jsonl", [alpaca(*r) for r in sft_eval])
+    write_jsonl(HERE / "sentiment_json.ood.jsonl", [alpaca(*r) for r in ood_reviews(rng)[:40]])
 
     def pair(review, stars):
         prompt = [{"role": "user", "content": f"{INSTRUCTION}\n\n{review}"}]
         return {"prompt": prompt, "chosen": [{"role": "assistant", "content": label(stars)}],
                 "rejected": [{"role": "assistant", "content": rejected_answer(rng, review, stars)}]}
 
-    write_jsonl(HERE / "sentiment_preference.train.jsonl", [pair(*r) for r in pref[:300]])
-    write_jsonl(HERE / "sentiment_preference.eval.jsonl", [pair(*r) for r in pref[300:]])
+    write_jsonl(HERE / "sentiment_preference.train.jsonl", [pair(*r) for r in pref])
+    write_jsonl(HERE / "sentiment_preference.eval.jsonl", [pair(*r) for r in pref_eval])
 
-    chats = conversions(rng)
-    write_jsonl(HERE / "unit_chat.train.jsonl", chats[:125])
-    write_jsonl(HERE / "unit_chat.eval.jsonl", chats[125:])
+    write_jsonl(HERE / "unit_chat.train.jsonl", conversions(rng, 125))
+    write_jsonl(HERE / "unit_chat.eval.jsonl", conversions(rng, 25, EVAL_UNITS, EVAL_FOLLOW_UPS, thanks=False))
 
     broken = broken_files(HERE / "broken")
     (HERE / "broken" / "README.md").write_text(

@@ -12,6 +12,7 @@ import pytest
 from workbench.data import (
     SAMPLES, length_histogram, length_stats, load_data, preview_record, sentiment_json_metric, train_eval_split,
 )
+from workbench.data.overlap import measure_overlap
 from workbench.data.samples import BROKEN_DIR, SAMPLES_DIR
 
 ALPACA = [{"instruction": "Rate.", "input": f"Review {i}", "output": '{"stars": 3}'} for i in range(4)]
@@ -81,8 +82,27 @@ def test_samples_load_without_issues_and_have_cards(name):
     card = sample.card_path.read_text()
     for heading in ("What it teaches", "Format", "Size", "How it was made"):
         assert heading in card
-    train = {json.dumps(r, sort_keys=True) for r in load_data(sample.train_path).dataset}
-    assert not train & {json.dumps(r, sort_keys=True) for r in load_data(sample.eval_path).dataset}, "eval leaks into train"
+    # Held out below the record level: no eval sentence and almost no eval 8-gram was read in training.
+    train = load_data(sample.train_path).dataset
+    for path in filter(None, (sample.eval_path, sample.ood_path)):
+        overlap = measure_overlap(train, load_data(path).dataset)
+        assert overlap.sentences == 0 and overlap.ngrams <= 0.01, f"{path.name}: {overlap}"
+        assert f"{overlap.ngrams:.1%} of" in card, f"the card must state the measured overlap of {path.name}"
+
+
+def test_overlap_catches_near_copies_from_shared_templates():
+    # The first round's held-out reviews came from the training templates: same sentences, other products.
+    def review(text):
+        return {"instruction": "Rate this product review.", "input": text, "output": '{"stars": 5}'}
+
+    endings = {"kettle": "Shipping was fast.", "lamp": "Shipping was fast.", "tent": "Price was fair.",
+               "mouse": "Shipping was fast.", "watch": "Price was fair."}
+    train, near = (load_data([review(f"Absolutely love this {p}! {endings[p]}") for p in products]).dataset
+                   for products in (("kettle", "lamp", "tent"), ("mouse", "watch")))
+    fresh = load_data([review("Ordered the printer last spring and it has been flawless ever since.")]).dataset
+    overlap = measure_overlap(train, near)
+    assert overlap.sentences == 0.5 and overlap.task_sentences == ("rate this product review.",)
+    assert measure_overlap(train, fresh).sentences == measure_overlap(train, fresh).ngrams == 0
 
 
 def test_sample_generator_is_deterministic(tmp_path, monkeypatch):
