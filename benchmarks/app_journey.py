@@ -68,7 +68,7 @@ def journey(log=print) -> dict:
         answers = client.predict(PROMPT, "journey", "base", 0.3, 96, api_name="/compare")
         lap("compare tab: tuned and base side by side")
         client.predict(api_name="/evaluate_runs")
-        table, _, _ = client.predict("journey", 16, api_name="/evaluate")
+        table, *_ = client.predict("journey", 16, True, "all", api_name="/evaluate")
         lap("evaluate tab: 16 held-out examples")
     finally:
         proc.terminate()

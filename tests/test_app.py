@@ -104,9 +104,12 @@ def test_train_compare_vote_evaluate_end_to_end(client):
     assert "Preference rows: 1" in status.replace("**", "") and pairs_file.endswith("preferences.jsonl")
 
     client.predict(api_name="/evaluate_runs")
-    table, chart, eval_files = client.predict(started, 4, api_name="/evaluate")
-    assert "| metric |" in table and chart.endswith(".png")
+    summary, chart, eval_files, examples, _, _ = client.predict(started, 4, False, "all", api_name="/evaluate")
+    assert "| metric |" in summary and chart.endswith(".png") and len(examples["data"]) == 4
     assert sorted(os.path.basename(f) for f in eval_files) == ["eval.json", "eval.md"]
+    # Picking the run again shows the saved evaluation, filtered, without computing it again.
+    summary_again, _, _, improved, _, _ = client.predict(started, "improved", api_name="/evaluation")
+    assert summary_again == summary and all(row[1] == "improved" for row in improved["data"])
 
 
 def test_a_run_outlives_its_tab_and_a_double_stop_ends_it_once(running_app):

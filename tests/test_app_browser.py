@@ -6,6 +6,7 @@ build (`playwright install chromium`). WORKBENCH_CHROMIUM names another. Skipped
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -112,7 +113,7 @@ def test_click_through_every_tab(page, tmp_path):
     page.get_by_role("button", name="Refresh runs").last.click()
     page.wait_for_timeout(1000)
     page.get_by_role("button", name="Evaluate", exact=True).click()
-    page.get_by_text("| metric |").or_(page.get_by_role("table")).first.wait_for(timeout=120_000)
+    page.get_by_text("Per example (").wait_for(timeout=180_000)
     shot(page, "5_evaluate")
 
     page.get_by_role("tab", name="Which method?").click()
@@ -176,3 +177,33 @@ def test_model_output_with_markup_shows_as_text(page, monkeypatch):
     assert page.locator("[data-testid=bot] img, [data-testid=bot] b, [data-testid=user] i").count() == 0
     assert page.evaluate("window.__xss") is None
     shot(page, "7_chat_markup")
+
+
+def test_per_example_view_of_an_evaluation(page, tiny_model_dir, make_adapter_run):
+    """Evaluate a run in the browser, then read its examples one by one, filtered, and the forgetting probe."""
+    from workbench.data import SAMPLES
+    from workbench.ui.run_manager import runs_root
+
+    run = make_adapter_run(runs_root() / "eval-view", tiny_model_dir, seed=3)
+    (run / "config.yaml").write_text(f"model: {tiny_model_dir}\nname: eval-view\ndata: {SAMPLES['sentiment_json'].train_path}\n")
+    page.get_by_role("tab", name="Evaluate").click()
+    page.get_by_role("button", name="Refresh runs").last.click()
+    page.get_by_label("Run").last.click()
+    page.get_by_role("option", name="eval-view").click()
+    page.get_by_text("No evaluation of this run yet").wait_for(timeout=30_000)
+    page.get_by_label("Held-out examples").last.fill("8")
+    page.get_by_role("button", name="Evaluate", exact=True).click()
+    page.get_by_text("Per example (").wait_for(timeout=300_000)
+    rows = page.locator("#eval-examples [role=row]")  # the header row, then one per example
+    assert rows.count() == 1 + 8
+    assert page.locator("#eval-examples").get_by_text("I neither love nor hate this bike helmet.", exact=False).count() >= 1
+    saved = json.loads((run / "eval" / "eval.json").read_text())
+    changes = [e["change"]["eval-view"] for e in saved["examples"]]
+    page.get_by_label("unchanged").check()
+    page.wait_for_timeout(2000)
+    assert rows.count() == 1 + changes.count("unchanged")
+    page.get_by_label("all").check()
+    page.get_by_text("Forgetting probe: what the tuned model still answers").click()
+    page.get_by_text("What is the capital of France?").first.wait_for(timeout=30_000)
+    shot(page, "5_evaluate_examples")
+

@@ -119,7 +119,7 @@ def test_visitors_cannot_name_server_paths(site):
         with pytest.raises(AppError, match="not in the list of choices"):
             client.predict("hi", *sides, 0.0, 16, api_name="/compare")
     with pytest.raises(AppError, match="not in the list of choices"):
-        client.predict("../../etc", 4, api_name="/evaluate")
+        client.predict("../../etc", 4, False, "all", api_name="/evaluate")
     # A file reference must be a file this visitor uploaded, not one that is on the server already.
     # gradio_client would upload a local path itself, so this request is written by hand, as an attacker would.
     reference = {"path": str(runs.parent / "secret.jsonl"), "meta": {"_type": "gradio.FileData"}}
