@@ -33,6 +33,7 @@ from workbench.data.samples import Sample, mean_scores
 from workbench.errors import WorkbenchError
 from workbench.forgetting import load_probe, score_probe
 from workbench.generation import GenerationSettings, Message, as_messages, stream_batch
+from workbench.judge import agreement, judge_pairs
 from workbench.metrics import metric_path
 from workbench.models import load_model
 from workbench.training.config import TrainConfig
@@ -263,8 +264,6 @@ def evaluate_run(
 
 def _judge(judge: str, results: dict, sides: list[str]) -> dict:
     """The judge's verdicts on base vs tuned, and how often they agree with the per-example score."""
-    from workbench.judge import agreement, judge_pairs
-
     lm = load_model(judge)
     base, tuned = sides[0], sides[1]
     examples = results["examples"]

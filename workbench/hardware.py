@@ -1,7 +1,7 @@
 """What this machine can do, and the precision and device chosen from it (never from library defaults).
 
 TRL's configs default to bf16. On a CPU without native bf16 that made LoRA training ~13x slower than
-fp32 (../shared/FACTS.md), so the choice is made here, from the hardware, and reported to the user.
+fp32 (docs/measurements.md), so the choice is made here, from the hardware, and reported to the user.
 """
 
 from __future__ import annotations

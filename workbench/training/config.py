@@ -21,11 +21,12 @@ import yaml
 
 from workbench.distributed import world_size
 from workbench.errors import WorkbenchError
+from workbench.hardware import choose_precision
 
 Method = Literal["sft", "dpo"]
 Adaptation = Literal["full", "lora", "qlora"]
 
-# Learning rates from the seeds' guide: 1e-4..5e-4 for LoRA, an order of magnitude lower for full
+# Learning rates from the guides this project started from (docs/measurements.md): 1e-4..5e-4 for LoRA, an order of magnitude lower for full
 # fine-tuning (every weight moves). DPO starts lower than SFT: it nudges an already-trained policy.
 DEFAULT_LEARNING_RATES = {
     ("sft", "lora"): 2e-4,
@@ -62,7 +63,7 @@ class TrainConfig:
     output_dir: str = _f("runs", "Folder that holds the run folders.")
     overwrite: bool = _f(False, "Replace an existing run folder of the same name instead of stopping.")
 
-    # LoRA (seeds' guide: r 8-64, alpha = 2r, dropout 0.05-0.1)
+    # LoRA (docs/measurements.md: r 8-64, alpha = 2r, dropout 0.05-0.1)
     lora_r: int = _f(16, "LoRA rank: the adapter's width. Lower means fewer trainable parameters.")
     lora_alpha: int | None = _f(None, "LoRA scaling numerator; None: 2 * lora_r.")
     lora_dropout: float = _f(0.05, "Dropout on the adapter's input, against overfitting (0.05-0.1).")
@@ -124,8 +125,6 @@ class TrainConfig:
 
     def resolved(self, precision=None) -> TrainConfig:
         """A copy with every ``None`` filled from the method, the adaptation and the hardware."""
-        from workbench.hardware import choose_precision
-
         precision = precision or choose_precision()
         changes: dict[str, Any] = {}
         if self.lora_alpha is None:
@@ -224,6 +223,10 @@ def _check_types(config: TrainConfig) -> None:
         setattr(config, f.name, coerced)
 
 
+# Hand-written rather than transformers.HfArgumentParser / TRL's TrlParser: their parse_dict and
+# parse_yaml_file hand YAML values to the dataclass unchecked (a string lora_r trains until PEFT fails deep
+# inside), and their command-line path is argparse, which exits the process on a bad value. The app and the
+# lessons build TrainConfig from a form or a dict and need a sentence naming the field instead.
 def _coerce(value: Any, annotation: Any) -> tuple[Any, bool]:
     """(value converted to the annotation, whether it fits). Ints pass as floats; YAML's 1e-4 string passes as float."""
     origin = typing.get_origin(annotation)

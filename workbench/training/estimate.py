@@ -18,10 +18,14 @@ from pathlib import Path
 
 import torch
 
+from workbench.hardware import choose_precision
+from workbench.models import resolve_model
+from workbench.training.plan import lora_config, planned_steps
+
 MB = 2**20
 # Effective training throughput per CPU core in FLOP/s, from LoRA SFT of the 135M model on 2 cores at 4N FLOPs
 # a token (tokens/s of real tokens, so padding and per-op overheads of short sequences are included):
-# fp32 at 90 tokens/s on an AVX2 EPYC without native bf16 (../shared/FACTS.md);
+# fp32 at 90 tokens/s on an AVX2 EPYC without native bf16 (docs/measurements.md);
 _CPU_FLOPS_PER_CORE_FP32 = 90 * 4 * 135e6 / 2
 # bf16 autocast on a Zen 4 EPYC with AVX512-BF16, quiet (the workbench's choice there), LoRA's frozen base in
 # bf16: 201 tokens/s in the benchmark suite, ~210 between evaluations in configs/sft_lora.yaml.
@@ -270,10 +274,6 @@ def estimate_config(
         >>> print(estimate_config(TrainConfig(data="sentiment_json", max_steps=30), n_train=180, mean_tokens=90).summary())
     """
     from transformers import AutoConfig, AutoModelForCausalLM
-
-    from workbench.hardware import choose_precision
-    from workbench.models import resolve_model
-    from workbench.training.plan import lora_config, planned_steps
 
     config = config.resolved()
     path, _ = resolve_model(config.model)

@@ -1,4 +1,4 @@
-"""The run folder: its layout, crash-safe writes, and helpers to list and read runs.
+"""The run folder: its layout, and how a run is listed and read (config, adapter, metrics, checkpoints).
 
 Layout of ``runs/<name>/`` (read by compare, evaluation, export and the app, always through this module)::
 

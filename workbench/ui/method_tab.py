@@ -1,4 +1,4 @@
-"""Which-method helper: hardware, purpose and data -> a recommended method, from the seeds' selection tables.
+"""Which-method helper: hardware, purpose and data -> a recommended method, from the selection tables of the guides this project started from.
 
 The tables are the "Situation-Specific Selection Guide" (by hardware, by purpose, by data), kept as data;
 the answer can be applied to the Train tab's settings with one click.
