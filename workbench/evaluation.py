@@ -37,7 +37,7 @@ from workbench.judge import agreement, judge_pairs
 from workbench.metrics import metric_path
 from workbench.models import load_model
 from workbench.training.config import TrainConfig
-from workbench.training.runs import MODEL_DIR, adapter_dir, find_run_config, is_full_run
+from workbench.training.runs import EVAL_DIR, MODEL_DIR, adapter_dir, find_run_config, is_full_run
 
 # Greedy and short: evaluation should measure the model, not the dice, and stay minutes long on a CPU.
 EVAL_SETTINGS = GenerationSettings(max_new_tokens=64, temperature=0.0, repetition_penalty=1.15)
@@ -258,7 +258,7 @@ def evaluate_run(
     if judge:
         results["judge"] = _judge(judge, results, sides)
     results.update(run=str(run_dir), data=source)
-    write_report(results, run_dir / "eval")
+    write_report(results, run_dir / EVAL_DIR)
     return results
 
 

@@ -9,6 +9,7 @@ Layout of ``runs/<name>/`` (read by compare, evaluation, export and the app, alw
     loss.png         the loss curve
     estimate.json    estimated vs measured peak memory and time
     README.md        the model card
+    eval/            workbench eval's report: eval.json, eval.md, before_after.png
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ CHECKPOINTS_DIR = "checkpoints"
 LOSS_PLOT = "loss.png"
 ESTIMATE_FILE = "estimate.json"
 CARD_FILE = "README.md"
+EVAL_DIR = "eval"
 
 
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ import gradio as gr
 
 from workbench.errors import WorkbenchError
 from workbench.evaluation import CHANGES, change_counts, evaluate_run
+from workbench.training.runs import EVAL_DIR
 from workbench.ui import public
 from workbench.ui.run_manager import runs_root
 from workbench.ui.runs_tab import run_names
@@ -25,7 +26,7 @@ EMPTY = ("", None, None, [], [], "")
 
 
 def _eval_dir(name: str) -> Path:
-    return runs_root() / name / "eval"
+    return runs_root() / name / EVAL_DIR
 
 
 def summary_markdown(results: dict) -> str:
