@@ -80,6 +80,8 @@ def _messages(value: Any, name: str, problems: Problems, keys: tuple[str, str] =
         if not isinstance(message, dict):
             problems.error(where, f"expected a message object, got {type(message).__name__}", "wrong_type")
             return None
+        if not _message_keys(message, where, keys, problems):
+            return None
         role, content = message.get(role_key), message.get(content_key)
         if role is None or content is None:
             missing = role_key if role is None else content_key
@@ -89,13 +91,43 @@ def _messages(value: Any, name: str, problems: Problems, keys: tuple[str, str] =
             problems.error(f"{where}.{content_key}", f"expected a string, got {type(content).__name__}", "wrong_type")
             return None
         if not isinstance(role, str) or role.lower() not in ROLE_ALIASES:
-            problems.error(f"{where}.{role_key}", f"unknown role {role!r} (use system, user or assistant)", "bad_role")
+            problems.error(f"{where}.{role_key}", f"unknown role {short(role)} (use system, user or assistant)", "bad_role")
             return None
         if not content.strip():
             problems.error(f"{where}.{content_key}", "message content is empty", "empty_field")
             return None
         messages.append({"role": ROLE_ALIASES[role.lower()], "content": content})
     return messages
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message must not grow with a hostile value (a huge integer,
+    an expanded YAML alias)."""
+    text = repr(value) if not isinstance(value, (dict, list)) else f"a {type(value).__name__} of {len(value)}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Message keys that carry meaning the trainer would silently drop: training the record as it is misleads.
+TOOL_KEYS = ("tool_calls", "function_call", "tool_call_id")
+
+
+def _message_keys(message: dict, where: str, keys: tuple[str, str], problems: Problems) -> bool:
+    """Report message keys the workbench does not train on; False when the message cannot be trained as meant."""
+    if any(k in message for k in TOOL_KEYS) or message.get(keys[0]) in ("tool", "function", "ipython"):
+        problems.error(where, "tool calls (tool_calls, role tool/function) are not supported: training without them "
+                       "would teach answers with the calls cut out; leave these records out", "tool_calls")
+        return False
+    for key in message:
+        if key in keys:
+            continue
+        if key == "weight":
+            if message[key] in (0, 0.0, False):
+                problems.warn(f"{where}.weight", "weight 0 is not supported: this turn is trained like any other "
+                              "(the workbench trains every assistant turn); drop the turn if it must not be learned",
+                              "ignored_weight")
+            continue
+        problems.warn(f"{where}.{key}", f"message key {short(key)} is not used: ignored", "unused_field")
+    return True
 
 
 def check_turns(messages: list[Message], name: str, problems: Problems, need_assistant: bool = True) -> None:
@@ -189,6 +221,9 @@ def _preference_result(prompt, chosen, rejected, problems: Problems) -> dict | N
 
 def _preference(record: dict, problems: Problems) -> dict | None:
     values = [record.get(k) for k in ("prompt", "chosen", "rejected")]
+    if _whole_conversations(values[1:]):
+        # UltraFeedback's layout: a prompt string beside chosen/rejected that repeat it as whole conversations.
+        return _preference_implicit(record, problems)
     if not any(isinstance(v, (list, dict)) for v in values):
         prompt, chosen, rejected = (_string(record, k, problems) for k in ("prompt", "chosen", "rejected"))
         return _preference_result(prompt, chosen, rejected, problems)
@@ -202,6 +237,33 @@ def _preference(record: dict, problems: Problems) -> dict | None:
     chosen = _preference_side(values[1], "chosen", problems)
     rejected = _preference_side(values[2], "rejected", problems)
     return _preference_result(prompt, chosen, rejected, problems)
+
+
+def _whole_conversations(sides: list[Any]) -> bool:
+    """Whether chosen/rejected hold whole conversations (a user turn in them) rather than the answers only."""
+    return all(isinstance(v, list) and v for v in sides) and any(
+        isinstance(m, dict) and m.get("role") in ("user", "system") for v in sides for m in v)
+
+
+def _preference_implicit(record: dict, problems: Problems) -> dict | None:
+    """TRL's implicit-prompt preference form: the prompt is the turns chosen and rejected share."""
+    from trl.data_utils import extract_prompt  # TRL's own rule, so the split matches what its trainers do
+
+    chosen = _messages(record.get("chosen"), "chosen", problems)
+    rejected = _messages(record.get("rejected"), "rejected", problems)
+    if problems.errors:
+        return None
+    split = extract_prompt({"chosen": chosen, "rejected": rejected})
+    prompt = split["prompt"]
+    if not prompt:
+        problems.error("chosen", "chosen and rejected share no opening turns, so there is no prompt: give a "
+                       "'prompt' field, or start both with the same user turn", "no_prompt")
+        return None
+    check_prompt_turns(prompt, "chosen", problems)
+    for side in ("chosen", "rejected"):
+        if not problems.errors and (not split[side] or any(m["role"] != "assistant" for m in split[side])):
+            problems.error(side, f"after the shared prompt, '{side}' must hold the assistant's answer only", "role_order")
+    return _preference_result(prompt, split["chosen"], split["rejected"], problems)
 
 
 def _preference_sharegpt(record: dict, problems: Problems) -> dict | None:
@@ -223,6 +285,7 @@ class Format:
     kind: Kind
     normalize: Callable[[dict, Problems], dict | None]
     description: str
+    optional: tuple[str, ...] = ()  # further columns the format reads; any others are reported as unused
 
 
 # Order matters for detection: a record with conversations + chosen + rejected is ShareGPT preference data,
@@ -234,12 +297,14 @@ FORMATS: dict[str, Format] = {
                "ShareGPT preference: conversations (from/value) is the prompt, chosen/rejected one message each"),
         Format("preference", ("prompt", "chosen", "rejected"), "preference", _preference,
                "prompt/chosen/rejected as strings or as message lists"),
+        Format("preference_implicit", ("chosen", "rejected"), "preference", _preference_implicit,
+               "TRL's implicit prompt: chosen/rejected as whole conversations that share the prompt turns"),
         Format("sharegpt", ("conversations",), "conversational", _chat("conversations", ("from", "value")),
                "ShareGPT: conversations of {from: human/gpt/system, value}"),
         Format("messages", ("messages",), "conversational", _chat("messages", ("role", "content")),
                "chat messages of {role, content}"),
         Format("alpaca", ("instruction", "output"), "conversational", _alpaca,
-               "Alpaca: instruction, optional input, output"),
+               "Alpaca: instruction, optional input, output", optional=("input", "system")),
         Format("prompt_completion", ("prompt", "completion"), "prompt_completion", _prompt_completion,
                "prompt and completion strings (or message lists)"),
         Format("text", ("text",), "text", _text, "plain text for language modelling"),

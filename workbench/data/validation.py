@@ -7,8 +7,9 @@ field, and the rest carry on. Only records with errors are left out; warnings ke
 from __future__ import annotations
 
 import json
+import re
 
-from workbench.data.formats import FORMATS, Format, Problems, apply_column_map, detect_format, record_kind
+from workbench.data.formats import FORMATS, Format, Problems, apply_column_map, detect_format, record_kind, short
 from workbench.data.masking import tokenize_for_training
 from workbench.data.readers import RawRecord, RawSource
 from workbench.data.report import Issue, ValidationReport
@@ -41,6 +42,7 @@ def validate(
         return [], [], report
     report.source_format, report.kind = fmt.name, fmt.kind
 
+    control = _control_pattern(tokenizer)
     good: list[dict] = []
     origins: list[RawRecord] = []
     for where, value in zip(raw.records, values):
@@ -48,7 +50,10 @@ def validate(
             issue(where, None, f"a record must be an object with named fields, got {type(value).__name__}", "wrong_type")
             continue
         problems = Problems()
-        normalized = fmt.normalize(value, problems)
+        _unused_fields(value, fmt, problems)
+        normalized = None if problems.errors else fmt.normalize(value, problems)
+        if normalized is not None:
+            _control_tokens(normalized, control, problems)
         for field, message, code in problems.errors:
             issue(where, field, message, code)
         for field, message, code in problems.warnings:
@@ -67,6 +72,49 @@ def validate(
     # Problems with the whole source first, then in file order, whichever check found them.
     report.issues.sort(key=lambda i: -1 if i.index is None else i.index)
     return good, origins, report
+
+
+def _unused_fields(record: dict, fmt: Format, problems: Problems) -> None:
+    """Say which fields the format does not read, rather than drop their meaning silently."""
+    for key in record:
+        if key in fmt.columns or key in fmt.optional:
+            continue
+        if key == "label" and isinstance(record[key], bool):
+            # KTO's unpaired preference form: label false marks an answer to avoid, which SFT would learn as good.
+            if not record[key]:
+                problems.error("label", "label false (KTO: an answer to avoid) would be trained as a good answer: "
+                               "left out. The workbench has no KTO trainer; pair answers into "
+                               "prompt/chosen/rejected for DPO", "kto_label")
+            continue
+        problems.warn(str(key), f"field {short(key)} is not used by the {fmt.name} format: ignored", "unused_field")
+
+
+# Chat-template control tokens written as text; inside content they forge turns the tokenizer then treats as real.
+_GENERIC_CONTROL = r"<\|[A-Za-z0-9_]{1,40}\|>|\[/?INST\]|<</?SYS>>"
+
+
+def _control_pattern(tokenizer) -> re.Pattern:
+    specials = getattr(tokenizer, "all_special_tokens", None) or []
+    names = [re.escape(t) for t in specials if len(t) > 2]  # a one-character special would match ordinary text
+    return re.compile("|".join([_GENERIC_CONTROL, *names]))
+
+
+def _control_tokens(record: dict, pattern: re.Pattern, problems: Problems) -> None:
+    for field, text in _texts(record):
+        found = pattern.search(text)
+        if found:
+            problems.warn(field, f"contains the control token {short(found.group())}: the chat template reads it as "
+                          "a real turn boundary, so the model learns a forged turn; remove it", "control_token")
+
+
+def _texts(record: dict):
+    """(field, text) for every string of a normalized record."""
+    for key, value in record.items():
+        if isinstance(value, str):
+            yield key, value
+        elif isinstance(value, list):
+            for i, message in enumerate(value):
+                yield f"{key}[{i}].content", message["content"]
 
 
 def _one_form(records: list[dict]) -> list[dict]:
