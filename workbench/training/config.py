@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import types
@@ -96,7 +97,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        problems = []
+        problems = [f"{f.name} must be a finite number (got {getattr(self, f.name)})" for f in dataclasses.fields(self)
+                     if isinstance(getattr(self, f.name), float) and not math.isfinite(getattr(self, f.name))]
+        if problems:  # inf and nan pass every comparison below one way or the other
+            raise WorkbenchError("invalid training config: " + "; ".join(problems))
         if self.learning_rate is not None and not self.learning_rate > 0:
             problems.append(f"learning_rate must be > 0 (got {self.learning_rate}); try 2e-4 for LoRA, 2e-5 for full")
         for key in ("batch_size", "gradient_accumulation", "max_length", "lora_r", "eval_steps", "logging_steps", "save_steps"):
@@ -116,7 +120,7 @@ class TrainConfig:
             problems.append(f"beta must be > 0 (got {self.beta}); 0.1 is typical")
         if self.name and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name) or ".." in self.name):
             problems.append(
-                f"run name {self.name!r} must be a plain folder name (letters, digits, '.', '_', '-'; no '/', no '..')"
+                f"run name {_short(self.name)} must be a plain folder name (letters, digits, '.', '_', '-'; no '/', no '..')"
             )
         if problems:
             raise WorkbenchError("invalid training config: " + "; ".join(problems))
@@ -155,12 +159,7 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
         if not isinstance(values, dict):
             raise WorkbenchError(f"{source} must be a mapping of field: value, got {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else f"; known fields: {', '.join(sorted(known))}"
-                raise WorkbenchError(f"{source}: unknown field {key!r}{hint}")
+        _check_keys(values, source)
         return cls(**values)
 
     @classmethod
@@ -173,10 +172,15 @@ class TrainConfig:
             raise WorkbenchError(f"cannot read config {path}: {exc.strerror or exc}") from exc
         except yaml.YAMLError as exc:
             raise WorkbenchError(f"{path} is not valid YAML: {exc}") from exc
+        except (RecursionError, UnicodeDecodeError) as exc:
+            what = "nested too deeply" if isinstance(exc, RecursionError) else "not UTF-8 text"
+            raise WorkbenchError(f"{path} is not a readable config: {what}") from exc
         if not isinstance(values, dict):
             raise WorkbenchError(f"{path} must be a mapping of field: value")
-        values.update(parse_overrides(overrides or []))
-        return cls.from_dict(values, source=str(path))
+        _check_keys(values, str(path))
+        sets = parse_overrides(overrides or [])
+        _check_keys(sets, "--set")  # a mistake on the command line is not the file's
+        return cls.from_dict(values | sets, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -185,6 +189,49 @@ class TrainConfig:
         lines = ["# Resolved training config (workbench train). Every field's meaning: `workbench train --help-config`."]
         lines.append(yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None).rstrip())
         return "\n".join(lines) + "\n"
+
+
+def check_against_model(config: TrainConfig, model) -> None:
+    """Refuse what only the loaded model can judge, before any layer is built: a ``max_length`` beyond its context,
+    a LoRA rank beyond its layers, target modules it does not have (PEFT only fails when none matches, so one
+    misspelt name among several would train silently on the rest)."""
+    import torch
+
+    problems = []
+    context = getattr(model.config, "max_position_embeddings", None)
+    if context and config.max_length > context:
+        problems.append(f"max_length={config.max_length} is beyond the model's context of {context} tokens: "
+                        f"use max_length <= {context}")
+    linear = {n.rsplit(".", 1)[-1]: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    if config.adaptation != "full":
+        targets = config.lora_target_modules  # a string is 'all-linear' or a regex, which PEFT checks itself
+        unknown = [t for t in targets if t not in names] if isinstance(targets, list) else []
+        if unknown:
+            problems.append(f"lora_target_modules names layers this model does not have: {', '.join(map(_short, unknown))}. "
+                            f"Its linear layers: {', '.join(sorted(linear))} (or all-linear)")
+        widest = max((min(m.in_features, m.out_features) for m in linear.values()), default=0)
+        if widest and config.lora_r > widest:
+            problems.append(f"lora_r={config.lora_r} is larger than any layer allows (at most {widest}); 8-64 is usual")
+    if problems:
+        raise WorkbenchError("invalid training config for this model: " + "; ".join(problems))
+
+
+def _check_keys(values: dict, source: str) -> None:
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1) if isinstance(key, str) else []
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; known fields: {', '.join(sorted(known))}"
+            raise WorkbenchError(f"{source}: unknown field {_short(key)}{hint}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A bounded repr for messages: a YAML alias can expand a value to gigabytes when printed."""
+    if isinstance(value, (dict, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -196,7 +243,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key, raw = pair.split("=", 1)
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             value = raw
         out[key.strip()] = value
     return out
@@ -218,7 +265,7 @@ def _check_types(config: TrainConfig) -> None:
         coerced, ok = _coerce(value, annotation)
         if not ok:
             raise WorkbenchError(
-                f"invalid training config: {f.name} = {value!r} should be {_describe(annotation)} ({f.metadata['help']})"
+                f"invalid training config: {f.name} = {_short(value)} should be {_describe(annotation)} ({f.metadata['help']})"
             )
         setattr(config, f.name, coerced)
 
@@ -252,13 +299,13 @@ def _coerce(value: Any, annotation: Any) -> tuple[Any, bool]:
     if annotation is float:
         if isinstance(value, bool):
             return value, False
-        if isinstance(value, (int, float)):
-            return float(value), True
-        if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
-            try:
+        try:
+            if isinstance(value, (int, float)):
                 return float(value), True
-            except ValueError:
-                return value, False
+            if isinstance(value, str):  # PyYAML reads "1e-4" (no dot) as a string
+                return float(value), True
+        except (ValueError, OverflowError):  # not a number, or an integer beyond a float's range
+            return value, False
         return value, False
     if annotation is str:
         return value, isinstance(value, str)
