@@ -27,8 +27,8 @@ from workbench.distributed import is_main_process, world_size
 from workbench.errors import WorkbenchError
 from workbench.hardware import Precision, bitsandbytes_problem, choose_precision
 from workbench.models import LoadedModel, load_model
-from workbench.training import data_input, dpo, sft
-from workbench.training.config import TrainConfig
+from workbench.training import data_input, dpo, lifecycle, sft
+from workbench.training.config import TrainConfig, check_against_model
 from workbench.training.estimate import Estimate, estimate_run, peak_memory_mb, token_lengths
 from workbench.training.events import OnEvent, ProgressCallback
 from workbench.training.model_card import write_model_card
@@ -44,6 +44,7 @@ from workbench.training.runs import (
     load_run_config,
     read_metrics,
     truncate_metrics,
+    write_status,
 )
 
 METHODS = {"sft": sft, "dpo": dpo}  # same-shaped modules: method_args() and build_trainer()
@@ -108,22 +109,17 @@ def train(
     config = config.resolved()
     run_dir = Path(config.output_dir) / config.name
     if is_main_process():
-        if run_dir.exists() and any(run_dir.iterdir()):
-            if not config.overwrite:
-                raise WorkbenchError(
-                    f"run folder {run_dir} already exists: pick another name (--set name=...), continue it with "
-                    f"`workbench train --resume {run_dir}`, or set overwrite: true"
-                )
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        lifecycle.claim_run_dir(run_dir, config.overwrite)
         atomic_write_text(run_dir / CONFIG_FILE, config.to_yaml())
     try:
         return _run(config, run_dir, None, on_event, stop, dataset, eval_dataset)
-    except BaseException:
+    except BaseException as exc:
         # A run that failed before logging anything (bad target modules, wrong data) leaves no folder
         # behind; one that trained keeps its metrics and checkpoints for diagnosis and resume.
         if is_main_process() and not read_metrics(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
+        elif is_main_process():
+            write_status(run_dir, "failed", error=str(exc)[:500] or type(exc).__name__)
         raise
 
 
@@ -137,19 +133,28 @@ def resume(run_dir: str | Path, on_event: OnEvent | None = None, stop: threading
             f"{run_dir} has no complete checkpoint yet (one is written every save_steps={config.save_steps} steps): "
             "start the run again instead"
         )
+    lifecycle.check_resumable(run_dir, checkpoint)
     step = int(checkpoint.name.rsplit("-", 1)[1])
     if is_main_process():
         # Lines logged after the checkpoint are logged again by the resumed run: drop them so none repeat.
         truncate_metrics(run_dir, step)
-    return _run(config, run_dir, checkpoint, on_event, stop, None, None)
+        write_status(run_dir, "running", step=step)
+    try:
+        return _run(config, run_dir, checkpoint, on_event, stop, None, None)
+    except BaseException as exc:
+        if is_main_process():
+            write_status(run_dir, "failed", error=str(exc)[:500] or type(exc).__name__)
+        raise
 
 
 def _run(config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, stop, dataset, eval_dataset) -> RunResult:
     emit = on_event or (lambda event: None)
     precision = _precision(config)
     data = _load_data(config, dataset, eval_dataset)
+    warned = lifecycle.track_data(run_dir, data.fingerprint, resuming=checkpoint is not None) if is_main_process() else []
     emit({"type": "log", "message": f"loading {config.model} for {config.method} with {config.adaptation}"})
     lm = _load_model(config, precision)
+    check_against_model(config, lm.model)
     loss = loss_settings(data.kind, config.loss_on, lm.tokenizer)
     notes = [loss.note] if loss.note else []
     if loss.chat_template is not None:
@@ -159,6 +164,11 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, 
     callback = ProgressCallback(run_dir, on_event, stop)
     args = _training_args(config, run_dir, precision, data, checkpoint, loss)
     trainer = _build_trainer(config, lm.model, lm.tokenizer, args, data, callback)
+    warned += lifecycle.dropped_examples(len(data.train), len(trainer.train_dataset), config.max_length)
+    for warning in warned:  # before training starts, so a learner can stop and fix the data
+        emit({"type": "log", "message": warning})
+    notes += warned
+    data.train = trainer.train_dataset  # what TRL really trains on: the step plan and the model card count it
     trainable, total = _parameter_counts(trainer.model)
     mean_tokens, longest_tokens = token_lengths(trainer.train_dataset, config.max_length)
     estimate = estimate_run(trainer.model, config, planned_steps(config, len(data.train), world_size()), mean_tokens,
@@ -376,6 +386,7 @@ def _save_run_folder(trainer, lm: LoadedModel, config: TrainConfig, run_dir: Pat
                 "world_size": world_size(),
             },
         )
+        write_status(run_dir, status, step=measured["steps"])
 
 
 def _check_lora_rank(model, rank: int) -> None:

@@ -10,14 +10,18 @@ Layout of ``runs/<name>/`` (read by compare, evaluation, export and the app, alw
     estimate.json    estimated vs measured peak memory and time
     README.md        the model card
     eval/            workbench eval's report: eval.json, eval.md, before_after.png
+    status.json      running / completed / stopped / failed, with the process (pid, host) and the data's hash
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -35,6 +39,78 @@ LOSS_PLOT = "loss.png"
 ESTIMATE_FILE = "estimate.json"
 CARD_FILE = "README.md"
 EVAL_DIR = "eval"
+STATUS_FILE = "status.json"
+
+# "interrupted": the file says running, but the process that wrote it is gone (a crash, kill -9, an app restart).
+RunStatusName = Literal["running", "completed", "stopped", "failed", "interrupted", "unknown"]
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Where a run stands, for the app's run lists and for resume."""
+
+    status: RunStatusName
+    step: int = 0
+    error: str = ""
+    pid: int | None = None
+    host: str = ""
+    data_hash: str = ""
+
+    @property
+    def resumable(self) -> bool:
+        """Training did not reach its end; ``workbench train --resume`` (or resume()) continues it."""
+        return self.status in ("interrupted", "stopped", "failed")
+
+    @property
+    def usable(self) -> bool:
+        """Its weights are final: evaluate, compare and export may use them."""
+        return self.status in ("completed", "stopped", "unknown")
+
+
+def write_status(run_dir: str | Path, status: str, **fields: Any) -> None:
+    """Record the run's status (merged over what is there), stamped with this process and the time."""
+    path = Path(run_dir) / STATUS_FILE
+    previous = _read_status_file(path)
+    record = previous | fields | {"status": status, "pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+    atomic_write_text(path, json.dumps(record) + "\n")
+
+
+def run_status(run_dir: str | Path) -> RunStatus:
+    """The run's status; a "running" run whose process is gone on this host reads as "interrupted".
+
+    Run folders from before status.json say "unknown" (final weights present) or "interrupted" (none).
+    """
+    run_dir = Path(run_dir)
+    record = _read_status_file(run_dir / STATUS_FILE)
+    if not record:
+        has_weights = (run_dir / ADAPTER_DIR).is_dir() or (run_dir / MODEL_DIR).is_dir()
+        return RunStatus("unknown" if has_weights else "interrupted")
+    status = record.get("status", "unknown")
+    pid, host = record.get("pid"), record.get("host", "")
+    if status == "running" and host == socket.gethostname() and not _alive(pid):
+        status = "interrupted"
+    return RunStatus(status, int(record.get("step") or 0), str(record.get("error") or ""), pid, host,
+                     str(record.get("data_hash") or ""))
+
+
+def _read_status_file(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
