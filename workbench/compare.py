@@ -29,11 +29,16 @@ def _same_model(a: str, b: LoadedModel) -> bool:
     return paths[0].exists() and any(p.exists() and p.resolve() == paths[0].resolve() for p in paths[1:])
 
 
-def _side_name(path: Path) -> str:
-    # A run folder's name says more than "adapter"; PEFT names must not contain dots (they become module keys).
-    folder = adapter_dir(path)
-    name = folder.parent.name if folder.name == ADAPTER_DIR else folder.name
+def peft_name(name: str) -> str:
+    """The one rule turning a side's name (a run folder's, any text) into a PEFT adapter name: PEFT names must not
+    contain dots (they become module keys). The CLI and the app both go through it."""
     return re.sub(r"[^A-Za-z0-9_-]+", "_", name) or "adapter"
+
+
+def _side_name(path: Path) -> str:
+    # A run folder's name says more than "adapter".
+    folder = adapter_dir(path)
+    return folder.parent.name if folder.name == ADAPTER_DIR else folder.name
 
 
 class ModelBench:
@@ -53,6 +58,7 @@ class ModelBench:
         self.model = base.model
         self.tokenizer = base.tokenizer
         self.adapters: dict[str, Path] = {}
+        self._peft: dict[str, str] = {}  # side name -> PEFT adapter name (peft_name, made unique)
 
     @classmethod
     def from_adapters(
@@ -83,18 +89,20 @@ class ModelBench:
             )
         name = name or _side_name(folder)
         unique, n = name, 2
-        while unique in self.sides or unique == PEFT_BASE:
+        while unique in self.sides or peft_name(unique) in (PEFT_BASE, *self._peft.values()):
             unique, n = f"{name}-{n}", n + 1
+        internal = peft_name(unique)
         try:
             if isinstance(self.model, PeftModel):
-                self.model.load_adapter(str(folder), adapter_name=unique)
+                self.model.load_adapter(str(folder), adapter_name=internal)
             else:
-                self.model = PeftModel.from_pretrained(self.model, str(folder), adapter_name=unique)
+                self.model = PeftModel.from_pretrained(self.model, str(folder), adapter_name=internal)
         except (RuntimeError, ValueError, KeyError) as exc:  # size mismatch, missing target modules
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WorkbenchError(f"the adapter in {folder} does not fit the base {self.base.name!r}: {first}") from exc
         self.model.eval()
         self.adapters[unique] = folder
+        self._peft[unique] = internal
         return unique
 
     @contextmanager
@@ -108,7 +116,7 @@ class ModelBench:
             else:
                 yield self.model
         else:
-            self.model.set_adapter(side)
+            self.model.set_adapter(self._peft[side])
             yield self.model
 
     def _check_sides(self, sides: Sequence[str]) -> None:
@@ -132,9 +140,8 @@ class ModelBench:
             with closing(stream_batch(self.model, self.tokenizer, conversations, settings)) as stream:
                 yield from stream
 
-    @staticmethod
-    def _peft_names(sides: Sequence[str]) -> list[str]:
-        return [PEFT_BASE if side == BASE else side for side in sides]
+    def _peft_names(self, sides: Sequence[str]) -> list[str]:
+        return [PEFT_BASE if side == BASE else self._peft[side] for side in sides]
 
     def stream_side_by_side(
         self,

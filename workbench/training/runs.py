@@ -93,6 +93,34 @@ def run_status(run_dir: str | Path) -> RunStatus:
                      str(record.get("data_hash") or ""))
 
 
+def read_adapter_config(folder: str | Path) -> dict[str, Any]:
+    """A PEFT adapter folder's ``adapter_config.json``, checked together with its weights file.
+
+    A truncated or empty ``adapter_model.safetensors`` (a full disk, a copy cut short) and a broken config
+    are named here in a sentence, before PEFT or safetensors fail on them with a traceback.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    folder = Path(folder)
+    path = folder / "adapter_config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise WorkbenchError(f"{path} is unreadable ({exc.__class__.__name__}): the adapter is broken; train "
+                             "the run again, or resume it from a checkpoint") from None
+    if not isinstance(config, dict) or not isinstance(config.get("base_model_name_or_path", ""), (str, type(None))):
+        raise WorkbenchError(f"{path} is not a PEFT adapter config (expected an object naming its base model)")
+    weights = folder / "adapter_model.safetensors"
+    try:
+        with safe_open(str(weights), "pt") as f:
+            if not list(f.keys()):
+                raise WorkbenchError(f"{weights} holds no tensors: the adapter is empty; train the run again")
+    except (SafetensorError, OSError) as exc:
+        raise WorkbenchError(f"{weights} is damaged ({str(exc).splitlines()[0]}): the file was cut short or is not "
+                             "safetensors; train the run again, or resume it from a checkpoint") from None
+    return config
+
+
 def _read_status_file(path: Path) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -198,13 +226,13 @@ def adapter_dir(path: str | Path) -> Path:
         raise WorkbenchError(f"{path} is neither a run folder with {ADAPTER_DIR}/ nor a PEFT adapter folder (no adapter_config.json)")
     if not (folder / "adapter_model.safetensors").is_file():
         raise WorkbenchError(f"{folder} has no adapter_model.safetensors: only safetensors adapters are loaded")
+    read_adapter_config(folder)  # a damaged config or weights file is a sentence here, not a traceback in PEFT
     return folder
 
 
 def adapter_base_name(path: str | Path) -> str:
     """The workbench model name the adapter was trained on (``base_model_name_or_path``, written by training)."""
-    config = json.loads((adapter_dir(path) / "adapter_config.json").read_text())
-    return config.get("base_model_name_or_path") or DEFAULT_MODEL
+    return read_adapter_config(adapter_dir(path)).get("base_model_name_or_path") or DEFAULT_MODEL
 
 
 def list_runs(root: str | Path = "runs") -> list[Path]:

@@ -38,6 +38,12 @@ def source_path(choice: str, upload_path: str | None) -> str:
     raise WorkbenchError(f"unknown data choice {choice!r}")
 
 
+def hide_folder(text: str, path: str) -> str:
+    """``text`` with the file's server folder removed: the file name is what a learner can find, and all a
+    visitor may see (an upload's folder is a capability URL of Gradio's cache)."""
+    return text.replace(str(Path(path).parent) + "/", "") if path else text
+
+
 def check_upload(path: str) -> None:
     """Refuse uploads over the public size cap before reading them."""
     limit = public.caps().max_upload_mb
@@ -52,6 +58,7 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
     def load(choice: str, upload_path: str | None, max_length: int):
         tokenizer = get_model(model_name).tokenizer
         empty = gr.update(value=0, maximum=1, interactive=False)
+        path = ""
         try:
             path = source_path(choice, upload_path)
             if choice == UPLOAD:
@@ -59,10 +66,9 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
             bundle = load_data(path, tokenizer=tokenizer, max_length=int(max_length))
         except WorkbenchError as exc:
             # A file that cannot be read at all is still a report to read, not a crash.
-            return "**Could not read this data.**", f"error: {exc}", empty, None, None, "", None
+            return "**Could not read this data.**", f"error: {hide_folder(str(exc), path)}", empty, None, None, "", None
         report = bundle.report
-        # Issues name files by their full server path; the file name is what a learner can find (and all a visitor may see).
-        report_text = str(report).replace(str(Path(path).parent) + "/", "")
+        report_text = hide_folder(str(report), path)
         rows = len(bundle.dataset)
         cap = public.caps().max_rows
         name = Path(report.source).name
