@@ -170,7 +170,7 @@ def _read_file(path: Path, limits: ReadLimits) -> RawSource:
     if suffix == ".parquet":
         return _read_parquet(path, raw, limits)
     if suffix not in SUFFIXES:
-        raise WorkbenchError(f"{path.name}: unknown file type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
+        raise WorkbenchError(f"{path}: unknown file type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
     data = _read_bounded(path, raw, limits, whole=suffix == ".json")
     if data is None:
         return raw

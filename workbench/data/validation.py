@@ -34,7 +34,8 @@ def validate(
     fmt = fmt or detect_format(values)
     if fmt is None:
         if raw.records:
-            columns = sorted({k for v in values if isinstance(v, dict) for k in v})
+            columns = sorted({short(k, 40) for v in values if isinstance(v, dict) for k in v})
+            columns = columns[:20] + ([f"... {len(columns) - 20} more"] if len(columns) > 20 else [])
             expected = "; ".join(f"{f.name}: {', '.join(f.columns)}" for f in FORMATS.values())
             report.issues.append(Issue(
                 f"no known format fits the columns {columns}. Expected one of: {expected}. "

@@ -172,8 +172,8 @@ class TrainConfig:
             raise WorkbenchError(f"cannot read config {path}: {exc.strerror or exc}") from exc
         except yaml.YAMLError as exc:
             raise WorkbenchError(f"{path} is not valid YAML: {exc}") from exc
-        except (RecursionError, UnicodeDecodeError) as exc:
-            what = "nested too deeply" if isinstance(exc, RecursionError) else "not UTF-8 text"
+        except (RecursionError, ValueError) as exc:  # deep nesting; not UTF-8; an integer of over 4,300 digits
+            what = "nested too deeply" if isinstance(exc, RecursionError) else _short(str(exc).split(";")[0], 120)
             raise WorkbenchError(f"{path} is not a readable config: {what}") from exc
         if not isinstance(values, dict):
             raise WorkbenchError(f"{path} must be a mapping of field: value")
@@ -212,7 +212,7 @@ def check_against_model(config: TrainConfig, model) -> None:
                             f"Its linear layers: {', '.join(sorted(linear))} (or all-linear)")
         widest = max((min(m.in_features, m.out_features) for m in linear.values()), default=0)
         if widest and config.lora_r > widest:
-            problems.append(f"lora_r={config.lora_r} is larger than any layer allows (at most {widest}); 8-64 is usual")
+            problems.append(f"lora_r={config.lora_r} is larger than layer widths allow (at most {widest}); 8-64 is usual")
     if problems:
         raise WorkbenchError("invalid training config for this model: " + "; ".join(problems))
 
@@ -243,7 +243,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key, raw = pair.split("=", 1)
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
-        except (yaml.YAMLError, RecursionError):
+        except (yaml.YAMLError, RecursionError, ValueError):
             value = raw
         out[key.strip()] = value
     return out
