@@ -12,7 +12,7 @@ import gradio as gr
 
 from workbench.models import DEFAULT_MODEL
 from workbench.threads import release_idle_workers
-from workbench.ui import public
+from workbench.ui import public, request_limits
 from workbench.ui.chat_tab import build_chat_tab
 from workbench.ui.compare_tab import build_compare_tab
 from workbench.ui.data_tab import build_data_tab
@@ -45,6 +45,7 @@ def launch_options() -> dict:
     limit = public.caps().max_upload_mb
     if limit is not None:
         options["max_file_size"] = f"{limit:g}mb"
+        options["app_kwargs"] = {"middleware": [request_limits.middleware()]}  # every API call's body, too
     return options
 
 
