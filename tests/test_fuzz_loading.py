@@ -173,10 +173,13 @@ def test_the_limits_bound_what_a_source_may_expand_to(tmp_path):
     """The reader stops at the byte and row budgets before parsing the rest (the fuzzers run without them)."""
     path = tmp_path / "many.jsonl"
     path.write_text("".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(100)))
-    raw = read_source(path, ReadLimits(max_bytes=10**6, max_rows=7))
+    raw = read_source(path, ReadLimits(max_bytes=10**6, max_rows=7, max_record_chars=100))
     assert len(raw.records) == 7 and any(i.code == "truncated_read" for i in raw.issues)
-    raw = read_source(path, ReadLimits(max_bytes=200, max_rows=10**6))
+    raw = read_source(path, ReadLimits(max_bytes=200, max_rows=10**6, max_record_chars=100))
     assert 0 < len(raw.records) < 20 and any("only its first" in i.message for i in raw.issues)
+    path.write_text(json.dumps({"text": "x" * 101}) + "\n" + json.dumps({"text": "short"}) + "\n")
+    raw = read_source(path, ReadLimits(max_bytes=10**6, max_rows=10, max_record_chars=100))
+    assert [r.value["text"] for r in raw.records] == ["short"] and raw.issues[0].line == 1
 
 
 @pytest.mark.parametrize("depth", [40, 3000])

@@ -26,19 +26,23 @@ class ReadLimits:
 
     ``max_bytes`` bounds the decompressed bytes (text files are read up to it; a Parquet row group is read only
     when its uncompressed size, from the file's metadata, still fits), ``max_rows`` the records read. Nesting
-    deeper than ``max_depth`` and integers longer than ``max_digits`` make a record bad, not the file.
+    deeper than ``max_depth``, integers longer than ``max_digits`` and more than ``max_record_chars`` characters of
+    text in one record make that record bad, not the file (tokenizing a 1 MB record to keep its first 256 tokens
+    costs seconds of CPU).
     """
 
     max_bytes: int
     max_rows: int
+    max_record_chars: int
     max_depth: int = 32
     max_digits: int = 64
 
 
 # A laptop user's own files: far beyond what a CPU fine-tune uses, still bounded.
-LOCAL_LIMITS = ReadLimits(max_bytes=1 << 30, max_rows=1_000_000)
-# A public server: uploads are capped at a few MB compressed; this bounds what they may expand to.
-PUBLIC_LIMITS = ReadLimits(max_bytes=16 << 20, max_rows=2_000)
+LOCAL_LIMITS = ReadLimits(max_bytes=1 << 30, max_rows=1_000_000, max_record_chars=10_000_000)
+# A public server: uploads are capped at 5 MB compressed; this bounds what they may expand to. Runs there train at
+# max_length 256 tokens (~1,000 characters), so a record of 32,000 characters is already 30 times what is used.
+PUBLIC_LIMITS = ReadLimits(max_bytes=16 << 20, max_rows=2_000, max_record_chars=32_000)
 
 
 def default_limits() -> ReadLimits:
@@ -117,6 +121,7 @@ def hostile_value(value: Any, limits: ReadLimits) -> str | None:
     "\\ud800") are valid JSON but not encodable text; arrow and the tokenizer would fail the whole file on them.
     """
     stack = [(value, 1)]
+    chars = 0
     while stack:
         item, depth = stack.pop()
         if depth > limits.max_depth:
@@ -129,6 +134,9 @@ def hostile_value(value: Any, limits: ReadLimits) -> str | None:
         elif isinstance(item, int) and not isinstance(item, bool) and item.bit_length() > limits.max_digits * 3.33:
             return f"an integer of more than {limits.max_digits} digits"
         elif isinstance(item, str):
+            chars += len(item)
+            if chars > limits.max_record_chars:
+                return f"more than {limits.max_record_chars:,} characters of text in one record (the limit here)"
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as exc:
