@@ -479,3 +479,8 @@ def test_compare_answers_every_prompt_and_takes_run_names_with_dots(trained_adap
                            "--prompt", "first?", "--prompt", "second?", "--max-new-tokens", "2")
     assert result.returncode == 0, result.stderr
     assert "prompt 1 of 2: first?" in result.stdout and "prompt 2 of 2: second?" in result.stdout
+
+
+def test_a_run_name_too_long_for_a_folder_is_refused():
+    with pytest.raises(WorkbenchError, match="at most 100 characters"):
+        TrainConfig(data=SFT_DATA, name="x" * 300)  # was accepted, then "File name too long" from the OS

@@ -118,9 +118,9 @@ class TrainConfig:
             problems.append(f"lora_dropout must be in [0, 1) (got {self.lora_dropout}); 0.05-0.1 is typical")
         if not self.beta > 0:
             problems.append(f"beta must be > 0 (got {self.beta}); 0.1 is typical")
-        if self.name and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name) or ".." in self.name):
+        if self.name and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", self.name) or ".." in self.name):
             problems.append(
-                f"run name {_short(self.name)} must be a plain folder name (letters, digits, '.', '_', '-'; no '/', no '..')"
+                f"run name {_short(self.name)} must be a plain folder name (letters, digits, '.', '_', '-'; no '/', no '..'; at most 100 characters)"
             )
         if problems:
             raise WorkbenchError("invalid training config: " + "; ".join(problems))
