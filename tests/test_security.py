@@ -323,3 +323,131 @@ def test_no_code_path_unpickles_or_trusts_remote_code():
                 if keyword.arg in unsafe and not (isinstance(keyword.value, ast.Constant) and keyword.value.value is not unsafe[keyword.arg]):
                     problems.append(f"{path.name}:{node.lineno}: {keyword.arg}={ast.unparse(keyword.value)}")
     assert not problems, problems
+
+
+# ---- every endpoint, oversized inputs (#25) ------------------------------------------------------------------
+
+# Characters: far over every cap (prompts 8,000); the first is refused by the request-body cap (256 KB), the
+# second fits under it and so reaches each endpoint's own checks.
+OVERSIZED = (1_000_000, 200_000)
+MEMORY_BOUND_MB = 500  # the server's resident memory may grow by at most this over the whole sweep
+DISK_BOUND_MB = 64  # ...and its disk (Gradio's cache, the runs folder, vote folders) by at most this
+ANSWER_BOUND = 256_000  # characters in one endpoint's whole answer: an oversized input must not come back whole
+# Characters in an error message beyond the value it refuses: Gradio's choice check quotes a refused value once
+# (the request-body cap bounds that), so an error may echo what was sent, never amplify it.
+ERROR_BOUND = 2_000
+
+
+def parquet_bomb(folder: Path) -> Path:
+    """A Parquet file of a few KB that expands to ~60 MB of text: the upload cap only sees the few KB."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = folder / "bomb.parquet"
+    pq.write_table(pa.table({"prompt": [f"{i} " + "a" * 1_000_000 for i in range(60)], "completion": ["b"] * 60}), path,
+                   compression="zstd")
+    return path
+
+
+def oversized(parameter: dict, bomb: Path, size: int):
+    """An oversized value for a string, file or conversation input; None for any other kind (it keeps its default)."""
+    from gradio_client import handle_file
+
+    schema = json.dumps(parameter.get("type") or {})
+    if "FileData" in schema:
+        return handle_file(str(bomb))
+    if parameter["component"] == "Chatbot":
+        return [{"role": "user", "content": "x" * size}, {"role": "assistant", "content": "y" * size}]
+    if (parameter.get("type") or {}).get("type") == "string":
+        return "x" * size
+    if (parameter.get("type") or {}).get("type") == "array":
+        return ["x" * size]
+    return None
+
+
+def ordinary(parameter: dict):
+    if parameter.get("parameter_has_default"):
+        return parameter["parameter_default"]
+    return {"string": "hi", "number": 1, "integer": 1, "boolean": False, "array": []}.get(
+        (parameter.get("type") or {}).get("type"), None)
+
+
+def read_the_upload(client, endpoints: dict) -> None:
+    """Make every endpoint whose input can name this visitor's upload read it (the bomb, just uploaded)."""
+    for reader, spec in endpoints.items():
+        picks = [i for i, p in enumerate(spec["parameters"]) if "upload" in (p.get("type") or {}).get("enum", [])]
+        if not picks:
+            continue
+        args = ["upload" if i in picks else ordinary(p) for i, p in enumerate(spec["parameters"])]
+        try:
+            reply = client.submit(*args, api_name=reader).result(timeout=180)
+            assert len(json.dumps(reply, default=str)) < ANSWER_BOUND, reader
+        except TimeoutError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (any refusal counts, if it is short)
+            assert len(str(exc)) < ERROR_BOUND, (reader, str(exc)[:300])
+
+
+def disk_mb(*folders: Path) -> float:
+    total = 0
+    for folder in folders:
+        for path in folder.rglob("*") if folder.is_dir() else []:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+    return total / 2**20
+
+
+def test_every_endpoint_bounds_oversized_inputs(site, tmp_path):
+    """Gradio's own API info lists the endpoints, so a tab added later is swept too: each string, file or
+    conversation input gets an oversized value (1 MB and 200 KB strings; a Parquet bomb for files), one at a time, from a
+    fresh session as a script would send it. Each answer must be a bounded error (at most the refused value quoted
+    once, plus 2,000 characters) or a capped result, and the
+    server's memory and disk must stay within the bounds stated in docs/security.md."""
+    import gc
+    import os
+
+    import psutil
+    from workbench.ui.run_manager import MANAGER
+
+    app, runs = site
+    bomb = parquet_bomb(tmp_path)
+    info = client_for(app).view_api(return_format="dict", print_info=False)
+    endpoints = info["named_endpoints"]
+    assert {"/upload", "/start", "/respond", "/compare", "/vote"} <= set(endpoints), sorted(endpoints)
+    cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    votes = lambda: [p for p in Path(tempfile.gettempdir()).glob("workbench-votes-*")]  # noqa: E731
+    gc.collect()
+    process = psutil.Process()
+    rss_before, disk_before = process.memory_info().rss / 2**20, disk_mb(cache, runs, *votes())
+    swept, outcomes = 0, {}
+    for name, endpoint in endpoints.items():
+        parameters = endpoint["parameters"]
+        for position, parameter in enumerate(parameters):
+            for size in OVERSIZED:
+                value = oversized(parameter, bomb, size)
+                if value is None:
+                    break
+                args = [value if i == position else ordinary(p) for i, p in enumerate(parameters)]
+                client = client_for(app)  # a new visitor each time: nothing per-session softens the load
+                try:
+                    answer = client.submit(*args, api_name=name).result(timeout=180)
+                except TimeoutError:
+                    raise
+                except Exception as exc:  # AppError from the endpoint, or the server's 413 for an oversized request
+                    assert len(str(exc)) < ERROR_BOUND + size, (name, parameter["label"], size, str(exc)[:300])
+                    outcomes[(name, parameter["label"], size)] = f"error: {type(exc).__name__}: {str(exc)[:80]}"
+                else:
+                    length = len(json.dumps(answer, default=str))
+                    assert length < ANSWER_BOUND, (name, parameter["label"], size, length)
+                    outcomes[(name, parameter["label"], size)] = f"answered in {length} characters"
+                swept += 1
+                if name == "/upload" and size == OVERSIZED[0]:
+                    read_the_upload(client, endpoints)
+                MANAGER.wait(timeout=180)  # an endpoint that started a run: let it end before the next
+    gc.collect()
+    grown_rss = process.memory_info().rss / 2**20 - rss_before
+    grown_disk = disk_mb(cache, runs, *votes()) - disk_before
+    print("\n".join(f"{k}: {v}" for k, v in outcomes.items()), f"\nRSS +{grown_rss:.0f} MB, disk +{grown_disk:.1f} MB")
+    assert swept >= 30, outcomes
+    assert grown_rss < MEMORY_BOUND_MB, (grown_rss, outcomes)
+    assert grown_disk < DISK_BOUND_MB, (grown_disk, outcomes)
