@@ -3,9 +3,13 @@
 It launches the app on 127.0.0.1 (or takes the URL of one already running on this machine), then N clients,
 each its own Gradio session through gradio_client, send chat requests back to back until the time is up.
 It reports requests served, errors (must be 0; the exit code is 1 otherwise) and latency percentiles.
+With ``--abusers N``, N more sessions attack beside the learners, in turn: a Parquet bomb upload read by the Data
+tab, a forged vote of oversized text, and polling Stop; their requests are counted apart (refusals are expected)
+and the learners must still see 0 errors.
 
     uv run python benchmarks/soak.py --seconds 150 --clients 12 --public   # as a public Space would see it
     uv run python benchmarks/soak.py --url http://127.0.0.1:7860/ --seconds 60
+    uv run python benchmarks/soak.py --seconds 120 --clients 6 --abusers 3 --public --model PATH_TO_A_SMALL_MODEL
 
 Loopback only: a URL on another host is refused, so this never load-tests someone else's server.
 """
@@ -78,6 +82,44 @@ def visitor(url: str, deadline: float, max_new_tokens: int, index: int, latencie
     client.close()
 
 
+def bomb_file() -> Path:
+    """A Parquet file of a few hundred bytes that expands to ~60 MB of text."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(tempfile.mkdtemp(prefix="soak-")) / "bomb.parquet"
+    pq.write_table(pa.table({"prompt": [f"{i} " + "a" * 1_000_000 for i in range(60)], "completion": ["b"] * 60}),
+                   path, compression="zstd")
+    return path
+
+
+def abuser(url: str, deadline: float, index: int, counts: dict[str, int], lock: threading.Lock) -> None:
+    """One hostile session: a bomb upload read by the Data tab, a forged oversized vote, Stop polled, in turn."""
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    bomb = bomb_file()
+    attacks = [
+        lambda: (client.predict(handle_file(str(bomb)), api_name="/upload"), client.predict("upload", 256, api_name="/load_data")),
+        lambda: client.predict("A is better", "x" * 200_000, "base", "base", "y" * 20_000, "z" * 20_000, 0.0, 16, api_name="/vote"),
+        lambda: client.predict(api_name="/stop"),
+    ]
+    n = index
+    while time.monotonic() < deadline:
+        name = ("bomb", "forged_vote", "stop_poll")[n % 3]
+        try:
+            attacks[n % 3]()
+            outcome = "answered"
+        except Exception:  # refusals are what a defended server should give
+            outcome = "refused"
+        with lock:
+            counts[f"{name} {outcome}"] = counts.get(f"{name} {outcome}", 0) + 1
+        n += 1
+    client.close()
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -91,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=150, help="how long to keep sending (default 150)")
     parser.add_argument("--clients", type=int, default=12, help="concurrent sessions (default 12)")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="answer length per request (default 32)")
+    parser.add_argument("--abusers", type=int, default=0, help="hostile sessions beside the learners (default 0)")
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
 
@@ -110,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     lock = threading.Lock()
     started = time.monotonic()
     deadline = started + args.seconds
+    attacks: dict[str, int] = {}
     threads = [threading.Thread(target=visitor, args=(url, deadline, args.max_new_tokens, i, latencies, errors, lock))
                for i in range(args.clients)]
+    threads += [threading.Thread(target=abuser, args=(url, deadline, i, attacks, lock)) for i in range(args.abusers)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -136,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             "max": round(max(latencies), 2) if latencies else None,
         },
         "first_errors": errors[:5],
+        "abusers": args.abusers,
+        "attacks": attacks,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
     }
     print(json.dumps(result, indent=1))
