@@ -41,7 +41,7 @@ class GGUFSummary:
     """What was written: the file, its size, the tensor types used, and anything the user should know."""
 
     path: Path
-    bytes: int
+    size_bytes: int
     tensor_types: dict[str, int]
     notes: list[str]
 
