@@ -40,8 +40,7 @@ def export_for_download(name: str | None, quant: str, previous: str | None, prog
     except WorkbenchError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         raise gr.Error(str(exc)) from exc
-    size = result.main_file.stat().st_size / 1e6
-    notes = [f"**{result.main_file.name}**: {size:.0f} MB. Put both files in one folder, then "
+    notes = [f"**{result.main_file.name}** is ready. Put both files in one folder, then "
              f"`ollama create {name.lower()} -f Modelfile` and `ollama run {name.lower()}`, or `llama-cli -m {result.main_file.name}`."]
     notes += [f"Note: {n}" for n in result.notes]
     return [str(result.main_file), str(result.modelfile)], result.modelfile.read_text(), "\n\n".join(notes), str(folder)
