@@ -47,6 +47,7 @@ def test_dry_run_lists_the_upload_and_renders_the_eval_table(run, capsys):
     assert "| json_valid (higher is better) | 0.25 | 0.75 | +0.5 |" in card  # the eval table, rendered
     assert "![training loss](loss.png)" in card and "![before and after](eval/before_after.png)" in card
     assert card in out
+    assert [remote for _, remote in plan_push(run, "me/x").files].count("README.md") == 1  # not PEFT's stub too
 
 
 def test_merged_dry_run_and_bad_repo_ids(run):

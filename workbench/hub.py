@@ -100,13 +100,14 @@ def plan_push(run_dir: str | Path, repo_id: str, merged: bool = False) -> PushPl
     notes = []
     files: list[tuple[Path | None, str]]
     if is_full_run(run_dir):
-        files = [(p, p.name) for p in sorted((run_dir / MODEL_DIR).iterdir()) if p.is_file()]
+        files = [(p, p.name) for p in sorted((run_dir / MODEL_DIR).iterdir()) if p.is_file() and p.name != CARD_FILE]
     elif merged:
         adapter_dir(run_dir)  # fails now, with its message, if there is no adapter to merge
         files = [(None, "config.json, generation_config.json, model.safetensors, tokenizer files (merged)")]
     else:
         adapter = adapter_dir(run_dir)
-        files = [(p, p.name) for p in sorted(adapter.iterdir()) if p.is_file()]
+        # PEFT writes a stub README.md beside the adapter: the model card replaces it.
+        files = [(p, p.name) for p in sorted(adapter.iterdir()) if p.is_file() and p.name != CARD_FILE]
         if base is None:
             notes.append("the base model is a local folder: others cannot load this adapter; consider --merged")
         elif json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path") != base:
