@@ -17,6 +17,7 @@ from workbench.ui.chat_tab import build_chat_tab
 from workbench.ui.compare_tab import build_compare_tab
 from workbench.ui.data_tab import build_data_tab
 from workbench.ui.evaluate_tab import build_evaluate_tab
+from workbench.ui.export_tab import build_export_tab
 from workbench.ui.method_tab import build_method_tab
 from workbench.ui.run_manager import runs_root
 from workbench.ui.runs_tab import build_runs_tab
@@ -34,6 +35,7 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
             build_runs_tab(app)
             build_compare_tab(app, model_name)
             build_evaluate_tab(app)
+            build_export_tab(app)
             build_method_tab(train, tabs)
             build_chat_tab(model_name)
     return app

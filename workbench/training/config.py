@@ -90,6 +90,11 @@ class TrainConfig:
     logging_steps: int = _f(1, "Log loss and learning rate every this many steps.")
     save_steps: int = _f(10, "Write a resumable checkpoint every this many steps.")
     save_total_limit: int = _f(2, "Keep only the newest this many checkpoints.")
+    report_to: Literal["none", "tensorboard", "trackio"] = _f(
+        "none",
+        "Also log to an experiment tracker: 'tensorboard' (event files under the run's checkpoints/runs/; "
+        "`tensorboard --logdir runs`) or 'trackio' (local, project 'workbench'; `trackio show`). Needs that package.",
+    )
 
     # Hardware
     precision: Literal["auto", "fp32", "bf16", "fp16"] = _f("auto", "'auto': chosen from the hardware (workbench.choose_precision).")
@@ -146,6 +151,23 @@ class TrainConfig:
 
             changes["name"] = f"{self.method}-{self.adaptation}-{stamp or datetime.now().strftime('%Y%m%d-%H%M%S')}"
         return dataclasses.replace(self, **changes)
+
+    def reporting_args(self) -> dict[str, Any]:
+        """Trainer arguments for ``report_to``; a clear error if the tracker's package is missing.
+
+        Checked when training starts, not when a config is read: a run's config.yaml stays readable (eval,
+        export) on a machine without the tracker.
+        """
+        import importlib.util
+
+        if self.report_to == "none":
+            return {"report_to": "none"}
+        package = {"tensorboard": "tensorboard", "trackio": "trackio"}[self.report_to]
+        if importlib.util.find_spec(package) is None:
+            raise WorkbenchError(f"report_to: {self.report_to} needs the {package} package: pip install {package} (or report_to: none)")
+        # Trackio stays local: no Space is created, whatever the Trainer's defaults become.
+        extra = {"project": "workbench", "trackio_static_space_id": False} if self.report_to == "trackio" else {}
+        return {"report_to": self.report_to, "run_name": self.name, **extra}
 
     def compute_dtype(self):
         """The torch dtype of ``precision`` once resolved ("auto" counts as fp32 until then)."""

@@ -269,7 +269,7 @@ def _training_args(config: TrainConfig, run_dir: Path, precision: Precision, dat
         # TRL defaults this to True; transformers renamed it (activation_checkpointing) but TRL still reads this name.
         gradient_checkpointing=config.gradient_checkpointing,
         include_num_input_tokens_seen="non_padding",
-        report_to="none",
+        **config.reporting_args(),  # experiment tracker, "none" by default
         disable_tqdm=True,
         dataloader_num_workers=0,
         **METHODS[config.method].method_args(config, loss),
