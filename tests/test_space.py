@@ -279,6 +279,7 @@ def test_requirements_alone_serve_the_app_as_a_space(default_model_dir, tmp_path
 
     # The Space's checkout: what the repository ships, without this machine's venv or caches.
     space = tmp_path / "space"
+    space.mkdir()
     for name in ("app.py", "workbench", "data_samples", "configs"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, space / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))

@@ -127,21 +127,27 @@ def stream_side_by_side(
 # --- evaluation ---------------------------------------------------------------------------------------------
 
 
-def _evaluation_seconds(run_dir, data=None, max_samples: int = 32, settings=None) -> float:
-    from workbench.evaluation import EVAL_SETTINGS
+def _evaluation_seconds(run_dir, data=None, max_samples: int = 32, settings=None, probe: bool = True,
+                        judge: str | None = None) -> float:
+    from workbench.evaluation import EVAL_SETTINGS, PROBE_SETTINGS
+    from workbench.forgetting import load_probe
 
-    # Answers go in batches of 8 (evaluation._generate_answers), two sides (base and tuned).
-    batches = 2 * -(-max_samples // 8)
-    return _STARTUP_SECONDS + batches * (settings or EVAL_SETTINGS).max_new_tokens / _GPU_TOKENS_PER_SECOND
+    # Answers go in batches of 8 (evaluation._generate_answers), for two sides (base and tuned); a judge reads
+    # every pair once more, about as long again.
+    tokens = 2 * -(-max_samples // 8) * (settings or EVAL_SETTINGS).max_new_tokens
+    if probe:
+        tokens += 2 * -(-len(load_probe()) // 8) * PROBE_SETTINGS.max_new_tokens
+    return _STARTUP_SECONDS + (2 if judge else 1) * tokens / _GPU_TOKENS_PER_SECOND
 
 
 @gpu(duration=_evaluation_seconds)
-def evaluate_run(run_dir: str | Path, data: str | Path | None = None, max_samples: int = 32, settings=None) -> dict:
+def evaluate_run(run_dir: str | Path, data: str | Path | None = None, max_samples: int = 32, settings=None,
+                 probe: bool = True, judge: str | None = None) -> dict:
     """:func:`workbench.evaluation.evaluate_run` on the GPU; the report is written into ``<run_dir>/eval``."""
     from workbench.evaluation import EVAL_SETTINGS
     from workbench.evaluation import evaluate_run as evaluate
 
-    return evaluate(run_dir, data, max_samples, settings or EVAL_SETTINGS)
+    return evaluate(run_dir, data, max_samples, settings or EVAL_SETTINGS, probe=probe, judge=judge)
 
 
 # --- training -----------------------------------------------------------------------------------------------
