@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", choices=["uv", "pip"])
     parser.add_argument("--report", help="the pip path: a `pip install --dry-run --report` JSON file")
-    parser.add_argument("--export-args", default="", help="the uv path: extra `uv export` arguments (e.g. --export-args=--no-dev)")
+    parser.add_argument("--export-args", default="",
+                        help="the uv path: extra `uv export` arguments (e.g. --export-args=--no-dev)")
     parser.add_argument("--cpu-torch-bytes", type=int, help="size of the CPU torch wheel, for the CPU-only figure")
     args = parser.parse_args(argv)
     wheels, sizes = lock_files()

@@ -50,20 +50,36 @@ def require_index() -> None:
         pytest.skip(f"PyPI is unreachable ({exc}); the pip resolution check needs the package index")
 
 
-def dry_run(python: str, args: list[str], cwd: Path = ROOT) -> list[dict]:
-    """The report's `install` list for `pip install <args>` resolved with ``python``'s pip.
+_started: dict[tuple[str, ...], tuple[subprocess.Popen, Path]] = {}
+
+
+def start(python: str, args: list[str], cwd: Path = ROOT) -> None:
+    """Begin resolving `pip install <args>` in the background: several resolutions (mostly waiting on the
+    index) then overlap instead of adding up. :func:`dry_run` collects the result.
 
     --ignore-installed: resolve everything, as on a fresh machine, whatever this interpreter already has.
     """
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.json"
-        out = subprocess.run(
-            [python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
-             "--report", str(report), *args],
-            cwd=cwd, capture_output=True, text=True, timeout=900,
-        )
-        assert out.returncode == 0, f"pip could not resolve `pip install {' '.join(args)}`:\n{out.stderr[-3000:]}"
-        return json.loads(report.read_text())["install"]
+    key = (python, *args)
+    if key in _started:
+        return
+    report = Path(tempfile.mkdtemp(prefix="pip-report-")) / "report.json"
+    proc = subprocess.Popen(
+        [python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
+         "--report", str(report), *args],
+        cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    _started[key] = (proc, report)
+
+
+def dry_run(python: str, args: list[str], cwd: Path = ROOT) -> list[dict]:
+    """The report's `install` list for `pip install <args>` resolved with ``python``'s pip (started if need be)."""
+    start(python, args, cwd)
+    proc, report = _started[(python, *args)]
+    _, stderr = proc.communicate(timeout=1800)
+    assert proc.returncode == 0, f"pip could not resolve `pip install {' '.join(args)}`:\n{stderr[-3000:]}"
+    items = json.loads(report.read_text())["install"]
+    shutil.rmtree(report.parent, ignore_errors=True)
+    return items
 
 
 def build_problems(items: list[dict]) -> list[str]:

@@ -52,7 +52,10 @@ def test_readme_pip_commands_resolve_without_a_source_build():
     if python is None:
         pytest.skip("no python3.11 with pip on this machine")
     pip_check.require_index()
-    for args in readme_pip_commands("### Without uv"):
+    commands = readme_pip_commands("### Without uv")
+    for args in commands:
+        pip_check.start(python, args)  # all at once: each resolution mostly waits on the index
+    for args in commands:
         items = pip_check.dry_run(python, args)
         assert pip_check.build_problems(items) == [], f"pip install {' '.join(args)}"
         names = {pip_check.normalize(i["metadata"]["name"]) for i in items}

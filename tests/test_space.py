@@ -91,12 +91,22 @@ def test_requirements_hold_every_dependency_but_not_the_model_package():
     assert f"gradio=={front_matter()['sdk_version']}" in (ROOT / "requirements.txt").read_text()
 
 
+@pytest.fixture(scope="module")
+def pip_pythons() -> dict[str, str | None]:
+    """The interpreters to resolve with, their resolutions started at once (each takes minutes on the index)."""
+    found = {version: pip_check.python_with_pip(version) for version in ("3.11", "3.12")}
+    if any(found.values()):
+        pip_check.require_index()
+    for python in filter(None, found.values()):
+        pip_check.start(python, ["-r", "requirements.txt"])
+    return found
+
+
 @pytest.mark.parametrize("version", ["3.11", "3.12"])
-def test_requirements_resolve_with_plain_pip_without_building_anything(version):
-    python = pip_check.python_with_pip(version)
+def test_requirements_resolve_with_plain_pip_without_building_anything(version, pip_pythons):
+    python = pip_pythons[version]
     if python is None:
         pytest.skip(f"no python{version} with pip on this machine")
-    pip_check.require_index()
     items = pip_check.dry_run(python, ["-r", "requirements.txt"])
     assert pip_check.build_problems(items) == []
     names = {pip_check.normalize(i["metadata"]["name"]) for i in items}
@@ -280,11 +290,11 @@ def test_requirements_alone_serve_the_app_as_a_space(default_model_dir, tmp_path
     # The Space's checkout: what the repository ships, without this machine's venv or caches.
     space = tmp_path / "space"
     space.mkdir()
-    for name in ("app.py", "workbench", "data_samples", "configs"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, space / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
+    shutil.copy(ROOT / "app.py", space / "app.py")
+    for name in ("workbench", "data_samples"):  # the files a Space needs (see the README's deploy section)
+        shutil.copytree(ROOT / name, space / name, ignore=shutil.ignore_patterns("__pycache__"))
     hub = hub_cache_with(default_model_dir, tmp_path / "hf" / "hub")
-    script = tmp_path / "drive.py"
+    script = space / "drive.py"  # beside app.py, as the Space runs it
     script.write_text(SPACE_DRIVER)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_", "PYTHON"))}
     env.update(SPACE_ID="someone/workbench", HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(hub), HF_HUB_OFFLINE="1",

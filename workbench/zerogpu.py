@@ -190,8 +190,8 @@ def train_events(config, dataset=None) -> Iterator[dict[str, Any]]:
 
     The events are the ones :func:`workbench.training.train` sends to ``on_event`` (events.py), then one
     ``{"type": "finished", "status", "run_dir"}``. Stop the run from any process with
-    ``FileStop(stop_file(config)).set()``; closing the generator early stops it too. Public caps are applied here too, so a visitor's run always fits
-    the duration that was requested for it.
+    ``FileStop(stop_file(config)).set()``; closing the generator early stops it too. Public caps are applied
+    here too, so a visitor's run always fits the duration that was requested for it.
 
     Example:
         >>> for event in train_events(TrainConfig(data="sentiment_json", max_steps=2)):
