@@ -16,7 +16,6 @@ Space, the tests), ``spaces.GPU`` returns the function itself: the same code run
 
 from __future__ import annotations
 
-import os
 import queue
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +37,9 @@ _GPU_TOKENS_PER_SECOND = 20
 
 def on_zerogpu() -> bool:
     """True on a ZeroGPU Space (which sets SPACES_ZERO_GPU), where GPU work must go through spaces.GPU."""
-    return spaces is not None and os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+    from workbench.ui import public
+
+    return spaces is not None and public.on_zerogpu()
 
 
 def capped(seconds: float) -> int:

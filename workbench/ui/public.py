@@ -46,13 +46,16 @@ def is_public() -> bool:
     return os.environ.get("WORKBENCH_PUBLIC", "") not in ("", "0") or bool(os.environ.get("SPACE_ID"))
 
 
+def on_zerogpu() -> bool:
+    """Whether this is ZeroGPU hardware: the Space sets SPACES_ZERO_GPU, which the `spaces` package reads too."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+
+
 def caps() -> Caps:
     """The caps in force now (read at call time, so tests can switch modes with the environment)."""
-    from workbench import zerogpu
-
     if not is_public():
         return LOCAL_CAPS
-    return ZEROGPU_CAPS if zerogpu.on_zerogpu() else PUBLIC_CAPS
+    return ZEROGPU_CAPS if on_zerogpu() else PUBLIC_CAPS
 
 
 def runs_notice() -> str:
@@ -82,9 +85,7 @@ def describe() -> str:
     c = caps()
     if not is_public():
         return ""
-    from workbench import zerogpu
-
-    hardware = "ZeroGPU (each visitor's GPU time counts against their daily quota)" if zerogpu.on_zerogpu() else "CPU"
+    hardware = "ZeroGPU (each visitor's GPU time counts against their daily quota)" if on_zerogpu() else "CPU"
     return (f"Public mode on {hardware}: runs stop at {c.max_steps} steps, data is cut to {c.max_rows} rows, uploads up to "
             f"{c.max_upload_mb:g} MB, max_length up to {c.max_length}.")
 
