@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 
+from workbench import zerogpu  # noqa: F401  (first: on ZeroGPU, `spaces` must be imported before CUDA starts)
+
 import gradio as gr
 
-from workbench.models import DEFAULT_MODEL
+from workbench.models import DEFAULT_MODEL, describe_default_model
 from workbench.threads import release_idle_workers
 from workbench.ui import public, request_limits
 from workbench.ui.chat_tab import build_chat_tab
@@ -28,7 +30,8 @@ from workbench.ui.train_tab import build_train_tab
 def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
     with gr.Blocks(title="Fine-tuning Workbench") as app:
         gr.Markdown("# Fine-tuning Workbench\nSee a real model change its behaviour in minutes, on your own CPU: "
-                    "look at the data, train, compare the answers, evaluate.")
+                    "look at the data, train, compare the answers, evaluate.\n\n"
+                    f"Serving **{describe_default_model() if model_name == DEFAULT_MODEL else model_name}**.")
         with gr.Tabs() as tabs:
             data_source, upload_path = build_data_tab(app, model_name)
             train = build_train_tab(app, model_name, data_source, upload_path)

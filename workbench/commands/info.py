@@ -5,12 +5,14 @@ from __future__ import annotations
 
 def run(args) -> int:
     from workbench.hardware import describe
-    from workbench.models import cache_dir, default_model_dir, default_model_status
+    from workbench.models import cache_dir, default_model_dir, default_model_source, default_model_status, describe_default_model
 
     for key, value in describe().items():
         print(f"{key:>16}: {value}")
     print(f"{'cache':>16}: {cache_dir()}  (set WORKBENCH_CACHE to move it)")
-    print(f"{'default model':>16}: {default_model_status()}  [{default_model_dir()}]")
+    print(f"{'default model':>16}: {describe_default_model()}")
+    where = f"  [{default_model_dir()}]" if default_model_source() == "embedded" else ""
+    print(f"{'':>16}  {default_model_status()}{where}")
     return 0
 
 

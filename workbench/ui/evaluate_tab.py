@@ -13,8 +13,9 @@ from pathlib import Path
 import gradio as gr
 
 from workbench.errors import WorkbenchError
-from workbench.evaluation import CHANGES, change_counts, evaluate_run
+from workbench.evaluation import CHANGES, change_counts
 from workbench.training.runs import EVAL_DIR
+from workbench.zerogpu import evaluate_run  # inside @spaces.GPU on ZeroGPU; evaluation.evaluate_run elsewhere
 from workbench.ui import public
 from workbench.ui.run_manager import runs_root
 from workbench.ui.runs_tab import run_names

@@ -1,14 +1,18 @@
 """Public-Space mode: caps that keep one shared server usable when strangers can reach it.
 
-On when ``WORKBENCH_PUBLIC=1``, or automatically on a Hugging Face Space (which sets ``SPACE_ID``). A
-Space has a couple of CPU cores for everyone, so a run is capped to minutes, data and uploads to what
-such a run can use, and visitors never name files on the server: they pick a sample or upload.
+On when ``WORKBENCH_PUBLIC=1``, or automatically on a Hugging Face Space (which sets ``SPACE_ID``). The caps
+depend on the hardware. A CPU Space has a couple of cores for everyone, so a run is capped to minutes, data
+and uploads to what such a run can use. On ZeroGPU every piece of GPU work is one call that counts against
+the visitor's own daily GPU quota (minutes; docs/hub spaces-zerogpu.md), so runs may be longer and answers
+more at once, but no single call may ask for more than ``gpu_seconds``. Visitors never name files on the
+server: they pick a sample or upload.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -20,28 +24,69 @@ class Caps:
     max_prompt_chars: int | None  # a whole chat conversation or compare prompt; the model reads every token of it
     generations: int  # answers generated at once, across chat, compare and evaluate; more only share the same cores
     queue_size: int | None  # requests waiting beyond that; more are told the server is full instead of piling up
+    gpu_seconds: int | None = None  # the longest ZeroGPU call (duration) one request may ask for; None: no cap
 
 
+# CPU Space (free CPU Basic: 2 vCPU shared by every visitor): 30 steps of the 135M model take minutes there.
 PUBLIC_CAPS = Caps(max_steps=30, max_rows=500, max_upload_mb=5, max_length=256, max_prompt_chars=8000, generations=2,
                    queue_size=64)
+# ZeroGPU Space: the work runs on a lent GPU slice, billed to each visitor's daily quota of a few minutes. One
+# call may take at most 2 minutes (a 200-step LoRA run of the 135M model at max_length 512 fits in it); more
+# answers at once, since each is its own GPU call rather than a share of two CPU cores.
+ZEROGPU_CAPS = Caps(max_steps=200, max_rows=2000, max_upload_mb=20, max_length=512, max_prompt_chars=8000,
+                    generations=4, queue_size=64, gpu_seconds=120)
 LOCAL_CAPS = Caps(max_steps=None, max_rows=None, max_upload_mb=None, max_length=2048, max_prompt_chars=None,
                   generations=4, queue_size=None)
+
+RUNS_NOTICE = ("This Space's disk is wiped when it restarts (after an update, or a sleep when unused): download "
+               "a run's folder as a zip to keep it.")
 
 
 def is_public() -> bool:
     return os.environ.get("WORKBENCH_PUBLIC", "") not in ("", "0") or bool(os.environ.get("SPACE_ID"))
 
 
+def on_zerogpu() -> bool:
+    """Whether this is ZeroGPU hardware: the Space sets SPACES_ZERO_GPU, which the `spaces` package reads too."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+
+
 def caps() -> Caps:
     """The caps in force now (read at call time, so tests can switch modes with the environment)."""
-    return PUBLIC_CAPS if is_public() else LOCAL_CAPS
+    if not is_public():
+        return LOCAL_CAPS
+    return ZEROGPU_CAPS if on_zerogpu() else PUBLIC_CAPS
+
+
+def runs_notice() -> str:
+    """What the Runs listing should say on a Space (its disk does not outlive a restart); empty elsewhere."""
+    return RUNS_NOTICE if os.environ.get("SPACE_ID") else ""
+
+
+def run_archive(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """A zip of one run folder in ``out_dir`` (for a download button), without its intermediate checkpoints.
+
+    Example:
+        >>> run_archive("runs/sft-json", tempfile.mkdtemp())  # .../sft-json.zip
+    """
+    import shutil
+    import tempfile
+
+    from workbench.training.runs import CHECKPOINTS_DIR
+
+    run_dir = Path(run_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        # Checkpoints only serve a resume on this server and are most of the bytes: the download leaves them out.
+        copy = shutil.copytree(run_dir, Path(tmp) / run_dir.name, ignore=shutil.ignore_patterns(CHECKPOINTS_DIR))
+        return Path(shutil.make_archive(str(Path(out_dir) / run_dir.name), "zip", root_dir=tmp, base_dir=copy.name))
 
 
 def describe() -> str:
     c = caps()
     if not is_public():
         return ""
-    return (f"Public mode: runs stop at {c.max_steps} steps, data is cut to {c.max_rows} rows, uploads up to "
+    hardware = "ZeroGPU (each visitor's GPU time counts against their daily quota)" if on_zerogpu() else "CPU"
+    return (f"Public mode on {hardware}: runs stop at {c.max_steps} steps, data is cut to {c.max_rows} rows, uploads up to "
             f"{c.max_upload_mb:g} MB, max_length up to {c.max_length}.")
 
 
