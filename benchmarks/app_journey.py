@@ -64,9 +64,11 @@ def journey(log=print) -> dict:
                 raise RuntimeError(progress)
             time.sleep(2)
         lap("train tab: 30 steps of SFT + LoRA")
-        client.predict(api_name="/compare_runs")
-        answers = client.predict(PROMPT, "journey", "base", 0.3, 96, api_name="/compare")
-        lap("compare tab: tuned and base side by side")
+        client.predict(api_name="/arena_runs")
+        sides = client.predict(PROMPT, "Named sides", ["base"], "journey", 1.0, "base", 1.0, "(none)", 1.0, "(none)", 1.0,
+                               "", 0.3, 96, 0, api_name="/arena")[:2]
+        answers = [side["value"][-1]["content"] for side in sides]
+        lap("arena tab: tuned and base side by side")
         client.predict(api_name="/evaluate_runs")
         table, *_ = client.predict("journey", 16, True, "all", api_name="/evaluate")
         lap("evaluate tab: 16 held-out examples")
