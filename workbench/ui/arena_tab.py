@@ -111,13 +111,20 @@ def _chat_for(chat: ArenaChat | None, mode: str, pool: list[str], slots: tuple, 
 
 
 def _stream(chat: ArenaChat, turns, note: str):
-    """Run a turn generator, yielding (chat, chatbots..., message box, status) as the sides write."""
+    """Run a turn generator, yielding (chat, chatbots..., message box, status) as the sides write.
+
+    The message box is emptied once, at the first token: later updates leave it alone, so a visitor can
+    type the next message while the answers stream.
+    """
+    box = ""
     try:
         for _ in turns:
-            yield chat, *_render(chat), "", note
+            yield chat, *_render(chat), box, note
+            box = gr.update()
     except WorkbenchError as exc:
         raise gr.Error(str(exc)) from exc
-    yield chat, *_render(chat), "", note + (" Vote below." if chat.can_vote() is None else "")
+    done = f"{note} Turn {len(chat.turns)}: every side answered.".strip()
+    yield chat, *_render(chat), box, done + (" Vote below." if chat.can_vote() is None else "")
 
 
 def answer(model_name: str, message: str, chat: ArenaChat | None, mode: str, pool: list[str], *rest):
@@ -192,7 +199,8 @@ def leaderboard_view(folder: Callable[[], Path]):
             _boards[key] = ("No votes yet: vote in a named or blind round and the ratings appear here.", None, "")
         else:
             counts = ", ".join(f"{k}: {v}" for k, v in sorted(board.choices.items()))
-            _boards[key] = (board.table(), board.heatmap(), f"{sum(board.choices.values())} votes ({counts}).")
+            total = sum(board.choices.values())
+            _boards[key] = (board.table(), board.heatmap(), f"{total} vote{'' if total == 1 else 's'} ({counts}).")
         while len(_boards) > 4:
             _boards.pop(next(iter(_boards)))
     return _boards[key]
@@ -226,9 +234,9 @@ def build_arena_tab(app: gr.Blocks, model_name: str, votes_folder: Callable[[], 
         refresh_button = gr.Button("Refresh runs", size="sm")
         system = gr.Textbox(label="System prompt (optional)", lines=1, max_lines=4)
         with gr.Row():
-            chatbots = [gr.Chatbot(height=320, label=f"Side {letter}", render_markdown=False, visible=i < 2)
+            chatbots = [gr.Chatbot(height=320, label=f"Side {letter}", render_markdown=False, visible=i < 2, elem_id=f"arena-side-{letter}")
                         for i, letter in enumerate(LETTERS[:MAX_SIDES])]
-        message = gr.Textbox(label="Message", placeholder="Ask every side, e.g. Rate this review: the kettle boils fast.")
+        message = gr.Textbox(label="Message", elem_id="arena-message", placeholder="Ask every side, e.g. Rate this review: the kettle boils fast.")
         with gr.Row():
             send = gr.Button("Send", variant="primary")
             regenerate_button = gr.Button("Regenerate")
@@ -238,14 +246,14 @@ def build_arena_tab(app: gr.Blocks, model_name: str, votes_folder: Callable[[], 
         status = gr.Markdown()
         with gr.Accordion("Sampling settings", open=False):
             temperature = gr.Slider(0, 1.5, value=defaults.temperature, step=0.05, label="Temperature (0 = greedy)")
-            max_new_tokens = gr.Slider(16, 256, value=96, step=16, label="Max new tokens")
+            max_new_tokens = gr.Slider(16, 256, value=96, step=16, label="Max new tokens", elem_id="arena-max-tokens")
             seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed (the same for every side)")
         with gr.Row():
             download_button = gr.Button("Download my preference rows", size="sm", scale=0)
-            pairs_file = gr.File(label="preferences.jsonl", interactive=False)
+            pairs_file = gr.File(label="preferences.jsonl", interactive=False, height=90)
         with gr.Accordion("Leaderboard", open=True):
             board_button = gr.Button("Refresh leaderboard", size="sm")
-            board_table = gr.Markdown()
+            board_table = gr.Markdown(elem_id="arena-leaderboard")
             board_plot = gr.Plot(label="Win rate")
             board_counts = gr.Markdown()
 
