@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from conftest import build_tiny_model
-from test_compare_bench import make_adapter_run
 from workbench import WorkbenchError
 from workbench.arena import Arena, ArenaChat, Side, blind_pair
 from workbench.generation import GenerationSettings
@@ -27,7 +26,7 @@ def make_full_run(run_dir: Path, tokenizer, base: Path, seed: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs_root(tmp_path_factory, tiny_model_dir, tokenizer) -> Path:
+def runs_root(tmp_path_factory, tiny_model_dir, tokenizer, make_adapter_run) -> Path:
     root = tmp_path_factory.mktemp("arena-runs")
     make_adapter_run(root / "run.a", tiny_model_dir, seed=1, lora_alpha=64)  # a dot: PEFT names cannot hold one
     make_adapter_run(root / "run-b", tiny_model_dir, seed=2, lora_alpha=64)
@@ -100,7 +99,7 @@ def test_regenerate_uses_the_next_seed_for_every_side(arena):
     assert chat.turns[-1].answers[1] == again.turns[-1].answers[0]
 
 
-def test_runs_of_another_base_are_refused_naming_both_bases(tiny_model_dir, runs_root, tmp_path, tokenizer):
+def test_runs_of_another_base_are_refused_naming_both_bases(tiny_model_dir, runs_root, tmp_path, tokenizer, make_adapter_run):
     other = build_tiny_model(tmp_path / "other-base", tokenizer, head_dim=16)
     make_adapter_run(runs_root / "foreign", other, seed=3)
     make_full_run(runs_root / "foreign-full", tokenizer, other, seed=4)

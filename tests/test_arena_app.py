@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app_server import serve
-from test_compare_bench import make_adapter_run
 from workbench.ui.chat_tab import message_text
 
 
@@ -20,7 +19,7 @@ def arena_form(message: str, *sides: str, mode: str = "Named sides", pool: list[
 
 
 @pytest.fixture(scope="module")
-def site(tiny_model_dir, tmp_path_factory):
+def site(tiny_model_dir, tmp_path_factory, make_adapter_run):
     runs = tmp_path_factory.mktemp("arena-app-runs")
     make_adapter_run(runs / "tuned", tiny_model_dir, seed=1)
     with serve(tiny_model_dir, runs) as app:

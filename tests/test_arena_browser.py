@@ -9,11 +9,10 @@ import pytest
 
 from app_server import serve
 from conftest import shot
-from test_compare_bench import make_adapter_run
 
 
 @pytest.fixture(scope="module")
-def app_url(chromium, tiny_model_dir, tmp_path_factory):
+def app_url(chromium, tiny_model_dir, tmp_path_factory, make_adapter_run):
     runs = tmp_path_factory.mktemp("arena-browser-runs")
     for name, seed in (("tuned-a", 1), ("tuned-b", 2)):
         make_adapter_run(runs / name, tiny_model_dir, seed=seed, lora_alpha=64)

@@ -46,13 +46,12 @@ def test_multi_turn_votes_keep_each_sides_conversation_and_the_chosen_one_is_the
     assert vote["conversations"]["b"][1]["content"] == "hello from B"
 
 
-def test_pairs_file_trains_with_dpo_trainer_as_it_is(tmp_path, tiny_model_dir):
+def test_pairs_file_trains_with_dpo_trainer_as_it_is(tmp_path, tiny_model_dir, make_adapter_run):
     """The rows the arena writes, multi-turn prompts (system, user, assistant, user) included."""
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from test_compare_bench import make_adapter_run
     from workbench.arena import Arena, ArenaChat, Side
 
     make_adapter_run(tmp_path / "runs" / "run-a", tiny_model_dir, seed=1)

@@ -25,10 +25,11 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from workbench.compare import BASE, ModelBench, adapter_base_name
+from workbench.compare import BASE, ModelBench
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings, Message, stream_batch
 from workbench.models import LoadedModel, load_model
+from workbench.training.runs import ADAPTER_DIR, MODEL_DIR, adapter_base_name, is_full_run, list_runs, load_run_config
 from workbench.votes import Choice, record_vote
 
 MAX_SIDES = 4
@@ -113,7 +114,7 @@ class Arena:
                 if trained_on not in (self.base_name, self.bench.base.path):
                     raise WorkbenchError(f"run {side.run!r} was trained on {trained_on!r}, but the loaded base is "
                                          f"{self.base_name!r}: the arena compares runs of the same base model")
-                self.full[side.run] = load_model(str(path / "model"))
+                self.full[side.run] = load_model(str(path / MODEL_DIR))
 
     def stream(self, sides: Sequence[Side], conversations: Sequence[list[Message]], settings: GenerationSettings | None = None) -> Iterator[list[str]]:
         """Side i answers ``conversations[i]``; yield every side's text so far as tokens arrive.
@@ -154,25 +155,17 @@ class Arena:
 
 def answering_runs(runs_root: str | Path) -> list[str]:
     """Runs under ``runs_root`` that can answer: those with a LoRA adapter or a full model, newest first."""
-    from workbench.training.runs import list_runs
-
     return [p.name for p in list_runs(runs_root) if _kind(p) is not None]
 
 
 def _kind(run_dir: Path) -> str | None:
-    if (run_dir / "adapter" / "adapter_config.json").is_file():
+    if (run_dir / ADAPTER_DIR / "adapter_config.json").is_file():
         return "adapter"
-    if (run_dir / "model" / "config.json").is_file():
-        return "full"
-    return None
+    return "full" if is_full_run(run_dir) else None
 
 
 def _trained_on(run_dir: Path) -> str:
-    if _kind(run_dir) == "adapter":
-        return adapter_base_name(run_dir)
-    from workbench.training.runs import load_run_config
-
-    return load_run_config(run_dir).model
+    return adapter_base_name(run_dir) if _kind(run_dir) == "adapter" else load_run_config(run_dir).model
 
 
 @dataclass
