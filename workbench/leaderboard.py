@@ -51,13 +51,11 @@ class Leaderboard:
 
     def heatmap(self):
         """The win-rate matrix as a matplotlib figure (rows: the side, columns: its opponent)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # not pyplot: a server draws one per vote, pyplot would keep them all
 
         n = len(self.sides)
-        fig, ax = plt.subplots(figsize=(1.6 + 0.9 * n, 1.2 + 0.8 * n))
+        fig = Figure(figsize=(1.6 + 0.9 * n, 1.2 + 0.8 * n))
+        ax = fig.subplots()
         image = ax.imshow(np.ma.masked_invalid(self.win_rate), cmap="RdYlGn", vmin=0, vmax=1)
         ax.set_xticks(range(n), self.sides, rotation=30, ha="right")
         ax.set_yticks(range(n), self.sides)
