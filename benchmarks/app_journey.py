@@ -1,7 +1,7 @@
 """A newcomer's path through the app on the embedded model, timed: sample data -> train -> side by side -> evaluate.
 
 Issue #6 promises that path in under 10 minutes on 2 CPU cores. This drives a fresh ``python app.py`` through
-Gradio's API with the values the page shows by default (the Train tab's form, the Compare tab's sampling,
+Gradio's API with the values the page shows by default (the Train tab's form, the Arena tab's sampling,
 the Evaluate tab's 16 held-out examples), so the time is what a person clicking through would wait for.
 
     python -m benchmarks.app_journey
