@@ -15,8 +15,8 @@ import gradio as gr
 from workbench.models import DEFAULT_MODEL, describe_default_model
 from workbench.threads import release_idle_workers
 from workbench.ui import public, request_limits
+from workbench.ui.arena_tab import build_arena_tab, default_votes_folder
 from workbench.ui.chat_tab import build_chat_tab
-from workbench.ui.compare_tab import build_compare_tab
 from workbench.ui.data_tab import build_data_tab
 from workbench.ui.evaluate_tab import build_evaluate_tab
 from workbench.ui.export_tab import build_export_tab
@@ -36,7 +36,7 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
             data_source, upload_path = build_data_tab(app, model_name)
             train = build_train_tab(app, model_name, data_source, upload_path)
             build_runs_tab(app)
-            build_compare_tab(app, model_name)
+            build_arena_tab(app, model_name)
             build_evaluate_tab(app)
             build_export_tab(app)
             build_method_tab(train, tabs)
@@ -45,8 +45,9 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
 
 
 def launch_options() -> dict:
-    """What launch() needs beyond the defaults: the run folders may be served, uploads are capped in public mode."""
-    options: dict = {"allowed_paths": [str(runs_root().resolve())]}
+    """What launch() needs beyond the defaults: the run folders may be served (not the arena's votes, which hold
+    every visitor's conversations), uploads are capped in public mode."""
+    options: dict = {"allowed_paths": [str(runs_root().resolve())], "blocked_paths": [str(default_votes_folder().resolve())]}
     limit = public.caps().max_upload_mb
     if limit is not None:
         options["max_file_size"] = f"{limit:g}mb"

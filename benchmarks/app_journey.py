@@ -1,7 +1,7 @@
 """A newcomer's path through the app on the embedded model, timed: sample data -> train -> side by side -> evaluate.
 
 Issue #6 promises that path in under 10 minutes on 2 CPU cores. This drives a fresh ``python app.py`` through
-Gradio's API with the values the page shows by default (the Train tab's form, the Compare tab's sampling,
+Gradio's API with the values the page shows by default (the Train tab's form, the Arena tab's sampling,
 the Evaluate tab's 16 held-out examples), so the time is what a person clicking through would wait for.
 
     python -m benchmarks.app_journey
@@ -64,9 +64,11 @@ def journey(log=print) -> dict:
                 raise RuntimeError(progress)
             time.sleep(2)
         lap("train tab: 30 steps of SFT + LoRA")
-        client.predict(api_name="/compare_runs")
-        answers = client.predict(PROMPT, "journey", "base", 0.3, 96, api_name="/compare")
-        lap("compare tab: tuned and base side by side")
+        client.predict(api_name="/arena_runs")
+        sides = client.predict(PROMPT, "Named sides", ["base"], "journey", 1.0, "base", 1.0, "(none)", 1.0, "(none)", 1.0,
+                               "", 0.3, 96, 0, api_name="/arena")[:2]
+        answers = [side["value"][-1]["content"] for side in sides]
+        lap("arena tab: tuned and base side by side")
         client.predict(api_name="/evaluate_runs")
         table, *_ = client.predict("journey", 16, True, "all", api_name="/evaluate")
         lap("evaluate tab: 16 held-out examples")

@@ -8,6 +8,7 @@ to train for a few steps in seconds.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,49 @@ def _make_adapter_run(run_dir: Path, model_dir: Path, seed: int, method: str = "
 def make_adapter_run():
     """``make_adapter_run(run_dir, model_dir, seed, method="sft", **lora)``: a run folder with a random adapter."""
     return _make_adapter_run
+
+
+# --- a real browser (tests/test_app_browser.py, tests/test_arena_browser.py) ---------------------------------------
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def find_chromium() -> str | None:
+    """A Chromium that starts: a system one (Ubuntu's chromium-browser may be a stub asking for snap), else Playwright's."""
+    for candidate in (os.environ.get("WORKBENCH_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if candidate and Path(candidate).is_file():
+            try:
+                if subprocess.run([candidate, "--version"], capture_output=True, timeout=30).returncode == 0:
+                    return candidate
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        bundled = p.chromium.executable_path
+    return bundled if Path(bundled).is_file() else None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = find_chromium()
+    if path is None:
+        pytest.skip("no Chromium: apt-get install -y chromium, or uv run playwright install chromium (.ci/run does this)")
+    return path
+
+
+@pytest.fixture
+def browser(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(500)  # let plots and transitions settle
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

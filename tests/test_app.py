@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app_server import serve
+from test_arena_app import arena_form
 from workbench.ui.chat_tab import message_text
 
 TRAIN_FORM = dict(method="sft", adaptation="lora", lora_r=8, lora_alpha=16, learning_rate=2e-4, epochs=1, max_steps=2,
@@ -96,12 +97,12 @@ def test_train_compare_vote_evaluate_end_to_end(client):
     table, _, _ = client.predict([], api_name="/runs")
     assert started in [row[0] for row in table["data"]]
 
-    client.predict(api_name="/compare_runs")
-    prompt = "Rate this product review: great kettle."
-    answer_a, answer_b = client.predict(prompt, started, "base", 0.0, 16, api_name="/compare")
-    assert answer_a.strip() and answer_b.strip()
-    status, pairs_file = client.predict("A is better", prompt, started, "base", answer_a, answer_b, 0.0, 16, api_name="/vote")
-    assert "Preference rows: 1" in status.replace("**", "") and pairs_file.endswith("preferences.jsonl")
+    client.predict(api_name="/arena_runs")
+    side_a, side_b, *_ = client.predict(*arena_form("Rate this product review: great kettle.", started, "base"), api_name="/arena")
+    assert message_text(side_a["value"][-1]["content"]).strip() and message_text(side_b["value"][-1]["content"]).strip()
+    *_, status = client.predict(api_name="/vote_a")
+    assert "preference rows this session: 1" in status.replace("**", "")
+    assert client.predict(api_name="/arena_download").endswith("preferences.jsonl")
 
     client.predict(api_name="/evaluate_runs")
     summary, chart, eval_files, examples, _, _ = client.predict(started, 4, False, "all", api_name="/evaluate")

@@ -7,40 +7,12 @@ build (`playwright install chromium`). WORKBENCH_CHROMIUM names another. Skipped
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from app_server import serve
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def find_chromium() -> str | None:
-    """A Chromium that starts: a system one (Ubuntu's chromium-browser may be a stub asking for snap), else Playwright's."""
-    for candidate in (os.environ.get("WORKBENCH_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if candidate and Path(candidate).is_file():
-            try:
-                if subprocess.run([candidate, "--version"], capture_output=True, timeout=30).returncode == 0:
-                    return candidate
-            except (OSError, subprocess.TimeoutExpired):
-                continue
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        bundled = p.chromium.executable_path
-    return bundled if Path(bundled).is_file() else None
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        pytest.skip("no Chromium: apt-get install -y chromium, or uv run playwright install chromium (.ci/run does this)")
-    return path
+from conftest import shot
+from test_arena_browser import choose, send
 
 
 @pytest.fixture(scope="module")
@@ -50,26 +22,10 @@ def app_url(chromium, tiny_model_dir, tmp_path_factory):
 
 
 @pytest.fixture
-def browser(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
 def page(browser, app_url):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(app_url)
     return page
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(500)  # let plots and transitions settle
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_click_through_every_tab(page, tmp_path):
@@ -100,14 +56,14 @@ def test_click_through_every_tab(page, tmp_path):
     page.wait_for_timeout(1500)
     shot(page, "3_runs")
 
-    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("tab", name="Arena").click()
     page.get_by_role("button", name="Refresh runs").first.click()
     page.wait_for_timeout(1000)
-    page.get_by_role("button", name="Answer side by side").click()
-    page.wait_for_timeout(5000)
+    choose(page, "Side B", "browser-run")
+    send(page, "Rate this review: the kettle boils fast.", 1)
     page.get_by_role("button", name="A is better").click()
-    page.get_by_text("Preference rows").wait_for(timeout=30_000)
-    shot(page, "4_compare")
+    page.get_by_text("Your preference rows this session").wait_for(timeout=30_000)
+    shot(page, "4_arena")
 
     page.get_by_role("tab", name="Evaluate").click()
     page.get_by_role("button", name="Refresh runs").last.click()

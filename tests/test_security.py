@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from app_server import serve
+from test_arena_app import arena_form
 from workbench import WorkbenchError, load_model
 from workbench.ui import public
 
@@ -117,7 +118,7 @@ def test_visitors_cannot_name_server_paths(site):
         client.predict("/etc/passwd", "x", "sft", "lora", 8, 16, 2e-4, 1, 1, 4, 128, 0.1, api_name="/start")
     for sides in (("../../etc", "base"), ("base", "/tmp")):
         with pytest.raises(AppError, match="not in the list of choices"):
-            client.predict("hi", *sides, 0.0, 16, api_name="/compare")
+            client.predict(*arena_form("hi", *sides), api_name="/arena")
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict("../../etc", 4, False, "all", api_name="/evaluate")
     # A file reference must be a file this visitor uploaded, not one that is on the server already.
@@ -193,7 +194,7 @@ def test_form_caps_steps_and_length_in_public_mode(monkeypatch):
 def test_uploads_and_votes_stay_in_their_session(site, tmp_path):
     from gradio_client import handle_file
 
-    app, _ = site
+    app, runs = site
     alice, bob = client_for(app), client_for(app)
     mine = tmp_path / "alice.jsonl"
     mine.write_text(json.dumps({"prompt": "Alice's secret", "completion": "ok"}) + "\n")
@@ -203,17 +204,13 @@ def test_uploads_and_votes_stay_in_their_session(site, tmp_path):
     summary, report, *_ = bob.predict("upload", 256, api_name="/load_data")
     assert "no file uploaded yet" in report and "alice" not in summary + report
 
-    before = set(Path(tempfile.gettempdir()).glob("workbench-votes-*"))
-    statuses = []
-    for client in (alice, bob):
-        status, _ = client.predict("A is better", "Say hi", "base", "base", "one", "two", 0.0, 16, api_name="/vote")
-        statuses.append(status)
-    assert all("Votes this session: 1." in s for s in statuses), statuses
-    folders = set(Path(tempfile.gettempdir()).glob("workbench-votes-*")) - before
-    assert len(folders) == 2, "one votes folder per session"
-    for folder in folders:
-        status, body = get(app, f"/gradio_api/file={folder}/votes.jsonl")
-        assert status == 403 and "Say hi" not in body
+    # Votes: one server-wide log the file route never serves; each visitor's rows come from its own session
+    # (test_arena_app.py::test_two_sessions_chat_at_once_vote_into_one_log_and_never_see_each_other).
+    log = runs / "arena" / "votes.jsonl"
+    log.parent.mkdir(exist_ok=True)
+    log.write_text(json.dumps({"sides": {"a": "base", "b": "demo"}, "choice": "a", "conversations": "Say hi"}) + "\n")
+    status, body = get(app, f"/gradio_api/file={log}")
+    assert status == 403 and "Say hi" not in body
 
 
 def test_generation_is_capped_and_shares_one_pool(site, monkeypatch):

@@ -43,14 +43,21 @@ def can_share_a_batch(model, adapter_names: Sequence[str]) -> bool:
 
 
 @contextmanager
-def per_row_adapters(model, adapter_names: Sequence[str]) -> Iterator[None]:
-    """Inside the block, row i of every batch ``model`` (a PeftModel) runs goes through ``adapter_names[i]``."""
+def per_row_adapters(model, adapter_names: Sequence[str], scales: Sequence[float] | None = None) -> Iterator[None]:
+    """Inside the block, row i of every batch ``model`` (a PeftModel) runs goes through ``adapter_names[i]``.
+
+    ``scales[i]`` multiplies row i's LoRA term, as PEFT's ``set_scale`` multiplies ``lora_alpha / r``: since the
+    scaling is folded into each row's B, one adapter at several scales still shares the batch.
+    """
     if not can_share_a_batch(model, adapter_names):
         raise ValueError("only plain LoRA adapters on linear layers can share a batch (see can_share_a_batch)")
+    scales = list(scales) if scales is not None else [1.0] * len(adapter_names)
+    if len(scales) != len(adapter_names):
+        raise ValueError(f"{len(scales)} scales for {len(adapter_names)} rows")
     handles = []
     try:
         for layer in _lora_layers(model):
-            stacked = _stack(layer, adapter_names)
+            stacked = _stack(layer, adapter_names, scales)
             if stacked is not None:
                 handles.append(layer.register_forward_hook(partial(_add_per_row, *stacked)))
         with model.disable_adapter():  # the base layers answer; the hooks add each row's LoRA term
@@ -66,7 +73,7 @@ def _lora_layers(model) -> list:
     return [m for m in model.modules() if isinstance(m, LoraLayer)]
 
 
-def _stack(layer, adapter_names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _stack(layer, adapter_names: Sequence[str], scales: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(A, B) of shapes (rows, in, rank) and (rows, rank, out); None when no row uses an adapter of this layer."""
     rows = [(i, name) for i, name in enumerate(adapter_names) if name in layer.lora_A]
     if not rows:
@@ -78,7 +85,7 @@ def _stack(layer, adapter_names: Sequence[str]) -> tuple[torch.Tensor, torch.Ten
     for i, name in rows:
         a, b = layer.lora_A[name].weight, layer.lora_B[name].weight
         a_rows[i, :, : a.shape[0]] = a.T
-        b_rows[i, : b.shape[1]] = b.T * layer.scaling[name]
+        b_rows[i, : b.shape[1]] = b.T * (layer.scaling[name] * scales[i])
     return a_rows, b_rows
 
 

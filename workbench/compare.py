@@ -1,7 +1,7 @@
 """One base model in memory with any number of LoRA adapters by name, answering side by side.
 
-The Compare tab, `workbench compare` and the evaluation all use :class:`ModelBench`: the base is loaded
-once and each adapter is added to it as a PEFT named adapter, so "base", "adapter A" and "adapter B" share
+The Arena and Chat tabs (through `workbench.arena`), `workbench compare` and the evaluation all use
+:class:`ModelBench`: the base is loaded once and each adapter is added to it as a PEFT named adapter, so "base", "adapter A" and "adapter B" share
 every base weight. The base answers with adapters disabled. Side-by-side answers run as one batch, each row
 through its own adapter or none (:mod:`workbench.adapter_batch`).
 """
@@ -106,8 +106,11 @@ class ModelBench:
         return unique
 
     @contextmanager
-    def use(self, side: str):
-        """The model answering as ``side``: the base with adapters disabled, or one adapter active."""
+    def use(self, side: str, scale: float = 1.0):
+        """The model answering as ``side``: the base with adapters disabled, or one adapter active at ``scale``
+        (a multiplier of its ``lora_alpha / r``, PEFT's ``rescale_adapter_scale``)."""
+        from peft.helpers import rescale_adapter_scale
+
         self._check_sides([side])
         if side == BASE:
             if self.adapters:
@@ -117,7 +120,8 @@ class ModelBench:
                 yield self.model
         else:
             self.model.set_adapter(self._peft[side])
-            yield self.model
+            with rescale_adapter_scale(self.model, float(scale)) if scale != 1 else nullcontext():
+                yield self.model
 
     def _check_sides(self, sides: Sequence[str]) -> None:
         unknown = [s for s in sides if s not in self.sides]
@@ -130,13 +134,19 @@ class ModelBench:
         """Whether these sides can answer in one batch: always, unless an adapter is not plain LoRA (DoRA...)."""
         return not self.adapters or can_share_a_batch(self.model, self._peft_names(sides))
 
-    def stream_rows(self, sides: Sequence[str], conversations: Sequence[list[Message]], settings: GenerationSettings | None = None) -> Iterator[list[str]]:
-        """Row i answers ``conversations[i]`` as ``sides[i]`` (sides may repeat), all rows in one batch.
+    def stream_rows(
+        self,
+        sides: Sequence[str],
+        conversations: Sequence[list[Message]],
+        settings: GenerationSettings | None = None,
+        scales: Sequence[float] | None = None,
+    ) -> Iterator[list[str]]:
+        """Row i answers ``conversations[i]`` as ``sides[i]`` (sides may repeat) at ``scales[i]``, all rows in one batch.
 
         Yields every row's text so far after each token. Check :meth:`can_batch` first.
         """
         self._check_sides(list(dict.fromkeys(sides)))
-        with per_row_adapters(self.model, self._peft_names(sides)) if self.adapters else nullcontext():
+        with per_row_adapters(self.model, self._peft_names(sides), scales) if self.adapters else nullcontext():
             with closing(stream_batch(self.model, self.tokenizer, conversations, settings)) as stream:
                 yield from stream
 

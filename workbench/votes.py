@@ -1,14 +1,20 @@
 """A/B votes between two answers, kept as a log of every vote and a preference file DPO trains on as it is.
 
-Two JSONL files in one folder:
+Two JSONL files in one folder (the app's arena uses one folder per server, ``runs/arena/``):
 
-- ``votes.jsonl``: every vote, ties and "both bad" included: ``time``, ``prompt`` (messages), ``answers``
-  ({"a": {"model", "text"}, "b": {...}}), ``choice`` ("a", "b", "tie", "both_bad"), ``settings``.
+- ``votes.jsonl``: every vote, ties and "both bad" included: ``time``, ``session``, ``sides``
+  ({"a": model, "b": model}), ``choice`` ("a", "b", "tie", "both_bad"), ``conversations`` ({"a": messages,
+  "b": messages}, each side's conversation up to and including the answer voted on), ``settings`` and
+  whatever else the caller adds (the arena adds ``mode``, ``turn``, ``base``). The leaderboard reads it.
 - ``preferences.jsonl``: only votes that prefer one answer, in TRL's conversational preference format:
-  ``prompt`` (messages), ``chosen`` and ``rejected`` (one assistant message each), plus ``chosen_model``,
-  ``rejected_model``, ``settings`` and ``time``, which DPOTrainer ignores. A tie or "both bad" says nothing
-  about which answer is better, so it is no pair; keeping it out lets ``load_dataset("json", ...)`` hand the
-  file straight to DPOTrainer.
+  ``prompt`` (messages, several turns in a chat), ``chosen`` and ``rejected`` (one assistant message each),
+  plus ``chosen_model``, ``rejected_model``, ``settings`` and ``time``, which DPOTrainer ignores. A tie or
+  "both bad" says nothing about which answer is better, so it is no pair; keeping it out lets
+  ``load_dataset("json", ...)`` hand the file straight to DPOTrainer.
+
+In a multi-turn arena each side sees its own earlier answers, so the two sides answered slightly different
+conversations. The pair's prompt is the chosen side's conversation: the context the voter endorsed, in which
+the chosen answer was written; the rejected answer replies to the same last user message.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from filelock import FileLock
 
@@ -30,10 +36,34 @@ PAIRS_FILE = "preferences.jsonl"
 
 
 def _append(path: Path, row: dict) -> None:
-    # Several app sessions may vote at once: the lock keeps their lines whole and in order.
+    from workbench.training.runs import append_jsonl  # one line, written whole and fsynced, cut back on a failed write
+
+    # Several app sessions vote at once: the lock keeps their lines whole and in order.
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"), path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with FileLock(str(path) + ".lock"):
+        append_jsonl(path, row)
+
+
+def preference_pair(
+    prompt_a: list[Message], answer_a: str, prompt_b: list[Message], answer_b: str, choice: Choice, model_a: str, model_b: str,
+    settings: dict[str, Any] | None = None, now: str | None = None,
+) -> dict | None:
+    """The DPO row a vote makes (None for a tie or "both bad"): the chosen side's conversation is the prompt."""
+    if choice not in ("a", "b"):
+        return None
+    ranked = [(prompt_a, answer_a, model_a), (prompt_b, answer_b, model_b)]
+    if choice == "b":
+        ranked.reverse()
+    (prompt, chosen, chosen_model), (_, rejected, rejected_model) = ranked
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        "chosen_model": chosen_model,
+        "rejected_model": rejected_model,
+        "settings": settings or GenerationSettings().as_dict(),
+        "time": now or time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def record_vote(
@@ -46,64 +76,69 @@ def record_vote(
     model_b: str,
     settings: GenerationSettings | None = None,
     system: str | None = None,
+    *,
+    prompt_b: list[Message] | None = None,
+    session: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> dict | None:
     """Append a vote to ``folder/votes.jsonl``; for "a" or "b" also append the pair to ``preferences.jsonl``.
 
-    ``prompt`` is what both answers replied to (a string or the chat history). Returns the pair written,
-    or None for a tie or "both bad".
+    ``prompt`` is what A answered (a string or the chat history); ``prompt_b`` what B answered when it
+    differs (a multi-turn chat where each side saw its own answers). ``details`` go into the log record.
+    Returns the pair written, or None for a tie or "both bad".
 
     Example:
         >>> record_vote("votes", "Name a color.", "Blue.", "Colors are...", "a", "sft-run", "base")
     """
     if choice not in CHOICES:
         raise WorkbenchError(f"unknown vote {choice!r}: use one of {', '.join(CHOICES)}")
-    messages = as_messages(prompt, system)
+    messages_a = as_messages(prompt, system)
+    messages_b = as_messages(prompt_b, system) if prompt_b is not None else messages_a
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     settings_dict = (settings or GenerationSettings()).as_dict()
     folder = Path(folder)
-    _append(
-        folder / VOTES_FILE,
-        {
-            "time": now,
-            "prompt": messages,
-            "answers": {"a": {"model": model_a, "text": answer_a}, "b": {"model": model_b, "text": answer_b}},
-            "choice": choice,
-            "settings": settings_dict,
-        },
-    )
-    if choice not in ("a", "b"):
-        return None
-    ranked = [(answer_a, model_a), (answer_b, model_b)]
-    if choice == "b":
-        ranked.reverse()
-    (chosen, chosen_model), (rejected, rejected_model) = ranked
-    pair = {
-        "prompt": messages,
-        "chosen": [{"role": "assistant", "content": chosen}],
-        "rejected": [{"role": "assistant", "content": rejected}],
-        "chosen_model": chosen_model,
-        "rejected_model": rejected_model,
-        "settings": settings_dict,
+    record = {
         "time": now,
+        "session": session,
+        "sides": {"a": model_a, "b": model_b},
+        "choice": choice,
+        "conversations": {
+            "a": [*messages_a, {"role": "assistant", "content": answer_a}],
+            "b": [*messages_b, {"role": "assistant", "content": answer_b}],
+        },
+        "settings": settings_dict,
     }
-    _append(folder / PAIRS_FILE, pair)
+    _append(folder / VOTES_FILE, record | (details or {}))
+    pair = preference_pair(messages_a, answer_a, messages_b, answer_b, choice, model_a, model_b, settings_dict, now)
+    if pair is not None:
+        _append(folder / PAIRS_FILE, pair)
     return pair
 
 
-def _read(path: Path) -> list[dict]:
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Every JSON object of a JSONL file, oldest first; a torn line (a crash mid-write) or a non-object is skipped."""
+    path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
 
 
 def read_votes(folder: str | Path) -> list[dict]:
     """Every vote recorded in ``folder``, oldest first."""
-    return _read(Path(folder) / VOTES_FILE)
+    return read_jsonl(Path(folder) / VOTES_FILE)
 
 
 def read_pairs(folder: str | Path) -> list[dict]:
     """The preference pairs recorded in ``folder``, oldest first."""
-    return _read(Path(folder) / PAIRS_FILE)
+    return read_jsonl(Path(folder) / PAIRS_FILE)
 
 
 def pairs_dataset(folder: str | Path):

@@ -1,4 +1,4 @@
-"""Chat tab: talk to the base model with visible sampling settings.
+"""Chat tab: talk to the base model or any run (a one-side arena) with visible sampling settings.
 
 Messages are shown as exactly the text the model read or wrote: escaped, with Markdown off. Gradio's own
 sanitiser would drop a <script> but still render <img src=...> or <b>, and a stranger's adapter decides
@@ -11,8 +11,9 @@ import html
 
 import gradio as gr
 
+from workbench.compare import BASE
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings, stream_chat
+from workbench.generation import GenerationSettings, Message, stream_chat
 from workbench.ui import public
 from workbench.ui.shared_model import get_model
 
@@ -29,10 +30,27 @@ def message_text(content) -> str:
     return html.unescape(content)
 
 
+def answer_stream(model_name: str, side: str, messages: list[Message], settings: GenerationSettings):
+    """The answer so far, growing: the base from the server's shared model, a run through the arena's bench."""
+    if side == BASE:
+        lm = get_model(model_name)
+        answer = ""
+        for piece in stream_chat(lm.model, lm.tokenizer, messages, settings):
+            answer += piece
+            yield answer
+        return
+    from workbench.arena import Side
+    from workbench.ui.arena_tab import arena_for  # that module shows text with this one's `shown`
+
+    for (text,) in arena_for(model_name).stream([Side(side)], [messages], settings):
+        yield text
+
+
 def build_chat_tab(model_name: str) -> None:
     defaults = GenerationSettings()
 
-    def respond(message: str, history: list[dict], temperature: float, top_p: float, repetition_penalty: float, max_new_tokens: int):
+    def respond(message: str, history: list[dict], temperature: float, top_p: float, repetition_penalty: float, max_new_tokens: int,
+                side: str = BASE):
         if not message.strip():
             yield history, ""
             return
@@ -42,18 +60,25 @@ def build_chat_tab(model_name: str) -> None:
             public.check_prompt([m["content"] for m in messages])
         except WorkbenchError as exc:
             raise gr.Error(str(exc)) from exc
-        lm = get_model(model_name)
         history = [*history, {"role": "user", "content": shown(message)}]
         settings = GenerationSettings(
             max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty
         )
-        answer = ""
-        for piece in stream_chat(lm.model, lm.tokenizer, messages, settings):
-            answer += piece
-            yield [*history, {"role": "assistant", "content": shown(answer)}], ""
+        try:
+            for answer in answer_stream(model_name, side or BASE, messages, settings):
+                yield [*history, {"role": "assistant", "content": shown(answer)}], ""
+        except WorkbenchError as exc:
+            raise gr.Error(str(exc)) from exc
 
-    with gr.Tab("Chat"):
-        gr.Markdown(f"Talk to **{model_name}** before you fine-tune it. Sampling settings are below the chat.")
+    def models():
+        from workbench.arena import answering_runs
+        from workbench.ui.run_manager import runs_root
+
+        return gr.update(choices=[BASE, *answering_runs(runs_root())])
+
+    with gr.Tab("Chat") as tab:
+        gr.Markdown(f"Talk to **{model_name}** before you fine-tune it, or to any run after. Sampling settings are below the chat.")
+        side = gr.Dropdown([BASE], value=BASE, label="Model", info="The base, or a run (its adapter or full model).")
         chatbot = gr.Chatbot(height=380, label="Conversation", render_markdown=False)
         message = gr.Textbox(placeholder="Ask something, e.g. What is the capital of France?", label="Message")
         with gr.Row():
@@ -67,10 +92,13 @@ def build_chat_tab(model_name: str) -> None:
         gr.on(
             [send.click, message.submit],
             respond,
-            inputs=[message, chatbot, temperature, top_p, repetition_penalty, max_new_tokens],
+            inputs=[message, chatbot, temperature, top_p, repetition_penalty, max_new_tokens, side],
             outputs=[chatbot, message],
             # One pool for every event that generates (chat, compare, evaluate): they share the same cores.
             concurrency_id="generate",
             concurrency_limit=public.caps().generations,
         )
         clear.click(lambda: ([], ""), outputs=[chatbot, message])
+        # A new model starts a new conversation; the list is read again whenever the tab is opened.
+        side.change(lambda: ([], ""), outputs=[chatbot, message], api_name=False)
+        tab.select(models, outputs=side, api_name="chat_models")

@@ -1,0 +1,281 @@
+"""Arena tab: two to four sides chat turn after turn, named or blind; votes feed a leaderboard and DPO rows.
+
+One :class:`~workbench.arena.Arena` per server holds its own copy of the base (PEFT wraps it in place, so it
+cannot be the Chat tab's plain model) and every run asked for so far. Each visitor's conversation is an
+:class:`~workbench.arena.ArenaChat` in ``gr.State``: a vote records what the server generated, never text the
+page sends back. Votes go to one server-wide folder (``runs/arena/`` by default, blocked from the file route:
+conversations are private, the leaderboard is shared); each visitor downloads only their own preference rows.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import gradio as gr
+
+from workbench.arena import (
+    LETTERS,
+    MAX_MESSAGE_CHARS,
+    MAX_SCALE,
+    MAX_SIDES,
+    MAX_SYSTEM_CHARS,
+    Arena,
+    ArenaChat,
+    Side,
+    answering_runs,
+    blind_pair,
+    votes_dir,
+)
+from workbench.compare import BASE
+from workbench.errors import WorkbenchError
+from workbench.generation import GenerationSettings
+from workbench.leaderboard import leaderboard
+from workbench.ui import public
+from workbench.ui.chat_tab import shown
+from workbench.ui.run_manager import runs_root
+from workbench.votes import VOTES_FILE, read_votes
+
+NONE = "(none)"
+NAMED, BLIND = "Named sides", "Blind pair"
+VOTES = {"A is better": "a", "B is better": "b", "Tie": "tie", "Both are bad": "both_bad"}
+MAX_SESSION_ROWS = 1000  # preference rows a visitor can download; older ones stay in the server's log
+
+_lock = threading.Lock()
+_arenas: dict[tuple[str, str], Arena] = {}
+_boards: dict[tuple[str, float, int], tuple] = {}
+
+
+def arena_for(model_name: str) -> Arena:
+    """The server's arena for ``model_name`` and the current runs folder (loaded on first use)."""
+    key = (model_name, str(runs_root().resolve()))
+    with _lock:
+        if key not in _arenas:
+            _arenas[key] = Arena(model_name, runs_root())
+        return _arenas[key]
+
+
+def default_votes_folder() -> Path:
+    """Where the app's votes go unless the tab is given another folder: ``<runs>/arena``."""
+    return votes_dir(runs_root())
+
+
+def side_choices() -> list[str]:
+    return [BASE, *answering_runs(runs_root())]
+
+
+def refresh():
+    """The side pickers and the blind pool with the runs that exist now."""
+    choices = side_choices()
+    slots = [gr.update(choices=[NONE, *choices]) for _ in range(MAX_SIDES)]
+    return *slots, gr.update(choices=choices, value=choices)
+
+
+def _render(chat: ArenaChat | None):
+    """One Chatbot update per slot: each side's own conversation, escaped (markup shows as text)."""
+    updates = []
+    for i in range(MAX_SIDES):
+        if chat is None or i >= len(chat.sides):
+            updates.append(gr.update(value=[], visible=i < 2 and chat is None, label=f"Side {LETTERS[i]}"))
+            continue
+        messages = []
+        for turn in chat.turns:
+            messages += [{"role": "user", "content": shown(turn.user)}, {"role": "assistant", "content": shown(turn.answers[i])}]
+        updates.append(gr.update(value=messages, visible=True, label=chat.names()[i]))
+    return updates
+
+
+def _settings(temperature: float, max_new_tokens: float, seed: float) -> GenerationSettings:
+    return GenerationSettings(temperature=float(temperature), max_new_tokens=int(max_new_tokens), seed=int(seed))
+
+
+def _chat_for(chat: ArenaChat | None, mode: str, pool: list[str], slots: tuple, system: str) -> tuple[ArenaChat, str]:
+    """The conversation this message continues, or a new one when the sides or the system prompt changed."""
+    if len(system) > MAX_SYSTEM_CHARS:
+        raise WorkbenchError(f"the system prompt is {len(system)} characters long; the arena takes up to {MAX_SYSTEM_CHARS}")
+    if mode == BLIND:
+        if chat is not None and chat.blind and not chat.revealed and chat.system == system:
+            return chat, ""
+        return ArenaChat(blind_pair(pool), system=system, blind=True), "New blind round: names are shown after your vote."
+    sides = [Side(name, float(scale)) for name, scale in zip(slots[::2], slots[1::2]) if name and name != NONE]
+    if len(sides) < 2:
+        raise WorkbenchError("choose at least two sides (or use the Chat tab to talk to one)")
+    labels = [s.label for s in sides]
+    if chat is not None and not chat.blind and [s.label for s in chat.sides] == labels and chat.system == system:
+        return chat, ""
+    return ArenaChat(sides, system=system), "New conversation with " + ", ".join(labels) + "."
+
+
+def _stream(chat: ArenaChat, turns, note: str):
+    """Run a turn generator, yielding (chat, chatbots..., message box, status) as the sides write.
+
+    The message box is emptied once, at the first token: later updates leave it alone, so a visitor can
+    type the next message while the answers stream.
+    """
+    box = ""
+    try:
+        for _ in turns:
+            yield chat, *_render(chat), box, note
+            box = gr.update()
+    except WorkbenchError as exc:
+        raise gr.Error(str(exc)) from exc
+    done = f"{note} Turn {len(chat.turns)}: every side answered.".strip()
+    yield chat, *_render(chat), box, done + (" Vote below." if chat.can_vote() is None else "")
+
+
+def answer(model_name: str, message: str, chat: ArenaChat | None, mode: str, pool: list[str], *rest):
+    """Send ``message`` to every side (slots: side and scale per slot, then system, temperature, max tokens, seed)."""
+    *slots, system, temperature, max_new_tokens, seed = rest
+    try:
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise WorkbenchError(f"the message is {len(message)} characters long; the arena takes up to {MAX_MESSAGE_CHARS}")
+        chat, note = _chat_for(chat, mode, pool or [], tuple(slots), (system or "").strip())
+        public.check_prompt(["x" * chat.text_size(), message])
+        turns = chat.ask(arena_for(model_name), message, _settings(temperature, max_new_tokens, seed))
+    except WorkbenchError as exc:
+        raise gr.Error(str(exc)) from exc
+    yield from _stream(chat, turns, note)
+
+
+def regenerate(model_name: str, chat: ArenaChat | None):
+    """Answer the last message again, every side with the next seed."""
+    if chat is None:
+        raise gr.Error("Nothing to regenerate yet: send a message first.")
+    yield from _stream(chat, chat.regenerate(arena_for(model_name)), "Regenerated with the next seed.")
+
+
+def clear():
+    return None, *_render(None), "", ""
+
+
+def new_blind_round(pool: list[str], system: str):
+    try:
+        chat = ArenaChat(blind_pair(pool or []), system=(system or "").strip()[:MAX_SYSTEM_CHARS], blind=True)
+    except WorkbenchError as exc:
+        raise gr.Error(str(exc)) from exc
+    return chat, *_render(chat), "", f"Blind round: two sides drawn from {len(set(pool))}; names are shown after your vote."
+
+
+def vote(folder: Callable[[], Path], label: str, chat: ArenaChat | None, rows: list[dict] | None, model_name: str = ""):
+    """Record the vote on the last turn from the server's own copy of the conversation; reveal blind names.
+
+    Each button binds its own ``label``: the page sends nothing but which button, so a vote cannot carry text.
+    """
+    if chat is None:
+        raise gr.Error("Send a message and let both sides answer before voting.")
+    try:
+        pair = chat.vote(VOTES[label], folder(), base=model_name)
+    except WorkbenchError as exc:
+        raise gr.Error(str(exc)) from exc
+    rows = [*(rows or []), pair][-MAX_SESSION_ROWS:] if pair else list(rows or [])
+    a, b = (s.label for s in chat.sides)
+    status = (f"Recorded: **{label}** (A was {a}, B was {b}). Your preference rows this session: **{len(rows)}** "
+              "(ties and 'both bad' are logged but make no pair).")
+    return chat, *_render(chat), status, rows
+
+
+def download(rows: list[dict] | None):
+    """This visitor's preference rows as a file, written once per click (never per vote)."""
+    if not rows:
+        raise gr.Error("No preference rows yet: vote 'A is better' or 'B is better' first.")
+    path = Path(tempfile.mkdtemp(prefix="workbench-prefs-")) / "preferences.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def leaderboard_view(folder: Callable[[], Path]):
+    """The leaderboard table, the win-rate heatmap and the vote counts of the server's log (cached per file version)."""
+    path = folder() / VOTES_FILE
+    stat = path.stat() if path.is_file() else None
+    key = (str(path), stat.st_mtime if stat else 0.0, stat.st_size if stat else 0)
+    if key not in _boards:
+        try:
+            board = leaderboard(read_votes(path.parent))
+        except ValueError:
+            _boards[key] = ("No votes yet: vote in a named or blind round and the ratings appear here.", None, "")
+        else:
+            counts = ", ".join(f"{k}: {v}" for k, v in sorted(board.choices.items()))
+            total = sum(board.choices.values())
+            _boards[key] = (board.table(), board.heatmap(), f"{total} vote{'' if total == 1 else 's'} ({counts}).")
+        while len(_boards) > 4:
+            _boards.pop(next(iter(_boards)))
+    return _boards[key]
+
+
+def _bind(fn: Callable, *args, **kwargs) -> Callable:
+    """``fn`` with its first arguments fixed, keeping its name (Gradio names events and pools after it)."""
+    bound = partial(fn, *args, **kwargs)
+    bound.__name__ = fn.__name__  # not update_wrapper: its __wrapped__ would show Gradio the unbound signature
+    return bound
+
+
+def build_arena_tab(app: gr.Blocks, model_name: str, votes_folder: Callable[[], Path] = default_votes_folder) -> None:
+    """The Arena tab; ``votes_folder`` says where votes go (called per vote, so a server can choose per learner)."""
+    defaults = GenerationSettings()
+    with gr.Tab("Arena", id="arena"):
+        gr.Markdown("Chat with two to four models at once: the base, your runs, an adapter at another LoRA scale. "
+                    "Each side keeps its own conversation and samples with the same seed. Vote on two sides; "
+                    "votes for A or B become preference rows that DPO trains on as they are. "
+                    "A **blind pair** hides the names until you vote.")
+        mode = gr.Radio([NAMED, BLIND], value=NAMED, label="Mode")
+        with gr.Row(visible=True) as named_row:
+            slots = []
+            for i, letter in enumerate(LETTERS[:MAX_SIDES]):
+                with gr.Column(min_width=160):
+                    slots.append(gr.Dropdown([NONE, BASE], value=BASE if i == 0 else NONE, label=f"Side {letter}"))
+                    slots.append(gr.Slider(0, MAX_SCALE, value=1.0, step=0.1, label="LoRA scale", info="adapters only"))
+        with gr.Row(visible=False) as blind_row:
+            pool = gr.CheckboxGroup([BASE], value=[BASE], label="Blind pool", info="Two are drawn at random each round.")
+            new_round = gr.Button("New blind round", scale=0)
+        refresh_button = gr.Button("Refresh runs", size="sm")
+        system = gr.Textbox(label="System prompt (optional)", lines=1, max_lines=4)
+        with gr.Row():
+            chatbots = [gr.Chatbot(height=320, label=f"Side {letter}", render_markdown=False, visible=i < 2, elem_id=f"arena-side-{letter}")
+                        for i, letter in enumerate(LETTERS[:MAX_SIDES])]
+        message = gr.Textbox(label="Message", elem_id="arena-message", placeholder="Ask every side, e.g. Rate this review: the kettle boils fast.")
+        with gr.Row():
+            send = gr.Button("Send", variant="primary")
+            regenerate_button = gr.Button("Regenerate")
+            clear_button = gr.Button("Clear")
+        with gr.Row():
+            vote_buttons = [gr.Button(label) for label in VOTES]
+        status = gr.Markdown()
+        with gr.Accordion("Sampling settings", open=False):
+            temperature = gr.Slider(0, 1.5, value=defaults.temperature, step=0.05, label="Temperature (0 = greedy)")
+            max_new_tokens = gr.Slider(16, 256, value=96, step=16, label="Max new tokens", elem_id="arena-max-tokens")
+            seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed (the same for every side)")
+        with gr.Row():
+            download_button = gr.Button("Download my preference rows", size="sm", scale=0)
+            pairs_file = gr.File(label="preferences.jsonl", interactive=False, height=90)
+        with gr.Accordion("Leaderboard", open=True):
+            board_button = gr.Button("Refresh leaderboard", size="sm")
+            board_table = gr.Markdown(elem_id="arena-leaderboard")
+            board_plot = gr.Plot(label="Win rate")
+            board_counts = gr.Markdown()
+
+        chat = gr.State(None)  # this visitor's ArenaChat: the only source a vote records
+        rows = gr.State([])  # this visitor's preference rows, for the download
+        turn_outputs = [chat, *chatbots, message, status]
+        board = _bind(leaderboard_view, votes_folder)
+
+        gr.on([refresh_button.click, app.load], refresh, outputs=[*slots[::2], pool], api_name="arena_runs")
+        mode.change(lambda m: (gr.update(visible=m == NAMED), gr.update(visible=m == BLIND), *clear()), inputs=mode,
+                    outputs=[named_row, blind_row, *turn_outputs], api_name=False)
+        generate = dict(concurrency_id="generate", concurrency_limit=public.caps().generations)
+        gr.on([send.click, message.submit], _bind(answer, model_name),
+              inputs=[message, chat, mode, pool, *slots, system, temperature, max_new_tokens, seed],
+              outputs=turn_outputs, api_name="arena", **generate)
+        regenerate_button.click(_bind(regenerate, model_name), inputs=chat, outputs=turn_outputs,
+                                api_name="arena_regenerate", **generate)
+        clear_button.click(clear, outputs=turn_outputs, api_name="arena_clear")
+        new_round.click(new_blind_round, inputs=[pool, system], outputs=turn_outputs, api_name="arena_blind")
+        for button, (label, choice) in zip(vote_buttons, VOTES.items()):
+            button.click(_bind(vote, votes_folder, label, model_name=model_name), inputs=[chat, rows],
+                         outputs=[chat, *chatbots, status, rows], api_name=f"vote_{choice}").then(
+                board, outputs=[board_table, board_plot, board_counts], api_name=False)
+        download_button.click(download, inputs=rows, outputs=pairs_file, api_name="arena_download")
+        gr.on([board_button.click, app.load], board, outputs=[board_table, board_plot, board_counts], api_name="leaderboard")
