@@ -176,3 +176,31 @@ def test_queue_through_the_app_and_the_teacher_actions(room):
     assert "type reset" in act(teacher, "reset")
     assert act(teacher, "reset", confirm="reset").startswith("room reset")
     assert not any(runs.iterdir())
+
+
+def test_a_run_cut_off_by_a_restart_shows_as_interrupted_and_resumes_through_the_queue(tmp_path, monkeypatch):
+    from workbench.learners import Identity
+    from workbench.ui import runs_tab
+    from workbench.ui.run_manager import RunManager
+
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_WORKSHOP", "1")
+    ana = Identity(owner="ana", learner="ana", display="ana")
+    for name, files in {"done": ["adapter/adapter_config.json"], "cut": ["checkpoints/checkpoint-2/trainer_state.json"], "early": []}.items():
+        run = tmp_path / "ana" / name
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text(f"name: {name}\ndata: sentiment_json\n")
+        for file in files:
+            (run / file).parent.mkdir(parents=True, exist_ok=True)
+            (run / file).write_text("{}")
+    resumed = []
+    manager = RunManager(resume_fn=lambda run_dir, on_event, stop: resumed.append(run_dir.name) or type("R", (), {"status": "completed"}))
+    monkeypatch.setattr(runs_tab, "MANAGER", manager)
+    assert {row[0]: row[1] for row in runs_tab.runs_table(ana)} == {"done": "finished", "cut": "interrupted", "early": "interrupted"}
+    assert runs_tab.resume_run(None, ana, "done") == "⚠️ done is not interrupted: nothing to resume"
+    assert "before its first checkpoint" in runs_tab.resume_run(None, ana, "early")
+    assert runs_tab.resume_run(None, ana, "cut") == "started cut"
+    manager.wait(timeout=5)
+    assert resumed == ["cut"]
+    ben = Identity(owner="ben", learner="ben", display="ben")
+    assert runs_tab.runs_table(ben) == [] and "not one of your runs" in runs_tab.resume_run(None, ben, "cut")
