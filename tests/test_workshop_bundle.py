@@ -48,13 +48,15 @@ def test_bundle_installs_offline_with_its_documented_command(tmp_path):
     index = tmp_path / "index"
     index.mkdir()
     make_wheel(index, "wbtinydep", "1.2.3")
+    make_wheel(index, "torch", "9.9.9+cpu")  # stands in for the CPU index's torch; PyPI's build would be plain 9.9.9
     model = tmp_path / "SmolLM2-fake"
     model.mkdir()
     (model / "config.json").write_text("{}")
     out = tmp_path / "bundle"
-    manifest = make_bundle(out, requirements=["wbtinydep==1.2.3"], find_links=str(index), with_project=False,
+    manifest = make_bundle(out, requirements=["torch==9.9.9", "wbtinydep==1.2.3"], find_links=str(index), with_project=False,
                            model_dir=model, progress=lambda *_: None)
-    assert manifest["wheels"] == 1 and manifest["install"] == INSTALL_COMMAND
+    assert manifest["wheels"] == 2 and manifest["install"] == INSTALL_COMMAND
+    assert (out / "requirements.txt").read_text().splitlines() == ["torch==9.9.9+cpu", "wbtinydep==1.2.3"]
     assert (out / "cache" / "models" / "SmolLM2-fake" / "config.json").is_file()
     assert (out / "lessons" / "01_sft_lora.ipynb").is_file() and (out / "data_samples" / "sentiment_json.train.jsonl").is_file()
     assert INSTALL_COMMAND in (out / "INSTALL.md").read_text()
@@ -65,9 +67,9 @@ def test_bundle_installs_offline_with_its_documented_command(tmp_path):
     done = subprocess.run(pip_command() + INSTALL_COMMAND.split()[1:] + ["--target", str(target)], cwd=out,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-800:]
-    check = subprocess.run([sys.executable, "-c", "import wbtinydep; print(wbtinydep.VERSION)"], env={"PYTHONPATH": str(target)},
+    check = subprocess.run([sys.executable, "-c", "import wbtinydep, torch; print(wbtinydep.VERSION, torch.VERSION)"], env={"PYTHONPATH": str(target)},
                            capture_output=True, text=True)
-    assert check.stdout.strip() == "1.2.3", check.stderr
+    assert check.stdout.strip() == "1.2.3 9.9.9+cpu", check.stderr
 
 
 def test_a_missing_package_is_a_located_error(tmp_path):
@@ -77,4 +79,17 @@ def test_a_missing_package_is_a_located_error(tmp_path):
     (tmp_path / "index").mkdir()
     with pytest.raises(WorkbenchError, match="pip wheel failed"):
         make_bundle(tmp_path / "b", requirements=["wbnothere==9.9"], find_links=str(tmp_path / "index"), with_project=False,
+                    model_dir=tmp_path, progress=lambda *_: None)
+
+
+def test_an_unreachable_cpu_torch_index_is_said_not_replaced_by_the_cuda_build(tmp_path):
+    """pip given the CPU index and PyPI silently took PyPI's CUDA torch when the CPU index was unreachable (seen here)."""
+    from workbench.commands.bundle import make_bundle
+    from workbench.errors import WorkbenchError
+
+    index = tmp_path / "index"
+    index.mkdir()
+    make_wheel(index, "torch", "9.9.9")  # only the plain (CUDA-style) build is there
+    with pytest.raises(WorkbenchError, match="(?s)torch 9.9.9[+]cpu could not be fetched.*--torch-index URL.*--cuda-torch"):
+        make_bundle(tmp_path / "b", requirements=["torch==9.9.9"], find_links=str(index), with_project=False,
                     model_dir=tmp_path, progress=lambda *_: None)

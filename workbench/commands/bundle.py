@@ -69,8 +69,8 @@ def _size_mb(path: Path) -> float:
 
 
 def make_bundle(out_dir: str | Path, *, requirements: list[str] | None = None, cpu_torch: bool = True,
-                find_links: str | None = None, with_project: bool = True, model_dir: str | Path | None = None,
-                progress=print) -> dict:
+                find_links: str | None = None, torch_index: str = CPU_TORCH_INDEX, with_project: bool = True,
+                model_dir: str | Path | None = None, progress=print) -> dict:
     """Write the bundle into ``out_dir`` and return its manifest (sizes, counts, seconds).
 
     ``requirements`` replaces uv.lock's list and ``find_links`` the package indexes (a local folder of wheels):
@@ -81,23 +81,30 @@ def make_bundle(out_dir: str | Path, *, requirements: list[str] | None = None, c
     wheels = out / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     lines = requirements if requirements is not None else locked_requirements(cpu_torch)
-    index = ["--no-index", "--find-links", find_links] if find_links else (
-        ["--index-url", CPU_TORCH_INDEX, "--extra-index-url", "https://pypi.org/simple"] if cpu_torch else [])
+    index = ["--no-index", "--find-links", find_links] if find_links else []
+    torch_line = next((line for line in lines if re.match(r"^torch==", line)), None)
+    requirement_lines = list(lines)
+    if cpu_torch and torch_line:
+        # From the CPU index alone: with PyPI beside it, pip silently takes PyPI's CUDA build when the CPU index
+        # cannot be reached, and the bundle then lacks the CUDA libraries that build needs.
+        version = torch_line.split("==", 1)[1].split(";")[0].strip().split("+")[0]
+        progress(f"Fetching torch {version}+cpu from {torch_index} ...")
+        torch_source = index if find_links else ["--index-url", torch_index]
+        try:
+            _run(pip_command() + ["wheel", "--no-deps", "--wheel-dir", str(wheels), f"torch=={version}+cpu", *torch_source], "pip wheel torch")
+        except WorkbenchError as exc:
+            raise WorkbenchError(f"the CPU-only torch {version}+cpu could not be fetched from {torch_index} ({str(exc)[-300:]}): "
+                                 "give a reachable mirror with --torch-index URL, or bundle PyPI's CUDA build with --cuda-torch") from None
+        lines = [line for line in lines if line != torch_line]
+        requirement_lines = [f"torch=={version}+cpu" if line == torch_line else line for line in requirement_lines]
     progress(f"Fetching {len(lines)} locked packages as wheels into {wheels} ...")
     (out / "locked.txt").write_text("\n".join(lines) + "\n")
     # --no-deps: the list is already the locked closure; pip resolving again could pull torch's CUDA libraries back.
     _run(pip_command() + ["wheel", "--no-deps", "--wheel-dir", str(wheels), "-r", str(out / "locked.txt"), *index], "pip wheel")
-    requirement_lines = list(lines)
     if with_project:
         progress("Building the workbench's own wheel ...")
         _run(["uv", "build", "--wheel", "--out-dir", str(wheels), str(REPO)], "uv build")
-        version = _project_version()
-        requirement_lines.append(f"finetuning-workbench=={version}")
-    if cpu_torch:
-        # The CPU wheel's version carries "+cpu"; pin it so pip on the laptop cannot want PyPI's CUDA build.
-        for wheel in wheels.glob("torch-*+cpu*.whl"):
-            version = wheel.name.split("-")[1]
-            requirement_lines = [f"torch=={version}" if re.match(r"^torch==", line) else line for line in requirement_lines]
+        requirement_lines.append(f"finetuning-workbench=={_project_version()}")
     (out / "requirements.txt").write_text("\n".join(requirement_lines) + "\n")
     (out / "locked.txt").unlink()
 
@@ -148,7 +155,7 @@ Then a lesson: `jupyter lab lessons/` (install `jupyterlab` into the bundle firs
 
 
 def run(args) -> int:
-    manifest = make_bundle(args.out_dir, cpu_torch=not args.cuda_torch)
+    manifest = make_bundle(args.out_dir, cpu_torch=not args.cuda_torch, torch_index=args.torch_index)
     print(json.dumps(manifest, indent=1))
     print(f"\nInstall on each laptop, from {args.out_dir}:\n    {INSTALL_COMMAND}")
     return 0
@@ -158,4 +165,5 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("bundle", help="write the wheels, the converted model and the lessons for an offline room")
     parser.add_argument("out_dir", help="folder to write (created if missing)")
     parser.add_argument("--cuda-torch", action="store_true", help="bundle PyPI's torch with its CUDA libraries (GB more)")
+    parser.add_argument("--torch-index", default=CPU_TORCH_INDEX, help=f"where the CPU-only torch wheel comes from (default {CPU_TORCH_INDEX})")
     parser.set_defaults(func=run)
