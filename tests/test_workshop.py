@@ -74,6 +74,11 @@ def test_folder_names_are_safe_and_a_name_is_claimed_once(tmp_path, monkeypatch)
         claim("ben", "name", new_token())
     with pytest.raises(WorkbenchError, match="hf-"):
         claim("hf-carl", "name", new_token())
+    # The key browsers' stored identities are encrypted with outlives a server restart (a new app reads the same one).
+    from workbench.learners import browser_secret
+
+    assert browser_secret() == browser_secret() and len(browser_secret()) >= 32
+    assert (tmp_path / ".browser-secret").stat().st_mode & 0o077 == 0
 
 
 def test_learner_b_cannot_reach_learner_a_run_through_any_route(room):
@@ -175,7 +180,7 @@ def test_queue_through_the_app_and_the_teacher_actions(room):
     assert act(teacher, "delete", "ana2/long") == "deleted ana2/long"
     assert "type reset" in act(teacher, "reset")
     assert act(teacher, "reset", confirm="reset").startswith("room reset")
-    assert not any(runs.iterdir())
+    assert [p.name for p in runs.iterdir()] == [".browser-secret"], "only the server's key for stored identities stays"
 
 
 def test_a_run_cut_off_by_a_restart_shows_as_interrupted_and_resumes_through_the_queue(tmp_path, monkeypatch):

@@ -139,6 +139,20 @@ def claim(name: str, kind: Kind = "name", token: str | None = None) -> Identity:
     return Identity(owner=folder, learner=folder, display=str(name)[:MAX_NAME])
 
 
+def browser_secret(root: str | Path | None = None) -> str:
+    """The key the browser's stored identity is encrypted with, kept in the runs folder so it survives a restart
+    (Gradio's default is a new random key per start, which would make every learner lose their name)."""
+    path = (Path(root) if root is not None else runs_root()) / ".browser-secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    except FileExistsError:
+        pass
+    return path.read_text(encoding="utf-8").strip()
+
+
 def anonymous(token: str) -> Identity:
     """Outside workshop mode: the browser's token tells its runs apart from another visitor's; the folder is the root."""
     key = f"anon-{_hash(token)[:16]}"

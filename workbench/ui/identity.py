@@ -14,7 +14,7 @@ import os
 import gradio as gr
 
 from workbench.errors import WorkbenchError
-from workbench.learners import Identity, anonymous, claim, new_token, workshop_enabled
+from workbench.learners import Identity, anonymous, browser_secret, claim, new_token, workshop_enabled
 
 STORAGE_KEY = "workbench-learner"
 
@@ -75,7 +75,7 @@ def sign_in(name: str, stored: dict | None, request: gr.Request):
 
 def build_identity_bar(app: gr.Blocks) -> gr.State:
     """The bar, and the per-session identity every tab's callbacks take as an input."""
-    stored = gr.BrowserState({}, storage_key=STORAGE_KEY)
+    stored = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=browser_secret())
     who = gr.State(None)
     workshop = workshop_enabled()
     with gr.Row(visible=workshop, elem_id="wb-identity"):
