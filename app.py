@@ -12,9 +12,9 @@ import os
 
 import gradio as gr
 
+from workbench.learners import runs_root, workshop_enabled
 from workbench.models import DEFAULT_MODEL
 from workbench.threads import release_idle_workers
-from workbench.learners import runs_root, workshop_enabled
 from workbench.ui import public
 from workbench.ui.chat_tab import build_chat_tab
 from workbench.ui.compare_tab import build_compare_tab
