@@ -209,3 +209,25 @@ def test_a_run_cut_off_by_a_restart_shows_as_interrupted_and_resumes_through_the
     assert resumed == ["cut"]
     ben = Identity(owner="ben", learner="ben", display="ben")
     assert runs_tab.runs_table(ben) == [] and "not one of your runs" in runs_tab.resume_run(None, ben, "cut")
+
+
+def test_gradio_logins_become_learners_and_close_the_runs_folder(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from app import launch_options
+    from workbench.ui.identity import current
+
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
+    monkeypatch.delenv("WORKBENCH_WORKSHOP", raising=False)
+    monkeypatch.delenv("WORKBENCH_TEACHER_PASSWORD", raising=False)
+    monkeypatch.delenv("WORKBENCH_AUTH", raising=False)
+    assert launch_options()["allowed_paths"] == [str(tmp_path.resolve())], "one person's machine: unchanged"
+    monkeypatch.setenv("WORKBENCH_AUTH", "ana:pw1,ben:pw:2")
+    options = launch_options()
+    assert options["auth"] == [("ana", "pw1"), ("ben", "pw:2")] and "allowed_paths" not in options
+    # The server's login wins over anything the page holds, and owns the name against a typed one.
+    ana = current(None, SimpleNamespace(username="ana", session_hash="s1"))
+    assert (ana.owner, ana.folder) == ("ana", tmp_path / "ana")
+    assert current(ana, SimpleNamespace(username="ben", session_hash="s1")).learner == "ben"
+    with pytest.raises(WorkbenchError, match="taken"):
+        claim("ana", "name", new_token())
