@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.soak import is_loopback, percentile  # noqa: E402
 
 MAX_LEARNERS = 50
+HTTP_TIMEOUT_S = 300
 TRAIN_FORM = dict(method="sft", adaptation="lora", lora_r=8, lora_alpha=16, learning_rate=2e-4, epochs=1, max_steps=2,
                   batch_size=4, max_length=128, beta=0.1)
 PROMPT = "Rate this product review: the kettle boils fast and looks great."
@@ -66,7 +67,8 @@ def learner(url: str, index: int, data_file: str, room: Room, deadline: float, m
 
     name = f"learner-{index:02d}"
     try:
-        client = Client(url, verbose=False)
+        # A browser waits as long as the page takes; httpx's default 5 s read timeout is not a learner's patience.
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": HTTP_TIMEOUT_S})
         _, greeting = client.predict(name, {}, api_name="/sign_in")
         if not greeting.startswith("Signed in"):
             raise RuntimeError(greeting)
