@@ -196,7 +196,7 @@ def poll(request: gr.Request, who: Identity | None, seen: str) -> tuple:
 
 def apply_preset(seen: int) -> tuple:
     """Fill the form with the preset the teacher pushed, once per push (``seen``: the push this page applied last)."""
-    from workbench.ui.teacher_tab import room_preset
+    from workbench.ui.teacher_tab import room_preset  # here, not at the top: teacher_tab imports this module's run_files
 
     version, preset = room_preset()
     if version == seen or preset is None:
