@@ -171,7 +171,8 @@ def stats(values: list[float]) -> dict:
 
 def run_room(url: str, learners: int, seconds: float, max_new_tokens: int, compare: bool = False) -> dict:
     room = Room()
-    data = Path(tempfile.mkdtemp(prefix="room-")) / "mine.jsonl"
+    folder = tempfile.TemporaryDirectory(prefix="room-data-")
+    data = Path(folder.name) / "mine.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"Say {i} in words.", "completion": f"number {i}"}) + "\n" for i in range(40)))
     started = time.monotonic()
     deadline = started + seconds
@@ -186,6 +187,7 @@ def run_room(url: str, learners: int, seconds: float, max_new_tokens: int, compa
         thread.join(max(0.0, deadline - time.monotonic()) + 60)
     done.set()
     sampler.join(5)
+    folder.cleanup()
     return {
         "learners": learners,
         "seconds": round(time.monotonic() - started, 1),
@@ -216,13 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--learners must be 1..{MAX_LEARNERS}")
 
     app = None
+    scratch = None  # the runs folder of an app launched here: removed at the end (20 runs with checkpoints: ~1 GB)
     if args.url:
         if not is_loopback(args.url):
             parser.error(f"{args.url} is not on this machine: the room test only runs against loopback")
         url = args.url
     else:
         os.environ.setdefault("WORKBENCH_WORKSHOP", "1")
-        os.environ.setdefault("WORKBENCH_RUNS", tempfile.mkdtemp(prefix="room-runs-"))
+        if not os.environ.get("WORKBENCH_RUNS"):
+            scratch = tempfile.TemporaryDirectory(prefix="room-runs-")
+            os.environ["WORKBENCH_RUNS"] = scratch.name
         app = launch(args.model)
         url = app.local_url
     try:
@@ -230,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if app is not None:
             app.close()
+        if scratch is not None:
+            scratch.cleanup()
     result |= {"url": url, "model": args.model if app is not None else "(external app)",
                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
     print(json.dumps(result, indent=1))
