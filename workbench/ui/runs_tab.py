@@ -18,10 +18,31 @@ from workbench.training import list_runs, load_run_config, read_metrics
 from workbench.training.runs import ADAPTER_DIR, MODEL_DIR, latest_checkpoint
 from workbench.ui.identity import current
 from workbench.ui.run_manager import MANAGER
-from workbench.ui.train_tab import run_files
 
 COLUMNS = ["run", "status", "method", "adaptation", "lora_r", "learning_rate", "steps", "last train loss", "last eval loss"]
 SHARED_PREFIX = "shared/"
+
+
+def run_files(run_dir: str) -> list[str]:
+    """The run folder's downloadable files, copied to a fresh temporary folder: the top level, plus the adapter zipped.
+
+    Copies, because in workshop mode the runs folder is not served (a learner must not fetch another's run by
+    guessing its path); Gradio moves what a callback returns into its cache under a hash of the content. A full
+    fine-tuning model/ is left out: hundreds of MB are better copied from the folder than downloaded through a browser.
+    """
+    import tempfile
+
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        return []
+    out = Path(tempfile.mkdtemp(prefix="workbench-download-"))
+    files = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
+            files.append(str(shutil.copy2(path, out / path.name)))
+    if (folder / "adapter").is_dir():
+        files.append(shutil.make_archive(str(out / f"{folder.name}-adapter"), "zip", folder / "adapter"))
+    return files
 
 
 def run_status(path: Path, live: set[str]) -> str:

@@ -17,16 +17,18 @@ import gradio as gr
 
 from workbench.data import length_stats, load_data
 from workbench.errors import WorkbenchError
+from workbench.learners import Identity, runs_root, uploads_dir
 from workbench.training import TrainConfig
 from workbench.training.config import DEFAULT_LEARNING_RATES
 from workbench.training.estimate import estimate_config
 from workbench.training.plots import draw_loss
 from workbench.ui import public
 from workbench.ui.data_tab import UPLOAD, check_upload, sample_choices, source_path
-from workbench.learners import Identity, runs_root, uploads_dir
 from workbench.ui.identity import current
 from workbench.ui.run_manager import MANAGER, RunState, waiting_text
+from workbench.ui.runs_tab import run_files
 from workbench.ui.shared_model import get_model
+from workbench.ui.teacher_tab import room_preset
 
 POLL_SECONDS = 2.0
 
@@ -99,28 +101,6 @@ def progress_html(state: RunState) -> str:
         f"<div style='background:#e5e7eb;border-radius:6px;height:14px;margin-top:4px'>"
         f"<div style='background:{colour};width:{fraction * 100:.1f}%;height:14px;border-radius:6px'></div></div></div>"
     )
-
-
-def run_files(run_dir: str) -> list[str]:
-    """The run folder's downloadable files, copied to a fresh temporary folder: the top level, plus the adapter zipped.
-
-    Copies, because in workshop mode the runs folder is not served (a learner must not fetch another's run by
-    guessing its path); Gradio moves what a callback returns into its cache under a hash of the content. A full
-    fine-tuning model/ is left out: hundreds of MB are better copied from the folder than downloaded through a browser.
-    """
-    import tempfile
-
-    folder = Path(run_dir)
-    if not folder.is_dir():
-        return []
-    out = Path(tempfile.mkdtemp(prefix="workbench-download-"))
-    files = []
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
-            files.append(str(shutil.copy2(path, out / path.name)))
-    if (folder / "adapter").is_dir():
-        files.append(shutil.make_archive(str(out / f"{folder.name}-adapter"), "zip", folder / "adapter"))
-    return files
 
 
 def estimate(model_name: str, *form) -> tuple[str, float | None]:
@@ -196,8 +176,6 @@ def poll(request: gr.Request, who: Identity | None, seen: str) -> tuple:
 
 def apply_preset(seen: int) -> tuple:
     """Fill the form with the preset the teacher pushed, once per push (``seen``: the push this page applied last)."""
-    from workbench.ui.teacher_tab import room_preset  # here, not at the top: teacher_tab imports this module's run_files
-
     version, preset = room_preset()
     if version == seen or preset is None:
         return (gr.skip(),) * 10
