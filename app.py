@@ -2,6 +2,8 @@
 
 Environment: WORKBENCH_MODEL (default "default"), WORKBENCH_RUNS (run folders, default runs/),
 WORKBENCH_PUBLIC=1 (public-Space caps; on by itself where SPACE_ID is set), GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
+Workshop mode (docs/workshop.md): WORKBENCH_WORKSHOP=1, WORKBENCH_TEACHER_PASSWORD, WORKBENCH_AUTH="ana:pw1,ben:pw2",
+WORKBENCH_CONCURRENT_RUNS.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from workbench import zerogpu  # noqa: F401  (first: on ZeroGPU, `spaces` must b
 
 import gradio as gr
 
+from workbench.learners import runs_root, workshop_enabled
 from workbench.models import DEFAULT_MODEL, describe_default_model
 from workbench.threads import release_idle_workers
 from workbench.ui import public, request_limits
@@ -21,9 +24,10 @@ from workbench.ui.data_tab import build_data_tab
 from workbench.ui.evaluate_tab import build_evaluate_tab
 from workbench.ui.export_tab import build_export_tab
 from workbench.ui.method_tab import build_method_tab
-from workbench.ui.run_manager import runs_root
+from workbench.ui.identity import build_identity_bar
 from workbench.ui.runs_tab import build_runs_tab
 from workbench.ui.shared_model import get_model
+from workbench.ui.teacher_tab import build_teacher_tab, teacher_password
 from workbench.ui.train_tab import build_train_tab
 
 
@@ -32,22 +36,31 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
         gr.Markdown("# Fine-tuning Workbench\nSee a real model change its behaviour in minutes, on your own CPU: "
                     "look at the data, train, compare the answers, evaluate.\n\n"
                     f"Serving **{describe_default_model() if model_name == DEFAULT_MODEL else model_name}**.")
+        who = build_identity_bar(app)
         with gr.Tabs() as tabs:
             data_source, upload_path = build_data_tab(app, model_name)
-            train = build_train_tab(app, model_name, data_source, upload_path)
-            build_runs_tab(app)
+            train = build_train_tab(app, model_name, data_source, upload_path, who)
+            build_runs_tab(app, who)
             build_arena_tab(app, model_name)
             build_evaluate_tab(app)
             build_export_tab(app)
             build_method_tab(train, tabs)
             build_chat_tab(model_name)
+            if teacher_password():
+                build_teacher_tab()
     return app
 
 
 def launch_options() -> dict:
-    """What launch() needs beyond the defaults: the run folders may be served (not the arena's votes, which hold
-    every visitor's conversations), uploads are capped in public mode."""
-    options: dict = {"allowed_paths": [str(runs_root().resolve())], "blocked_paths": [str(default_votes_folder().resolve())]}
+    """What launch() needs beyond the defaults: the run folders may be served (not in workshop mode, where each
+    learner's files go out as copies; never the arena's votes, which hold every visitor's conversations),
+    uploads and request bodies are capped in public mode, logins where the teacher set them."""
+    options: dict = {"blocked_paths": [str(default_votes_folder().resolve())]}
+    if not workshop_enabled():
+        options["allowed_paths"] = [str(runs_root().resolve())]
+    logins = os.environ.get("WORKBENCH_AUTH")
+    if logins:  # "ana:pw1,ben:pw2": Gradio's own login page; each user name becomes a learner
+        options["auth"] = [tuple(pair.split(":", 1)) for pair in logins.split(",") if ":" in pair]
     limit = public.caps().max_upload_mb
     if limit is not None:
         options["max_file_size"] = f"{limit:g}mb"

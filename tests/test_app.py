@@ -80,21 +80,22 @@ def test_train_compare_vote_evaluate_end_to_end(client):
     from workbench.ui.run_manager import MANAGER
 
     assert "Before you start" in client.predict(*train_form("sentiment_json", "e2e"), api_name="/estimate")
-    # Two starts at once: one trains, the other is told the server is busy.
+    # Two starts at once: one trains, the other waits its turn in the queue (one training at a time on a CPU).
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(lambda name: client.predict(*train_form("sentiment_json", name), api_name="/start"), ["e2e", "other"])
     messages = sorted([first, second])
     assert any(m.startswith("started ") for m in messages), messages
-    assert any("busy:" in m and "is training, try later" in m for m in messages), messages
+    assert any(m.startswith("queued ") and "position 1 in the queue" in m for m in messages), messages
     started = next(m for m in messages if m.startswith("started ")).removeprefix("started ")
 
     state = MANAGER.wait(timeout=120)
     assert state.status == "completed", state.log
-    progress, plot, log, files, *_ = client.predict(api_name="/poll")
-    assert "completed: step 2/2" in progress and "step 2/2" in log and plot is not None
-    assert any(f.endswith(f"{started}-adapter.zip") for f in files) and any(f.endswith("config.yaml") for f in files)
+    latest = next(m for m in messages if m.startswith("queued ")).split(":")[0].removeprefix("queued ")
+    progress, plot, log, files, *_ = client.predict(api_name="/poll")  # the page shows its latest run: the queued one
+    assert f"{latest}</b>" in progress and "completed: step 2/2" in progress and "step 2/2" in log and plot is not None
+    assert any(f.endswith(f"{latest}-adapter.zip") for f in files) and any(f.endswith("config.yaml") for f in files)
 
-    table, _, _ = client.predict([], api_name="/runs")
+    table, *_ = client.predict([], api_name="/runs")
     assert started in [row[0] for row in table["data"]]
 
     client.predict(api_name="/arena_runs")
@@ -120,11 +121,19 @@ def test_a_run_outlives_its_tab_and_a_double_stop_ends_it_once(running_app):
 
     MANAGER.wait(timeout=120)  # a run an earlier test started
     first_tab = Client(running_app.local_url, verbose=False)
+    stored, _ = first_tab.predict({}, api_name="/identity")  # what a browser keeps in its localStorage
     assert first_tab.predict(*train_form("sentiment_json", "outlives-tab", max_steps=2000), api_name="/start") == "started outlives-tab"
     first_tab.close()  # the tab is gone: its heartbeat stops, as when a browser tab closes
 
-    # A page opened later sees the same run, still advancing.
+    # Another visitor neither sees the run nor stops it.
+    stranger = Client(running_app.local_url, verbose=False)
+    stranger.predict({}, api_name="/identity")
+    assert "outlives-tab" not in stranger.predict(api_name="/poll")[0]
+    assert stranger.predict(api_name="/stop") == "nothing is training"
+
+    # A page the same browser opens later sees the same run, still advancing.
     second_tab = Client(running_app.local_url, verbose=False)
+    second_tab.predict(stored, api_name="/identity")
 
     drawn = [""]
 

@@ -96,9 +96,10 @@ def test_closing_the_tab_does_not_stop_training_and_a_new_tab_sees_the_run(brows
     first.get_by_label("Run name (optional)").fill("tab-closed")
     first.get_by_role("button", name="Start training").click()
     first.locator(".wb-progress", has_text="tab-closed").filter(has_text="running: step").wait_for(timeout=120_000)
+    stored = first.context.storage_state()  # the browser's localStorage: who this visitor is
     first.context.close()  # the tab and its session are gone
 
-    second = browser.new_context().new_page()  # a new visitor, or the same one reopening the page
+    second = browser.new_context(storage_state=stored).new_page()  # the same browser reopening the page
     second.goto(app_url)
     second.get_by_role("tab", name="Train").click()
     second.locator(".wb-progress", has_text="tab-closed").filter(has_text="running: step").wait_for(timeout=60_000)

@@ -185,7 +185,8 @@ def test_disk_full_while_saving_says_so_and_keeps_what_was_written(tiny_model_di
     assert_loadable_adapter(run_dir / "adapter", tiny_model_dir)
 
 
-def test_many_starts_at_once_run_one_and_tell_the_others(tiny_model_dir, tmp_path):
+def test_many_starts_at_once_run_one_queue_one_and_refuse_the_others(tiny_model_dir, tmp_path):
+    """Six clicks of one page at once: one trains, one waits its turn (one waiting run per learner), four are refused."""
     from workbench.ui.run_manager import RunManager
 
     manager = RunManager()
@@ -195,16 +196,18 @@ def test_many_starts_at_once_run_one_and_tell_the_others(tiny_model_dir, tmp_pat
     def start(i: int) -> None:
         config = TrainConfig(**run_config(tiny_model_dir, tmp_path, name=f"click-{i}") | {"max_steps": 2})
         gate.wait()
-        answers.append(manager.start(config, dataset=Dataset.from_list(ROWS)))
+        answers.append(manager.submit(config, dataset=Dataset.from_list(ROWS), owner="one-page"))
 
     threads = [threading.Thread(target=start, args=(i,)) for i in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    started = [message for ok, message in answers if ok]
-    assert len(started) == 1, answers
-    name = started[0].removeprefix("started ")
-    assert sorted(message for ok, message in answers if not ok) == [f"busy: {name} is training, try later"] * 5
-    assert manager.wait(timeout=120).status == "completed"
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [name], "the refused starts made no folder"
+    started = [message for ok, message in answers if ok and message.startswith("started ")]
+    queued = [message for ok, message in answers if ok and message.startswith("queued ")]
+    assert len(started) == 1 and len(queued) == 1, answers
+    refused = [message for ok, message in answers if not ok]
+    assert refused == ["you already have a run waiting in the queue: cancel it first, or wait for it to start"] * 4
+    assert manager.wait(timeout=240).status == "completed"
+    names = sorted([started[0].removeprefix("started "), queued[0].split(":")[0].removeprefix("queued ")])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == names, "the refused starts made no folder"

@@ -1,9 +1,10 @@
-"""The one training run a server does at a time, in a background thread that outlives any browser tab.
+"""The server's training queue: first come first served, a set number of trainings at once, one waiting run per learner.
 
-Gradio callbacks only ask this module to start or stop a run and read :meth:`RunManager.snapshot`; the
-thread calls ``workbench.training.train`` with an event sink and a stop flag. Because the state lives
-here (module level, shared by all sessions) and not in a session, closing or reloading the page does not
-stop the run, and every visitor sees the same live progress.
+Gradio callbacks only ask this module to submit, cancel or stop a run and read :meth:`RunManager.snapshot`; a
+background thread per training calls ``workbench.training.train`` (or ``resume``) with an event sink and a
+stop flag. The state lives here (module level, shared by all sessions), not in a session, so closing or
+reloading the page neither stops nor forgets a run. Each run belongs to an *owner* (a learner, or an
+anonymous browser outside workshop mode): only its owner, or the teacher, can see it live, stop or cancel it.
 """
 
 from __future__ import annotations
@@ -12,25 +13,37 @@ import os
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from workbench.errors import WorkbenchError
+from workbench.learners import runs_root  # noqa: F401  (the app setting's old home; tabs import it from here)
 from workbench.threads import start_compute_thread
-from workbench.training import TrainConfig, train
+from workbench.training import TrainConfig, resume, train
 
-Status = Literal["idle", "running", "completed", "stopped", "failed"]
+Status = Literal["idle", "queued", "running", "completed", "stopped", "failed", "cancelled"]
+FALLBACK_RUN_SECONDS = 60.0  # a run whose estimate failed still takes a turn; counted as a short one in the waits
+HISTORY = 500  # finished runs remembered for the teacher's view (the run folders keep everything else)
 
 
-def runs_root() -> Path:
-    """Where the app writes run folders: ``WORKBENCH_RUNS`` if set, else ``runs/``."""
-    return Path(os.environ.get("WORKBENCH_RUNS") or "runs")
+def concurrent_runs() -> int:
+    """Trainings at once: ``WORKBENCH_CONCURRENT_RUNS``, else one per GPU, else 1 (two runs on a CPU only share its cores)."""
+    value = os.environ.get("WORKBENCH_CONCURRENT_RUNS")
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise WorkbenchError(f"WORKBENCH_CONCURRENT_RUNS={value!r} should be a whole number like 1 or 2") from None
+    import torch
+
+    return max(1, torch.cuda.device_count())
 
 
 @dataclass
 class RunState:
-    """What a page needs to draw the current (or last) run; copied out by :meth:`RunManager.snapshot`."""
+    """What a page needs to draw one run (queued, live or finished); copied out by :meth:`RunManager.snapshot`."""
 
     status: Status = "idle"
     name: str = ""
@@ -42,76 +55,227 @@ class RunState:
     log: list[str] = field(default_factory=list)
     error: str = ""
     started: float = 0.0
+    owner: str = ""
+    queued_at: float = 0.0
+    estimate_seconds: float | None = None
+    position: int = 0  # 1 = next to start; 0 when not waiting
+    wait_seconds: float | None = None  # estimated time until it starts, while queued
 
     @property
     def busy(self) -> bool:
         return self.status == "running"
 
+    @property
+    def waiting(self) -> bool:
+        return self.status == "queued"
+
+    def copy(self) -> RunState:
+        return replace(self, records=list(self.records), log=list(self.log))
+
+
+@dataclass
+class _Job:
+    state: RunState
+    work: Callable[[Callable, threading.Event], Any]  # (on_event, stop) -> a result with .status
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
 
 class RunManager:
-    """Starts at most one training thread and records its events.
+    """A FIFO of trainings, ``concurrency`` of them running at once.
+
+    ``train_fn`` and ``resume_fn`` default to the workbench's own; tests inject fakes with the same signatures.
 
     Example:
-        >>> ok, message = MANAGER.start(TrainConfig(data="data_samples/sentiment_json.train.jsonl", max_steps=5))
-        >>> MANAGER.snapshot().status
+        >>> ok, message = MANAGER.submit(TrainConfig(data="sentiment_json", max_steps=5), owner="ana")
+        >>> MANAGER.snapshot("ana").status
         'running'
     """
 
-    def __init__(self) -> None:
+    def __init__(self, train_fn: Callable = train, resume_fn: Callable = resume, concurrency: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._state = RunState()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._train, self._resume, self._concurrency = train_fn, resume_fn, concurrency
+        self._queue: list[_Job] = []
+        self._running: list[_Job] = []
+        self._latest: dict[str, _Job] = {}  # each owner's most recent run, whatever its status
+        self._history: list[_Job] = []
 
-    def start(self, config: TrainConfig, dataset=None) -> tuple[bool, str]:
-        """Start ``config`` in the background; (False, why) when a run is already going or the config is bad."""
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency or concurrent_runs()
+
+    # -- a learner's actions ------------------------------------------------------------------------------
+    def submit(self, config: TrainConfig, dataset=None, owner: str = "", estimate_seconds: float | None = None) -> tuple[bool, str]:
+        """Queue ``config`` for ``owner``; it starts at once when a slot is free. (False, why) when refused."""
+        try:
+            config = config.resolved()
+        except WorkbenchError as exc:
+            return False, str(exc)
+        run_dir = Path(config.output_dir) / config.name
         with self._lock:
-            if self._state.busy:
-                return False, f"busy: {self._state.name} is training, try later"
-            try:
-                config = config.resolved()
-            except WorkbenchError as exc:
-                return False, str(exc)
-            run_dir = Path(config.output_dir) / config.name
-            if run_dir.exists() and any(run_dir.iterdir()) and not config.overwrite:
+            if run_dir.exists() and any(run_dir.iterdir()) and not config.overwrite or self._live(str(run_dir)):
                 return False, f"a run named {config.name} already exists: pick another name"
-            self._stop = threading.Event()
-            self._state = RunState(status="running", name=config.name, run_dir=str(run_dir), started=time.time(),
-                                   max_steps=max(config.max_steps, 0))
-            self._state.log.append(f"starting {config.name}: {config.method} + {config.adaptation}")
+            state = RunState(status="queued", name=config.name, run_dir=str(run_dir), owner=owner, queued_at=time.time(),
+                             max_steps=max(config.max_steps, 0), estimate_seconds=estimate_seconds)
+            state.log.append(f"queued {config.name}: {config.method} + {config.adaptation}")
+            return self._enqueue(_Job(state, lambda on_event, stop: self._train(config, on_event=on_event, stop=stop, dataset=dataset)))
+
+    def submit_resume(self, run_dir: str | Path, owner: str = "", estimate_seconds: float | None = None) -> tuple[bool, str]:
+        """Queue the continuation of an interrupted or stopped run from its last checkpoint."""
+        run_dir = Path(run_dir)
+        with self._lock:
+            if self._live(str(run_dir)):
+                return False, f"{run_dir.name} is already queued or training"
+            state = RunState(status="queued", name=run_dir.name, run_dir=str(run_dir), owner=owner, queued_at=time.time(),
+                             estimate_seconds=estimate_seconds)
+            state.log.append(f"queued: resume {run_dir.name} from its last checkpoint")
+            return self._enqueue(_Job(state, lambda on_event, stop: self._resume(run_dir, on_event=on_event, stop=stop)))
+
+    def cancel(self, owner: str) -> str:
+        """Take ``owner``'s waiting run out of the queue (a running one is stopped with :meth:`stop`)."""
+        with self._lock:
+            job = next((j for j in self._queue if j.state.owner == owner), None)
+            if job is None:
+                return "nothing of yours is waiting"
+            self._queue.remove(job)
+            self._finish(job, "cancelled", "")
+            return f"cancelled {job.state.name}: it left the queue"
+
+    def stop(self, owner: str) -> str:
+        """Ask ``owner``'s running training to stop after its current step (the adapter is still saved); a waiting
+        one is cancelled. Nobody else's run is touched, whoever asks."""
+        with self._lock:
+            job = next((j for j in self._running if j.state.owner == owner), None)
+            waiting = any(j.state.owner == owner for j in self._queue)
+        if job is None:
+            return self.cancel(owner) if waiting else "nothing is training"
+        return self._request_stop(job)
+
+    # -- the teacher's actions ----------------------------------------------------------------------------
+    def stop_run(self, run_dir: str | Path) -> str:
+        """Stop (or take out of the queue) the run in ``run_dir``, whoever owns it."""
+        with self._lock:
+            queued = next((j for j in self._queue if j.state.run_dir == str(run_dir)), None)
+            if queued is not None:
+                self._queue.remove(queued)
+                self._finish(queued, "cancelled", "")
+                return f"cancelled {queued.state.name}"
+            job = next((j for j in self._running if j.state.run_dir == str(run_dir)), None)
+        return self._request_stop(job) if job is not None else f"{Path(run_dir).name} is not training"
+
+    def stop_all(self) -> None:
+        """Empty the queue and stop every training (resetting the room)."""
+        with self._lock:
+            for job in self._queue:
+                self._finish(job, "cancelled", "")
+            self._queue.clear()
+            running = list(self._running)
+        for job in running:
+            self._request_stop(job)
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def snapshot(self, owner: str = "") -> RunState:
+        """A copy of ``owner``'s latest run (its queue position and wait filled in while it waits)."""
+        with self._lock:
+            job = self._latest.get(owner)
+            if job is None:
+                return RunState()
+            self._fill_waits()
+            return job.state.copy()
+
+    def jobs(self) -> list[RunState]:
+        """Every run this server process knows: running, then waiting in order, then finished (newest first)."""
+        with self._lock:
+            self._fill_waits()
+            return [j.state.copy() for j in self._running + self._queue + self._history[::-1]]
+
+    def live_run_dirs(self) -> set[str]:
+        """Run folders being trained or waiting: the Runs tab must not call them interrupted."""
+        with self._lock:
+            return {j.state.run_dir for j in self._running + self._queue}
+
+    def wait(self, owner: str | None = None, timeout: float | None = None) -> RunState:
+        """Block until ``owner``'s runs (every run when None) have ended (for tests and scripts); return the latest state."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = [j for j in self._running + self._queue if owner is None or j.state.owner == owner]
+            if not pending or (deadline is not None and time.monotonic() >= deadline):
+                break
+            thread = pending[0].thread
+            if thread is not None:
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            else:
+                time.sleep(0.05)
+        if owner is None:
+            with self._lock:
+                last = self._history[-1] if self._history else None
+            return last.state.copy() if last else RunState()
+        return self.snapshot(owner)
+
+    # -- inside -------------------------------------------------------------------------------------------
+    def _live(self, run_dir: str) -> bool:
+        return any(j.state.run_dir == run_dir for j in self._running + self._queue)
+
+    def _enqueue(self, job: _Job) -> tuple[bool, str]:
+        """Called with the lock held."""
+        owner = job.state.owner
+        if any(j.state.owner == owner for j in self._queue):
+            return False, "you already have a run waiting in the queue: cancel it first, or wait for it to start"
+        self._queue.append(job)
+        self._latest[owner] = job
+        self._dispatch()
+        if job.state.status == "running":
+            return True, f"started {job.state.name}"
+        self._fill_waits()
+        return True, f"queued {job.state.name}: {waiting_text(job.state)}"
+
+    def _dispatch(self) -> None:
+        """Start waiting runs while there are free slots (lock held)."""
+        while self._queue and len(self._running) < self.concurrency:
+            job = self._queue.pop(0)
+            job.state.status, job.state.started, job.state.position, job.state.wait_seconds = "running", time.time(), 0, None
+            job.state.log.append(f"starting {job.state.name}")
+            self._running.append(job)
             # A daemon thread: stopping the server must not wait for a long run to finish.
-            stop = self._stop
-            self._thread = start_compute_thread(lambda: self._run(config, dataset, stop), name=f"train-{config.name}")
-        return True, f"started {config.name}"
+            job.thread = start_compute_thread(lambda job=job: self._run(job), name=f"train-{job.state.name}")
 
-    def stop(self) -> str:
-        """Ask the running training to stop after its current step (the adapter is still saved)."""
+    def _fill_waits(self) -> None:
+        """Each waiting run's position and estimated wait: runs ahead of it take the first free slot in turn (lock held)."""
+        now = time.time()
+        slots = []
+        for job in self._running:
+            s = job.state
+            left = s.eta_seconds if s.eta_seconds is not None else (s.estimate_seconds or FALLBACK_RUN_SECONDS) - (now - s.started)
+            slots.append(max(0.0, left))
+        slots += [0.0] * max(0, self.concurrency - len(slots))
+        for position, job in enumerate(self._queue, start=1):
+            slots.sort()
+            job.state.position, job.state.wait_seconds = position, slots[0]
+            slots[0] += job.state.estimate_seconds or FALLBACK_RUN_SECONDS
+
+    def _request_stop(self, job: _Job) -> str:
         with self._lock:
-            if not self._state.busy:
+            if job.state.status != "running":
                 return "nothing is training"
-            if self._stop.is_set():  # a double click, or two visitors: one stop is enough
-                return f"already stopping {self._state.name}: it ends after the current step"
-            self._stop.set()
-            self._state.log.append("stop requested: finishing the current step, then saving the adapter")
-            return f"stopping {self._state.name} after the current step"
+            if job.stop.is_set():  # a double click: one stop is enough
+                return f"already stopping {job.state.name}: it ends after the current step"
+            job.stop.set()
+            job.state.log.append("stop requested: finishing the current step, then saving the adapter")
+            return f"stopping {job.state.name} after the current step"
 
-    def snapshot(self) -> RunState:
-        """A copy of the state, safe to read while the thread keeps writing."""
+    def _finish(self, job: _Job, status: Status, error: str) -> None:
+        """Record the end of ``job`` (lock held)."""
+        job.state.status, job.state.error, job.state.position, job.state.wait_seconds = status, error, 0, None
+        if error:
+            job.state.log.append(f"failed: {error}")
+        elif status == "cancelled":
+            job.state.log.append("cancelled while waiting")
+        self._history = (self._history + [job])[-HISTORY:]
+
+    def _on_event(self, job: _Job, event: dict[str, Any]) -> None:
         with self._lock:
-            s = self._state
-            return RunState(s.status, s.name, s.run_dir, s.step, s.max_steps, s.eta_seconds, list(s.records),
-                            list(s.log), s.error, s.started)
-
-    def wait(self, timeout: float | None = None) -> RunState:
-        """Block until the current run ends (for tests and scripts), then return the state."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return self.snapshot()
-
-    def _on_event(self, event: dict[str, Any]) -> None:
-        with self._lock:
-            s = self._state
+            s = job.state
             if event["type"] == "step":
                 s.step, s.max_steps, s.eta_seconds = event["step"], event["max_steps"], event["eta_seconds"]
                 s.records.append({"step": event["step"], **event["metrics"]})
@@ -122,9 +286,9 @@ class RunManager:
             elif event["type"] == "done":
                 s.log.append(f"{event['status']} after {event['steps']} steps: {event['run_dir']}")
 
-    def _run(self, config: TrainConfig, dataset, stop: threading.Event) -> None:
+    def _run(self, job: _Job) -> None:
         try:
-            result = train(config, on_event=self._on_event, stop=stop, dataset=dataset)
+            result = job.work(lambda event: self._on_event(job, event), job.stop)
             status, error = result.status, ""
         except WorkbenchError as exc:
             status, error = "failed", str(exc)
@@ -132,11 +296,17 @@ class RunManager:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
         with self._lock:
-            self._state.status = status
-            self._state.error = error
-            if error:
-                self._state.log.append(f"failed: {error}")
+            self._running.remove(job)
+            self._finish(job, status, error)
+            self._dispatch()
 
 
-# Shared by every session of this server process: one training at a time, whoever started it.
+def waiting_text(state: RunState) -> str:
+    """'position 2 in the queue, about 3 min' for a waiting run."""
+    wait = state.wait_seconds
+    about = "starting now" if wait is not None and wait < 1 else (f"about {wait / 60:.0f} min" if wait and wait >= 90 else f"about {wait or 0:.0f} s")
+    return f"position {state.position} in the queue, {about}"
+
+
+# Shared by every session of this server process: the one queue, whoever submits.
 MANAGER = RunManager()

@@ -1,23 +1,82 @@
-"""Runs tab: every run on this server in a table, and their train/eval loss curves overlaid for comparison."""
+"""Runs tab: the page's learner's runs (and those the teacher shared) in a table, loss curves overlaid, and
+download, delete and resume for the learner's own runs only.
+
+Every handler takes the session's identity and resolves run names inside that learner's folder
+(:func:`workbench.learners.learner_run`), so no name a page sends can reach another learner's run.
+"""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import gradio as gr
 
 from workbench.errors import WorkbenchError
+from workbench.learners import Identity, learner_run, runs_root, shared_dir, workshop_enabled
 from workbench.training import list_runs, load_run_config, read_metrics
-from workbench.ui.run_manager import runs_root
+from workbench.training.runs import ADAPTER_DIR, MODEL_DIR, latest_checkpoint
+from workbench.ui.identity import current
+from workbench.ui.run_manager import MANAGER
 
-COLUMNS = ["run", "method", "adaptation", "lora_r", "learning_rate", "steps", "last train loss", "last eval loss"]
+COLUMNS = ["run", "status", "method", "adaptation", "lora_r", "learning_rate", "steps", "last train loss", "last eval loss"]
+SHARED_PREFIX = "shared/"
 
 
-def run_names() -> list[str]:
-    return [p.name for p in list_runs(runs_root())]
+def run_files(run_dir: str) -> list[str]:
+    """The run folder's downloadable files, copied to a fresh temporary folder: the top level, plus the adapter zipped.
+
+    Copies, because in workshop mode the runs folder is not served (a learner must not fetch another's run by
+    guessing its path); Gradio moves what a callback returns into its cache under a hash of the content. A full
+    fine-tuning model/ is left out: hundreds of MB are better copied from the folder than downloaded through a browser.
+    """
+    import tempfile
+
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        return []
+    out = Path(tempfile.mkdtemp(prefix="workbench-download-"))
+    files = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
+            files.append(str(shutil.copy2(path, out / path.name)))
+    if (folder / "adapter").is_dir():
+        files.append(shutil.make_archive(str(out / f"{folder.name}-adapter"), "zip", folder / "adapter"))
+    return files
 
 
-def runs_table() -> list[list]:
+def run_status(path: Path, live: set[str]) -> str:
+    """'training or queued', 'finished', or 'interrupted' (no weights saved: the server stopped mid-run, or it failed).
+
+    Until the training lifecycle writes its own marker, a run folder without saved weights that no thread is
+    training is one the app cannot have finished: after a restart it must not look like a finished run.
+    """
+    if str(path) in live:
+        return "training or queued"
+    if (path / ADAPTER_DIR / "adapter_config.json").is_file() or (path / MODEL_DIR / "config.json").is_file():
+        return "finished"
+    return "interrupted"
+
+
+def visible_runs(identity: Identity) -> dict[str, Path]:
+    """Label -> folder of every run this learner may see: their own, then (in workshop mode) the shared ones."""
+    runs = {p.name: p for p in list_runs(identity.folder)}
+    if workshop_enabled():
+        runs.update({SHARED_PREFIX + p.name: p for p in list_runs(shared_dir())})
+    return runs
+
+
+def run_names(identity: Identity | None = None) -> list[str]:
+    """Names of the runs a page may pick (the runs root itself outside workshop mode, when no identity is given)."""
+    if identity is None:
+        return [p.name for p in list_runs(runs_root())]
+    return list(visible_runs(identity))
+
+
+def runs_table(identity: Identity) -> list[list]:
     rows = []
-    for path in list_runs(runs_root()):
+    live = MANAGER.live_run_dirs()
+    for label, path in visible_runs(identity).items():
         try:
             config = load_run_config(path)
         except WorkbenchError:
@@ -27,19 +86,20 @@ def runs_table() -> list[list]:
         evals = [r["eval_loss"] for r in records if "eval_loss" in r]
         steps = max((r.get("step", 0) for r in records), default=0)
         adapter_r = config.lora_r if config.adaptation != "full" else "-"
-        rows.append([path.name, config.method, config.adaptation, adapter_r, config.learning_rate, steps,
+        rows.append([label, run_status(path, live), config.method, config.adaptation, adapter_r, config.learning_rate, steps,
                      round(train[-1], 4) if train else None, round(evals[-1], 4) if evals else None])
     return rows
 
 
-def overlay_plot(names: list[str]):
+def overlay_plot(identity: Identity, names: list[str]):
     """Train loss (solid) and eval loss (dashed, dots) of each chosen run, one colour per run."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 3.8), layout="constrained")
     ax = figure.subplots()
-    for i, name in enumerate(names):
-        records = read_metrics(runs_root() / name)
+    runs = visible_runs(identity)
+    for i, name in enumerate(n for n in names if n in runs):
+        records = read_metrics(runs[name])
         colour = f"C{i % 10}"
         train = [(r["step"], r["loss"]) for r in records if "loss" in r]
         evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
@@ -54,18 +114,93 @@ def overlay_plot(names: list[str]):
     return figure
 
 
-def build_runs_tab(app: gr.Blocks) -> None:
-    def refresh(chosen: list[str] | None):
-        names = run_names()
-        chosen = [n for n in (chosen or []) if n in names] or names[:3]
-        return runs_table(), gr.update(choices=names, value=chosen), overlay_plot(chosen)
+def _own_run(identity: Identity, name: str | None) -> Path:
+    """The learner's own run called ``name``; shared runs and other learners' are refused."""
+    path = learner_run(identity.learner, name or "")
+    if not (path / "config.yaml").is_file():
+        raise WorkbenchError(f"{(name or '')[:60]!r} is not one of your runs")
+    return path
 
+
+def refresh(request: gr.Request, who: Identity | None, chosen: list[str] | None):
+    try:
+        identity = current(who, request)
+    except WorkbenchError as exc:
+        return [], gr.update(choices=[], value=[]), None, gr.update(choices=[], value=None), str(exc)
+    names = list(visible_runs(identity))
+    chosen = [n for n in (chosen or []) if n in names] or names[:3]
+    return (runs_table(identity), gr.update(choices=names, value=chosen), overlay_plot(identity, chosen),
+            gr.update(choices=names, value=names[0] if names else None), "")
+
+
+def plot_chosen(request: gr.Request, who: Identity | None, chosen: list[str] | None):
+    try:
+        return overlay_plot(current(who, request), chosen or [])
+    except WorkbenchError:
+        return None
+
+
+def download(request: gr.Request, who: Identity | None, name: str | None):
+    """The files of a run this learner may see (their own or a shared one), as copies."""
+    try:
+        identity = current(who, request)
+        path = visible_runs(identity).get(name or "")
+        if path is None:
+            raise WorkbenchError(f"{(name or '')[:60]!r} is not one of your runs")
+    except WorkbenchError as exc:
+        return None, f"⚠️ {exc}"
+    return run_files(str(path)), f"{name}: {run_status(path, MANAGER.live_run_dirs())}"
+
+
+def delete(request: gr.Request, who: Identity | None, name: str | None) -> str:
+    """Delete one of the learner's own runs (not while it trains or waits)."""
+    try:
+        path = _own_run(current(who, request), name)
+    except WorkbenchError as exc:
+        return f"⚠️ {exc}"
+    if str(path) in MANAGER.live_run_dirs():
+        return f"⚠️ {name} is training or queued: stop it first"
+    shutil.rmtree(path, ignore_errors=True)
+    return f"deleted {name}"
+
+
+def resume_run(request: gr.Request, who: Identity | None, name: str | None) -> str:
+    """Queue an interrupted run of the learner's to continue from its last checkpoint."""
+    try:
+        identity = current(who, request)
+        path = _own_run(identity, name)
+    except WorkbenchError as exc:
+        return f"⚠️ {exc}"
+    if run_status(path, MANAGER.live_run_dirs()) != "interrupted":
+        return f"⚠️ {name} is not interrupted: nothing to resume"
+    if latest_checkpoint(path) is None:
+        return f"⚠️ {name} stopped before its first checkpoint: start it again from the Train tab"
+    ok, message = MANAGER.submit_resume(path, owner=identity.owner)
+    return message if ok else f"⚠️ {message}"
+
+
+def build_runs_tab(app: gr.Blocks, who: gr.State) -> None:
     with gr.Tab("Runs", id="runs"):
-        gr.Markdown("Past runs on this server. Tick runs to overlay their loss curves: solid lines are the train loss, "
-                    "dashed ones the eval loss on held-out data. A falling train loss with a rising eval loss means overfitting.")
+        gr.Markdown("Your runs on this server" + (" and those your teacher shared (shared/...)" if workshop_enabled() else "")
+                    + ". Tick runs to overlay their loss curves: solid lines are the train loss, dashed ones the eval loss "
+                    "on held-out data. A falling train loss with a rising eval loss means overfitting. A run marked "
+                    "*interrupted* stopped without saving its weights (the server restarted mid-run): Resume continues it "
+                    "from its last checkpoint.")
         refresh_button = gr.Button("Refresh", size="sm")
         table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True)
         chosen = gr.CheckboxGroup([], label="Runs to plot")
         plot = gr.Plot(label="Loss curves")
-        gr.on([refresh_button.click, app.load], refresh, inputs=chosen, outputs=[table, chosen, plot], api_name="runs")
-        chosen.input(overlay_plot, inputs=chosen, outputs=plot)
+        with gr.Row():
+            run = gr.Dropdown([], label="Run")
+            download_button = gr.Button("Download", scale=0)
+            resume_button = gr.Button("Resume", scale=0)
+            delete_button = gr.Button("Delete", variant="stop", scale=0)
+        message = gr.Textbox(show_label=False, interactive=False, container=False)
+        files = gr.File(label="Run files (download)", file_count="multiple", interactive=False)
+        outputs = [table, chosen, plot, run, message]
+        gr.on([refresh_button.click, app.load, who.change], refresh, inputs=[who, chosen], outputs=outputs, api_name="runs")
+        chosen.input(plot_chosen, inputs=[who, chosen], outputs=plot)
+        download_button.click(download, inputs=[who, run], outputs=[files, message], api_name="download_run")
+        resume_button.click(resume_run, inputs=[who, run], outputs=message, api_name="resume_run")
+        delete_button.click(delete, inputs=[who, run], outputs=message, api_name="delete_run").then(
+            refresh, inputs=[who, chosen], outputs=outputs)

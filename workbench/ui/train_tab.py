@@ -1,13 +1,15 @@
-"""Train tab: choose method, adaptation and a few hyperparameters, see the estimate, start/stop, watch it train.
+"""Train tab: choose method, adaptation and a few hyperparameters, see the estimate, queue/stop, watch it train.
 
-The run itself belongs to :mod:`workbench.ui.run_manager`; this tab only starts it and polls its state
-with a timer, so a reloaded page (or another visitor) picks up the live run where it is.
+The run itself belongs to :mod:`workbench.ui.run_manager`'s queue; this tab submits it for the page's learner
+and polls that learner's latest run with a timer, so a reloaded page picks up the live (or waiting) run
+where it is. Handlers live at module level so tests call them without a server.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +17,18 @@ import gradio as gr
 
 from workbench.data import length_stats, load_data
 from workbench.errors import WorkbenchError
+from workbench.learners import Identity, runs_root, uploads_dir
 from workbench.training import TrainConfig
 from workbench.training.config import DEFAULT_LEARNING_RATES
 from workbench.training.estimate import estimate_config
 from workbench.training.plots import draw_loss
 from workbench.ui import public
 from workbench.ui.data_tab import UPLOAD, check_upload, sample_choices, source_path
-from workbench.ui.run_manager import MANAGER, RunState, runs_root
+from workbench.ui.identity import current
+from workbench.ui.run_manager import MANAGER, RunState, waiting_text
+from workbench.ui.runs_tab import run_files
 from workbench.ui.shared_model import get_model
+from workbench.ui.teacher_tab import room_preset
 
 POLL_SECONDS = 2.0
 
@@ -36,17 +42,20 @@ class TrainControls:
     lora_r: gr.Slider
     lora_alpha: gr.Slider
     learning_rate: gr.Number
+    max_steps: gr.Number
+    batch_size: gr.Slider
+    max_length: gr.Slider
 
 
 def form_config(model_name: str, data: str, upload_path: str | None, name: str, method: str, adaptation: str,
                 lora_r: int, lora_alpha: int, learning_rate: float, epochs: float, max_steps: int, batch_size: int,
-                max_length: int, beta: float) -> TrainConfig:
-    """The TrainConfig the form describes, with the server's caps applied."""
+                max_length: int, beta: float, output_dir: str | Path | None = None) -> TrainConfig:
+    """The TrainConfig the form describes, with the server's caps applied; runs go to ``output_dir`` (the learner's folder)."""
     path = source_path(data, upload_path)
     if data == UPLOAD:
         check_upload(path)
     config = TrainConfig(
-        name=name.strip(), model=model_name, data=path, method=method, adaptation=adaptation, output_dir=str(runs_root()),
+        name=name.strip(), model=model_name, data=path, method=method, adaptation=adaptation, output_dir=str(output_dir if output_dir is not None else runs_root()),
         lora_r=int(lora_r), lora_alpha=int(lora_alpha), learning_rate=float(learning_rate), epochs=float(epochs),
         max_steps=int(max_steps) if max_steps else -1, batch_size=int(batch_size), max_length=int(max_length), beta=float(beta),
     )
@@ -77,12 +86,15 @@ def loss_plot(records: list[dict], title: str):
 
 def progress_html(state: RunState) -> str:
     if state.status == "idle":
-        return "<div class='wb-progress'>No run yet on this server.</div>"
+        return "<div class='wb-progress'>No run of yours yet.</div>"
+    if state.waiting:
+        return (f"<div class='wb-progress'><b>{html.escape(state.name)}</b> is waiting: {html.escape(waiting_text(state))}. "
+                "It starts by itself; Cancel takes it out of the queue.</div>")
     fraction = state.step / state.max_steps if state.max_steps else 0.0
     if state.status == "completed":
         fraction = 1.0
     eta = f", about {state.eta_seconds:.0f} s left" if state.busy and state.eta_seconds is not None else ""
-    colour = {"failed": "#ef4444", "stopped": "#f59e0b"}.get(state.status, "#22c55e")
+    colour = {"failed": "#ef4444", "stopped": "#f59e0b", "cancelled": "#9ca3af"}.get(state.status, "#22c55e")
     return (
         f"<div class='wb-progress'><div style='display:flex;justify-content:space-between'>"
         f"<b>{html.escape(state.name)}</b><span>{html.escape(state.status)}: step {state.step}/{state.max_steps or '?'}{eta}</span></div>"
@@ -91,72 +103,95 @@ def progress_html(state: RunState) -> str:
     )
 
 
-def run_files(run_dir: str) -> list[str]:
-    """The run folder's downloadable files: the top level, plus the adapter zipped into one file.
-
-    The zip goes to the temp folder, not the run folder, which belongs to training. A full fine-tuning
-    model/ is left out: hundreds of MB are better copied from the folder than downloaded through a browser.
-    """
-    import shutil
-    import tempfile
-
-    folder = Path(run_dir)
-    if not folder.is_dir():
-        return []
-    files = [str(p) for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")]
-    if (folder / "adapter").is_dir():
-        target = Path(tempfile.gettempdir()) / "workbench-downloads" / f"{folder.name}-adapter"
-        archive = target.with_suffix(".zip")
-        if not archive.is_file() or archive.stat().st_mtime < (folder / "adapter").stat().st_mtime:
-            shutil.make_archive(str(target), "zip", folder / "adapter")
-        files.append(str(archive))
-    return files
-
-
-def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, upload_path: gr.State) -> TrainControls:
+def estimate(model_name: str, *form) -> tuple[str, float | None]:
+    """(the estimate as plain text, its seconds) for the form; the text is shown as text, never as Markdown."""
     caps = public.caps()
+    try:
+        config = form_config(model_name, *form)
+        bundle = load_data(config.data)
+        rows = len(bundle.dataset) if caps.max_rows is None else min(caps.max_rows, len(bundle.dataset))
+        stats = length_stats(bundle, get_model(model_name).tokenizer, config.max_length).as_dict()
+        result = estimate_config(config, n_train=int(rows * 0.9), mean_tokens=min(stats.get("mean", 0) or 1, config.max_length),
+                                 longest_tokens=stats.get("max"))  # the estimate caps it at max_length
+    except WorkbenchError as exc:
+        return f"Cannot estimate: {exc}", None
+    parts = " + ".join(f"{name.replace('_and_', '/').replace('_', ' ')} {mb:.0f}" for name, mb in result.breakdown_mb.items())
+    return f"Before you start: {result.summary().removeprefix('estimate: ')}.\nMemory: {parts} MB.", result.seconds
 
-    def estimate(*form):
-        try:
-            config = form_config(model_name, *form)
-            bundle = load_data(config.data)
-            rows = len(bundle.dataset) if caps.max_rows is None else min(caps.max_rows, len(bundle.dataset))
-            stats = length_stats(bundle, get_model(model_name).tokenizer, config.max_length).as_dict()
-            result = estimate_config(config, n_train=int(rows * 0.9), mean_tokens=min(stats.get("mean", 0) or 1, config.max_length),
-                                     longest_tokens=stats.get("max"))  # the estimate caps it at max_length
-        except WorkbenchError as exc:
-            return f"Cannot estimate: {html.escape(str(exc))}"
-        b = result.breakdown_mb
-        # "~" pairs would render as strikethrough in Markdown.
-        summary = result.summary().removeprefix("estimate: ").replace("~", "≈")
-        parts = " + ".join(f"{name.replace('_and_', '/').replace('_', ' ')} {mb:.0f}" for name, mb in b.items())
-        return f"**Before you start:** {summary}.  \nMemory: {parts} MB."
 
-    def start(*form):
-        try:
-            config, dataset = public_run(form_config(model_name, *form), uploaded=form[0] == UPLOAD)
-            ok, message = MANAGER.start(config, dataset=dataset)
-        except WorkbenchError as exc:
-            ok, message = False, str(exc)
-        return ("" if ok else "⚠️ ") + message
+def _keep_upload(identity: Identity, path: str) -> str:
+    """Copy an uploaded file into the learner's own uploads folder (Gradio's upload cache is shared and temporary)."""
+    target = uploads_dir(identity.learner) / Path(path).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return str(shutil.copy2(path, target))
 
-    def poll(seen: str):
-        """Redraw from the manager's state, but only what changed since this page last drew (matplotlib is not free)."""
-        state = MANAGER.snapshot()
-        key = f"{state.name}:{state.status}:{len(state.records)}:{len(state.log)}"
-        if key == seen:
-            return (gr.skip(),) * len(poll_outputs)
-        plot = loss_plot(state.records, state.name) if state.records else None
-        files = run_files(state.run_dir) if state.status in ("completed", "stopped") else None
-        # Only a failure is written into the message line; otherwise what start/stop said stays readable.
-        error = f"⚠️ {state.error}" if state.error else gr.skip()
-        return (progress_html(state), plot, "\n".join(state.log[-200:]), files, key,
-                gr.update(interactive=not state.busy), gr.update(interactive=state.busy), error)
 
+def start(request: gr.Request, who: Identity | None, seconds: float | None, model_name: str, *form) -> str:
+    """Queue the form's run for this page's learner; the message says whether it started or waits, and why not."""
+    try:
+        identity = current(who, request)
+        uploaded = form[0] == UPLOAD
+        config = form_config(model_name, *form, output_dir=identity.folder)
+        if uploaded and identity.learner is not None:
+            config = dataclasses.replace(config, data=_keep_upload(identity, config.data))
+        config, dataset = public_run(config, uploaded=uploaded)
+        ok, message = MANAGER.submit(config, dataset=dataset, owner=identity.owner, estimate_seconds=seconds)
+    except WorkbenchError as exc:
+        ok, message = False, str(exc)
+    return ("" if ok else "⚠️ ") + message
+
+
+def stop(request: gr.Request, who: Identity | None) -> str:
+    """Stop this learner's training (or take their waiting run out of the queue); nobody else's."""
+    try:
+        return MANAGER.stop(current(who, request).owner)
+    except WorkbenchError as exc:
+        return f"⚠️ {exc}"
+
+
+def cancel(request: gr.Request, who: Identity | None) -> str:
+    try:
+        return MANAGER.cancel(current(who, request).owner)
+    except WorkbenchError as exc:
+        return f"⚠️ {exc}"
+
+
+def poll(request: gr.Request, who: Identity | None, seen: str) -> tuple:
+    """Redraw from this learner's latest run, but only what changed since this page last drew (matplotlib is not free)."""
+    try:
+        state = MANAGER.snapshot(current(who, request).owner)
+    except WorkbenchError:
+        state = RunState()
+    key = f"{state.name}:{state.status}:{len(state.records)}:{len(state.log)}:{state.position}:{round(state.wait_seconds or 0)}"
+    if key == seen:
+        return (gr.skip(),) * 9
+    plot = loss_plot(state.records, state.name) if state.records else None
+    files = run_files(state.run_dir) if state.status in ("completed", "stopped") else None
+    # Only a failure is written into the message line; otherwise what start/stop said stays readable.
+    error = f"⚠️ {state.error}" if state.error else gr.skip()
+    return (progress_html(state), plot, "\n".join(state.log[-200:]), files, key,
+            gr.update(interactive=not state.busy), gr.update(interactive=state.busy),
+            gr.update(visible=state.waiting), error)
+
+
+def apply_preset(seen: int) -> tuple:
+    """Fill the form with the preset the teacher pushed, once per push (``seen``: the push this page applied last)."""
+    version, preset = room_preset()
+    if version == seen or preset is None:
+        return (gr.skip(),) * 10
+    note = f"The teacher set these settings for the room: {preset['label']}."
+    return (version, preset["method"], preset["adaptation"], preset["lora_r"], preset["lora_alpha"], preset["learning_rate"],
+            preset["max_steps"], preset["batch_size"], min(preset["max_length"], public.caps().max_length), note)
+
+
+
+
+def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, upload_path: gr.State, who: gr.State) -> TrainControls:
+    caps = public.caps()
     with gr.Tab("Train", id="train"):
         gr.Markdown("Train the model on your data. **SFT** learns from demonstrations; **DPO** from chosen/rejected pairs. "
                     "**LoRA** trains a small adapter, **QLoRA** the same on a 4-bit base (less memory, slower on CPU), "
-                    "**full** every weight. " + public.describe())
+                    "**full** every weight. Runs wait their turn in the server's queue. " + public.describe())
         with gr.Row():
             data = gr.Dropdown(sample_choices(), value="sentiment_json", label="Data",
                                info="A sample, or the file you uploaded on the Data tab.")
@@ -183,18 +218,23 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
                 max_length = gr.Slider(32, caps.max_length, value=256, step=32, label="max_length",
                                        info="Longest example in tokens; longer ones are cut.")
         form = [data, upload_path, name, method, adaptation, lora_r, lora_alpha, learning_rate, epochs, max_steps, batch_size, max_length, beta]
-        estimate_box = gr.Markdown()
+        # Plain text boxes, not Markdown: both show text derived from what visitors typed (run names, file names).
+        estimate_box = gr.Textbox(label="Estimate", interactive=False, lines=2, elem_id="wb-estimate")
         with gr.Row():
             estimate_button = gr.Button("Estimate memory and time")
             start_button = gr.Button("Start training", variant="primary")
             stop_button = gr.Button("Stop", variant="stop", interactive=False)
-        message = gr.Markdown()
+            cancel_button = gr.Button("Cancel (leave the queue)", visible=False)
+        message = gr.Textbox(show_label=False, interactive=False, container=False, elem_id="wb-train-message")
         progress = gr.HTML(progress_html(RunState()))
         with gr.Row():
             plot = gr.Plot(label="Loss (live)")
             log = gr.Textbox(label="Run log", lines=12, max_lines=12, interactive=False, autoscroll=True)
         files = gr.File(label="Run folder (download)", file_count="multiple", interactive=False)
+        model = gr.State(model_name)
+        seconds = gr.State(None)  # the last estimate's time, which the queue uses for the waits it shows
         seen = gr.State("")  # the state this page last drew (see poll)
+        preset_seen = gr.State(0)
 
         # The Data tab's choice carries over when it is one this tab offers (broken examples are not).
         data_source.change(lambda v: gr.update(value=v) if v in dict(map(reversed, sample_choices())) else gr.skip(),
@@ -203,13 +243,17 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
         gr.on([method.input, adaptation.input], lambda m, a: DEFAULT_LEARNING_RATES[(m, a)],
               inputs=[method, adaptation], outputs=learning_rate)
         # An estimate drawn for other settings would mislead (e.g. after "Which method?" applied its answer).
-        gr.on([c.change for c in form], lambda shown: "*Settings changed: press Estimate for new figures.*" if shown else "",
+        gr.on([c.change for c in form], lambda shown: "Settings changed: press Estimate for new figures." if shown else "",
               inputs=estimate_box, outputs=estimate_box, show_progress="hidden", queue=False)
-        estimate_button.click(estimate, inputs=form, outputs=estimate_box, api_name="estimate")
-        start_button.click(estimate, inputs=form, outputs=estimate_box).then(start, inputs=form, outputs=message, api_name="start")
-        stop_button.click(lambda: MANAGER.stop(), outputs=message, api_name="stop")
-        poll_outputs = [progress, plot, log, files, seen, start_button, stop_button, message]
+        estimate_button.click(estimate, inputs=[model, *form], outputs=[estimate_box, seconds], api_name="estimate")
+        start_button.click(estimate, inputs=[model, *form], outputs=[estimate_box, seconds]).then(
+            start, inputs=[who, seconds, model, *form], outputs=message, api_name="start")
+        stop_button.click(stop, inputs=who, outputs=message, api_name="stop")
+        cancel_button.click(cancel, inputs=who, outputs=message, api_name="cancel")
+        poll_outputs = [progress, plot, log, files, seen, start_button, stop_button, cancel_button, message]
         timer = gr.Timer(POLL_SECONDS)
-        timer.tick(poll, inputs=seen, outputs=poll_outputs, show_progress="hidden", api_name="poll")
-        app.load(poll, inputs=seen, outputs=poll_outputs, show_progress="hidden")
-    return TrainControls(method, adaptation, lora_r, lora_alpha, learning_rate)
+        timer.tick(poll, inputs=[who, seen], outputs=poll_outputs, show_progress="hidden", api_name="poll")
+        gr.on([app.load, who.change], poll, inputs=[who, seen], outputs=poll_outputs, show_progress="hidden")
+        preset_outputs = [preset_seen, method, adaptation, lora_r, lora_alpha, learning_rate, max_steps, batch_size, max_length, message]
+        timer.tick(apply_preset, inputs=preset_seen, outputs=preset_outputs, show_progress="hidden", api_name=False)
+    return TrainControls(method, adaptation, lora_r, lora_alpha, learning_rate, max_steps, batch_size, max_length)

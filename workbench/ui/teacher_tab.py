@@ -1,0 +1,207 @@
+"""Teacher tab (behind ``WORKBENCH_TEACHER_PASSWORD``): every learner's runs live, a leaderboard of the held-out
+loss, stop/delete/share any run, push a preset to every learner's Train tab, reset the room.
+
+The password unlocks one browser session (a ``gr.State``); every handler checks that state, so the
+endpoints are refused to a page or script that has not given the password.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+import yaml
+
+from workbench.errors import WorkbenchError
+from workbench.learners import learners, reset_room, runs_dir, shared_dir
+from workbench.training import TrainConfig, list_runs, read_metrics
+from workbench.ui.run_manager import MANAGER
+from workbench.ui.runs_tab import run_status
+
+ROOM_COLUMNS = ["learner", "run", "status", "step", "train loss", "held-out loss", "method", "adaptation"]
+BOARD_COLUMNS = ["rank", "learner", "run", "held-out loss"]
+PRESET_FIELDS = ("method", "adaptation", "lora_r", "lora_alpha", "learning_rate", "max_steps", "batch_size", "max_length")
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+REFRESH_SECONDS = 3.0
+WRONG_PASSWORD_DELAY_S = 1.0  # slows a script guessing the password to one try a second per session
+
+_preset_lock = threading.Lock()
+_preset: tuple[int, dict | None] = (0, None)
+
+
+def teacher_password() -> str | None:
+    return os.environ.get("WORKBENCH_TEACHER_PASSWORD") or None
+
+
+def room_preset() -> tuple[int, dict | None]:
+    """(push number, preset): every Train tab applies a push it has not applied yet."""
+    with _preset_lock:
+        return _preset
+
+
+def presets() -> dict[str, dict]:
+    """The repository's configs/*.yaml as Train-tab settings, by file name (the same presets the CLI trains)."""
+    found = {}
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        try:
+            config = TrainConfig.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, source=str(path))
+        except (WorkbenchError, yaml.YAMLError):
+            continue
+        found[path.stem] = {f: getattr(config, f) for f in PRESET_FIELDS} | {"label": path.stem}
+    return found
+
+
+def push_preset(name: str) -> str:
+    global _preset
+    chosen = presets().get(name)
+    if chosen is None:
+        raise WorkbenchError(f"no preset named {name!r}")
+    with _preset_lock:
+        _preset = (_preset[0] + 1, chosen)
+    return f"pushed {name} to every learner's Train tab"
+
+
+def _split(label: str | None) -> Path:
+    """'learner/run' from the room table -> that run's folder, refusing anything else."""
+    learner, _, run = (label or "").partition("/")
+    if learner not in learners() or not run or run.startswith(".") or "/" in run or ".." in run:
+        raise WorkbenchError(f"{(label or '')[:60]!r} is not a run in this room")
+    return runs_dir(learner) / run
+
+
+def room_rows() -> list[list]:
+    """One row per run of every learner, live status from the queue first."""
+    live = {s.run_dir: s for s in MANAGER.jobs() if s.status in ("running", "queued")}
+    rows = []
+    for learner in learners():
+        folders = {str(p): p for p in list_runs(runs_dir(learner))}
+        folders.update({d: Path(d) for d in live if Path(d).parent == runs_dir(learner)})  # queued: no folder yet
+        for key, path in folders.items():
+            state = live.get(key)
+            records = read_metrics(path)
+            train = [r["loss"] for r in records if "loss" in r]
+            evals = [r["eval_loss"] for r in records if "eval_loss" in r]
+            step = max((r.get("step", 0) for r in records), default=0)
+            if state is not None:
+                status = f"queued #{state.position}" if state.status == "queued" else "training"
+                step = f"{state.step}/{state.max_steps or '?'}"
+            else:
+                status = run_status(path, set())
+            method = adaptation = ""
+            if (path / "config.yaml").is_file():
+                config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+                method, adaptation = config.get("method", ""), config.get("adaptation", "")
+            rows.append([learner, path.name, status, step, round(train[-1], 4) if train else None,
+                         round(evals[-1], 4) if evals else None, method, adaptation])
+    return rows
+
+
+def leaderboard_rows(rows: list[list] | None = None) -> list[list]:
+    """Each learner's best held-out loss (lower is better), best first; runs without an evaluation are left out."""
+    best: dict[str, tuple[float, str]] = {}
+    for learner, run, _, _, _, held_out, *_ in rows if rows is not None else room_rows():
+        if held_out is not None and (learner not in best or held_out < best[learner][0]):
+            best[learner] = (held_out, run)
+    ranked = sorted(best.items(), key=lambda item: item[1][0])
+    return [[i, learner, run, loss] for i, (learner, (loss, run)) in enumerate(ranked, start=1)]
+
+
+def stop_any(label: str | None) -> str:
+    return MANAGER.stop_run(_split(label))
+
+
+def delete_any(label: str | None) -> str:
+    path = _split(label)
+    if str(path) in MANAGER.live_run_dirs():
+        return f"{label} is training or queued: stop it first"
+    shutil.rmtree(path, ignore_errors=True)
+    return f"deleted {label}"
+
+
+def share(label: str | None) -> str:
+    """Copy a learner's run into the shared folder: every learner then sees it (read-only) in their Runs tab."""
+    path = _split(label)
+    target = shared_dir() / f"{path.parent.name}-{path.name}"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(path, target, ignore=shutil.ignore_patterns("checkpoints"))
+    return f"shared {label} as shared/{target.name}"
+
+
+def reset() -> str:
+    """Stop every training, empty the queue, delete every learner's folder and the shared runs, clear the preset."""
+    global _preset
+    MANAGER.stop_all()
+    MANAGER.wait(timeout=120)  # a training ends after its current step; its folder is deleted after that
+    gone = reset_room()
+    with _preset_lock:
+        _preset = (_preset[0], None)
+    return f"room reset: {gone} folders deleted"
+
+
+# -- Gradio handlers: each refuses a session that has not given the password ---------------------------------
+
+def unlock(password: str):
+    expected = teacher_password()
+    if expected and hmac.compare_digest((password or "").encode(), expected.encode()):
+        return True, "Teacher's view unlocked for this browser session.", gr.update(visible=True), gr.Timer(active=True)
+    time.sleep(WRONG_PASSWORD_DELAY_S)
+    return False, "Wrong password.", gr.update(visible=False), gr.Timer(active=False)
+
+
+def _guard(teacher: bool) -> None:
+    if teacher is not True or not teacher_password():
+        raise gr.Error("Give the teacher's password first.")
+
+
+def view(teacher: bool):
+    _guard(teacher)
+    rows = room_rows()
+    return rows, leaderboard_rows(rows), gr.update(choices=[f"{r[0]}/{r[1]}" for r in rows])
+
+
+def act(teacher: bool, action: str, target: str | None, preset: str | None, confirm: str) -> str:
+    """One entry point for the teacher's buttons (a dict of actions, not a handler each)."""
+    _guard(teacher)
+    actions = {"stop": lambda: stop_any(target), "delete": lambda: delete_any(target), "share": lambda: share(target),
+               "preset": lambda: push_preset(preset or ""),
+               "reset": lambda: reset() if confirm.strip() == "reset" else "type reset in the box to confirm"}
+    try:
+        return actions[action]()
+    except (WorkbenchError, KeyError) as exc:
+        return f"⚠️ {exc}"
+
+
+def build_teacher_tab() -> None:
+    with gr.Tab("Teacher", id="teacher"):
+        teacher = gr.State(False)
+        with gr.Row():
+            password = gr.Textbox(label="Teacher's password", type="password", scale=3)
+            unlock_button = gr.Button("Open", scale=0)
+        message = gr.Textbox(show_label=False, interactive=False, container=False)
+        with gr.Column(visible=False) as panel:
+            gr.Markdown("Every learner's runs, live. The leaderboard ranks each learner's best held-out loss "
+                        "(the eval loss on data the run did not train on: lower is better).")
+            room = gr.Dataframe(headers=ROOM_COLUMNS, interactive=False, wrap=True, label="Room")
+            board = gr.Dataframe(headers=BOARD_COLUMNS, interactive=False, label="Leaderboard")
+            with gr.Row():
+                target = gr.Dropdown([], label="Run (learner/run)")
+                buttons = {action: gr.Button(label, scale=0, variant=variant) for action, label, variant in
+                           [("stop", "Stop", "secondary"), ("share", "Share with the room", "secondary"), ("delete", "Delete", "stop")]}
+            with gr.Row():
+                preset = gr.Dropdown(list(presets()), label="Preset for every Train tab")
+                buttons["preset"] = gr.Button("Push preset", scale=0)
+            with gr.Row():
+                confirm = gr.Textbox(label="Type reset to confirm", scale=1)
+                buttons["reset"] = gr.Button("Reset the room", variant="stop", scale=0)
+        timer = gr.Timer(REFRESH_SECONDS, active=False)
+        unlock_button.click(unlock, inputs=password, outputs=[teacher, message, panel, timer], api_name="teacher_unlock")
+        timer.tick(view, inputs=teacher, outputs=[room, board, target], show_progress="hidden", api_name="teacher_view")
+        for action, button in buttons.items():
+            button.click(act, inputs=[teacher, gr.State(action), target, preset, confirm], outputs=message,
+                         api_name=f"teacher_{action}").then(view, inputs=teacher, outputs=[room, board, target])
