@@ -42,7 +42,7 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
             train = build_train_tab(app, model_name, data_source, upload_path, who)
             build_runs_tab(app, who)
             build_arena_tab(app, model_name)
-            build_evaluate_tab(app)
+            build_evaluate_tab(app, who)
             build_export_tab(app)
             build_method_tab(train, tabs)
             build_chat_tab(model_name)

@@ -10,7 +10,7 @@ import pytest
 
 from app_server import serve
 from test_arena_app import arena_form
-from workbench.ui.chat_tab import message_text
+from workbench.ui.chat_text import message_text
 
 TRAIN_FORM = dict(method="sft", adaptation="lora", lora_r=8, lora_alpha=16, learning_rate=2e-4, epochs=1, max_steps=2,
                   batch_size=4, max_length=128, beta=0.1)
@@ -117,7 +117,8 @@ def test_train_compare_vote_evaluate_end_to_end(client):
 def test_a_run_outlives_its_tab_and_a_double_stop_ends_it_once(running_app):
     from gradio_client import Client
 
-    from workbench.ui.run_manager import MANAGER, runs_root
+    from workbench.learners import runs_root
+    from workbench.ui.run_manager import MANAGER
 
     MANAGER.wait(timeout=120)  # a run an earlier test started
     first_tab = Client(running_app.local_url, verbose=False)

@@ -139,7 +139,7 @@ def test_model_output_with_markup_shows_as_text(page, monkeypatch):
 def test_per_example_view_of_an_evaluation(page, tiny_model_dir, make_adapter_run):
     """Evaluate a run in the browser, then read its examples one by one, filtered, and the forgetting probe."""
     from workbench.data import SAMPLES
-    from workbench.ui.run_manager import runs_root
+    from workbench.learners import runs_root
 
     run = make_adapter_run(runs_root() / "eval-view", tiny_model_dir, seed=3)
     (run / "config.yaml").write_text(f"model: {tiny_model_dir}\nname: eval-view\ndata: {SAMPLES['sentiment_json'].train_path}\n")

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app_server import serve
-from workbench.ui.chat_tab import message_text
+from workbench.ui.chat_text import message_text
 
 
 def arena_form(message: str, *sides: str, mode: str = "Named sides", pool: list[str] | None = None, system: str = "",

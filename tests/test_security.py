@@ -249,7 +249,7 @@ def test_prompt_length_is_capped(site):
 
 
 def test_model_output_is_shown_as_text(site, monkeypatch):
-    from workbench.ui.chat_tab import message_text
+    from workbench.ui.chat_text import message_text
 
     app, _ = site
     markup = '<script>alert(1)</script><img src=x onerror="alert(2)"> & <b>bold</b>'

@@ -36,8 +36,8 @@ from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings
 from workbench.leaderboard import leaderboard
 from workbench.ui import public
-from workbench.ui.chat_tab import shown
-from workbench.ui.run_manager import runs_root
+from workbench.ui.chat_text import shown
+from workbench.learners import runs_root
 from workbench.votes import VOTES_FILE, read_votes
 
 NONE = "(none)"

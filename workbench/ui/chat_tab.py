@@ -1,33 +1,21 @@
 """Chat tab: talk to the base model or any run (a one-side arena) with visible sampling settings.
 
-Messages are shown as exactly the text the model read or wrote: escaped, with Markdown off. Gradio's own
-sanitiser would drop a <script> but still render <img src=...> or <b>, and a stranger's adapter decides
-what the model writes.
+Messages are shown as exactly the text the model read or wrote (:mod:`workbench.ui.chat_text`).
 """
 
 from __future__ import annotations
 
-import html
-
 import gradio as gr
 
+from workbench.arena import Side, answering_runs
 from workbench.compare import BASE
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings, Message, stream_chat
+from workbench.learners import runs_root
 from workbench.ui import public
+from workbench.ui.arena_tab import arena_for
+from workbench.ui.chat_text import message_text, shown
 from workbench.ui.shared_model import get_model
-
-
-def shown(text: str) -> str:
-    """Text as the chat displays it: every '<' and '&' escaped, so markup shows as the characters it is."""
-    return html.escape(text, quote=False)
-
-
-def message_text(content) -> str:
-    """The model's text of a chat message: Gradio 6 hands back typed parts, and the display escaped them."""
-    if not isinstance(content, str):
-        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return html.unescape(content)
 
 
 def answer_stream(model_name: str, side: str, messages: list[Message], settings: GenerationSettings):
@@ -39,9 +27,6 @@ def answer_stream(model_name: str, side: str, messages: list[Message], settings:
             answer += piece
             yield answer
         return
-    from workbench.arena import Side
-    from workbench.ui.arena_tab import arena_for  # that module shows text with this one's `shown`
-
     for (text,) in arena_for(model_name).stream([Side(side)], [messages], settings):
         yield text
 
@@ -71,9 +56,6 @@ def build_chat_tab(model_name: str) -> None:
             raise gr.Error(str(exc)) from exc
 
     def models():
-        from workbench.arena import answering_runs
-        from workbench.ui.run_manager import runs_root
-
         return gr.update(choices=[BASE, *answering_runs(runs_root())])
 
     with gr.Tab("Chat") as tab:

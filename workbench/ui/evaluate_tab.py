@@ -14,11 +14,12 @@ import gradio as gr
 
 from workbench.errors import WorkbenchError
 from workbench.evaluation import CHANGES, change_counts
+from workbench.learners import Identity
 from workbench.training.runs import EVAL_DIR
-from workbench.zerogpu import evaluate_run  # inside @spaces.GPU on ZeroGPU; evaluation.evaluate_run elsewhere
 from workbench.ui import public
-from workbench.ui.run_manager import runs_root
-from workbench.ui.runs_tab import run_names
+from workbench.ui.identity import current
+from workbench.ui.runs_tab import visible_runs
+from workbench.zerogpu import evaluate_run  # inside @spaces.GPU on ZeroGPU; evaluation.evaluate_run elsewhere
 
 SHOW = ("all", *CHANGES)
 EXAMPLE_COLUMNS = ["#", "change", "prompt", "reference", "base answer", "base score", "tuned answer", "tuned score"]
@@ -26,8 +27,12 @@ PROBE_COLUMNS = ["category", "question", "base answer", "base", "tuned answer", 
 EMPTY = ("", None, None, [], [], "")
 
 
-def _eval_dir(name: str) -> Path:
-    return runs_root() / name / EVAL_DIR
+def _run_dir(who: Identity | None, request: gr.Request | None, name: str) -> Path:
+    """The folder of a run this page may see (its learner's own, or shared); nothing else can be named."""
+    try:
+        return visible_runs(current(who, request))[name]
+    except (WorkbenchError, KeyError) as exc:
+        raise gr.Error(f"no run named {name!r} here: pick one from the list") from exc
 
 
 def summary_markdown(results: dict) -> str:
@@ -77,37 +82,51 @@ def probe_rows(results: dict) -> list[list]:
              item["answers"][tuned], mark[item["passed"][tuned]]] for item in results["forgetting"]["items"]]
 
 
-def _outputs(name: str, results: dict, show: str) -> tuple:
-    out = _eval_dir(name)
+def _outputs(run_dir: Path, results: dict, show: str) -> tuple:
+    out, name = run_dir / EVAL_DIR, run_dir.name
     files = [str(out / "eval.json"), str(out / "eval.md")]
     return (summary_markdown(results), str(out / "before_after.png"), files, example_rows(results, show),
             probe_rows(results), f"Last evaluation of {name}.")
 
 
-def show_saved(name: str | None, show: str = "all") -> tuple:
+def show_saved(request: gr.Request, who: Identity | None, name: str | None, show: str = "all") -> tuple:
     """The run's last evaluation, if it has one (nothing is computed)."""
-    path = _eval_dir(name) / "eval.json" if name else None
-    if path is None or not path.is_file():
-        return (*EMPTY[:-1], "No evaluation of this run yet: press Evaluate." if name else "")
+    if not name:
+        return EMPTY
+    run_dir = _run_dir(who, request, name)
+    path = run_dir / EVAL_DIR / "eval.json"
+    if not path.is_file():
+        return (*EMPTY[:-1], "No evaluation of this run yet: press Evaluate.")
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
-        return _outputs(name, results, show)
+        return _outputs(run_dir, results, show)
     except (ValueError, KeyError, TypeError):
         return (*EMPTY[:-1], "This run's eval.json is from an older version or damaged: press Evaluate to measure again.")
 
 
-def run_evaluation(name: str | None, max_samples: int, probe: bool, show: str = "all") -> tuple:
+def run_evaluation(request: gr.Request, who: Identity | None, name: str | None, max_samples: int, probe: bool,
+                   show: str = "all") -> tuple:
     """Evaluate the run now (minutes on a CPU: answers are generated for every example)."""
     if not name:
         raise gr.Error("Choose a run first (train one on the Train tab).")
+    run_dir = _run_dir(who, request, name)
     try:
-        results = evaluate_run(runs_root() / name, max_samples=int(max_samples), probe=bool(probe))
+        results = evaluate_run(run_dir, max_samples=int(max_samples), probe=bool(probe))
     except WorkbenchError as exc:
         raise gr.Error(str(exc)) from exc
-    return _outputs(name, results, show)
+    return _outputs(run_dir, results, show)
 
 
-def build_evaluate_tab(app: gr.Blocks) -> None:
+def run_choices(request: gr.Request, who: Identity | None):
+    """The runs this page may evaluate, newest first."""
+    try:
+        names = list(visible_runs(current(who, request)))
+    except WorkbenchError:  # workshop mode, no name yet
+        names = []
+    return gr.update(choices=names, value=(names or [None])[0])
+
+
+def build_evaluate_tab(app: gr.Blocks, who: gr.State) -> None:
     with gr.Tab("Evaluate", id="evaluate"):
         gr.Markdown("Score a run against the base model on data it did not train on: loss and perplexity on the "
                     "answers, ROUGE-L and BLEU against the reference answers, the sample's own task metric, each "
@@ -132,8 +151,7 @@ def build_evaluate_tab(app: gr.Blocks) -> None:
         files = gr.File(label="eval.json, eval.md (download)", file_count="multiple", interactive=False)
 
         outputs = [summary, chart, files, examples, questions, status]
-        gr.on([refresh.click, app.load], lambda: gr.update(choices=run_names(), value=(run_names() or [None])[0]),
-              outputs=run, api_name="evaluate_runs")
-        gr.on([run.change, show.change], show_saved, inputs=[run, show], outputs=outputs, api_name="evaluation")
-        start.click(run_evaluation, inputs=[run, max_samples, probe, show], outputs=outputs, api_name="evaluate",
+        gr.on([refresh.click, app.load, who.change], run_choices, inputs=who, outputs=run, api_name="evaluate_runs")
+        gr.on([run.change, show.change], show_saved, inputs=[who, run, show], outputs=outputs, api_name="evaluation")
+        start.click(run_evaluation, inputs=[who, run, max_samples, probe, show], outputs=outputs, api_name="evaluate",
                     concurrency_id="generate", concurrency_limit=public.caps().generations)

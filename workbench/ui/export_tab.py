@@ -15,7 +15,7 @@ import gradio as gr
 from workbench.errors import WorkbenchError
 from workbench.export import export_gguf
 from workbench.gguf_export import QUANTS
-from workbench.ui.run_manager import runs_root
+from workbench.learners import runs_root
 from workbench.ui.runs_tab import run_names
 
 QUANT_CHOICES = [

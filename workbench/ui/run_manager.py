@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workbench.errors import WorkbenchError
-from workbench.learners import runs_root  # noqa: F401  (the app setting's old home; tabs import it from here)
 from workbench.threads import start_compute_thread
 from workbench.training import TrainConfig, resume, train
 
