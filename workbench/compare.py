@@ -1,9 +1,9 @@
 """One base model in memory with any number of LoRA adapters by name, answering side by side.
 
 The Arena and Chat tabs (through `workbench.arena`), `workbench compare` and the evaluation all use
-:class:`ModelBench`: the base is loaded once and each adapter is added to it as a PEFT named adapter, so "base", "adapter A" and "adapter B" share
-every base weight. The base answers with adapters disabled. Side-by-side answers run as one batch, each row
-through its own adapter or none (:mod:`workbench.adapter_batch`).
+:class:`ModelBench`: the base is loaded once and each adapter is added to it as a PEFT named adapter, so
+"base", "adapter A" and "adapter B" share every base weight. The base answers with adapters disabled.
+Side-by-side answers run as one batch, each row through its own adapter or none (:mod:`workbench.adapter_batch`).
 """
 
 from __future__ import annotations
