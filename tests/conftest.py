@@ -132,3 +132,63 @@ def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(500)  # let plots and transitions settle
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+# Helpers several test modules share (imported with `from conftest import ...`).
+
+
+def sft_rows(n=24):
+    # One repeated pattern: a tiny model can learn it in a few steps, so the loss must fall.
+    return [
+        {"messages": [{"role": "user", "content": f"Label {i % 2}"}, {"role": "assistant", "content": '{"label": "yes"}'}]}
+        for i in range(n)
+    ]
+
+
+def tiny_config(model_dir, tmp_path, **overrides):
+    """A TrainConfig for a few fast fp32 steps of a tiny model."""
+    from workbench.training import TrainConfig
+
+    values = dict(
+        model=str(model_dir), output_dir=str(tmp_path / "runs"), name="run", max_steps=4, batch_size=4,
+        max_length=64, learning_rate=1e-2, warmup_ratio=0.0, lr_scheduler="constant", eval_fraction=0.0,
+        save_steps=2, precision="fp32", lora_dropout=0.0,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def arena_form(message: str, *sides: str, mode: str = "Named sides", pool: list[str] | None = None, system: str = "",
+               max_new_tokens: int = 16) -> list:
+    """The /arena inputs in order: message, mode, pool, (side, scale) x 4, system, temperature, max tokens, seed."""
+    slots = [*sides, *["(none)"] * (4 - len(sides))]
+    return [message, mode, pool or ["base"], *[x for side in slots for x in (side, 1.0)], system, 0.7, max_new_tokens, 0]
+
+
+TRAIN_FORM = dict(method="sft", adaptation="lora", lora_r=8, lora_alpha=16, learning_rate=2e-4, epochs=1, max_steps=2,
+                  batch_size=4, max_length=128, beta=0.1)
+
+
+def train_form(data: str, name: str, **changes) -> list:
+    """The Train tab's /start inputs in order (the session's upload path is a State the client fills itself)."""
+    return [data, name, *(TRAIN_FORM | changes).values()]
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Gradio dropdown labelled ``label``."""
+    from playwright.sync_api import expect
+
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    expect(page.get_by_role("option")).to_have_count(0)  # the list closed: the next dropdown's options are its own
+
+
+def side(page, letter: str):
+    return page.locator(f"#arena-side-{letter}")
+
+
+def send(page, text: str, answers: int) -> None:
+    """Send ``text`` and wait until every visible side shows ``answers`` answers and the turn has finished."""
+    page.locator("#arena-message textarea").fill(text)
+    page.get_by_role("button", name="Send", exact=True).first.click()
+    page.get_by_text(f"Turn {answers}: every side answered.").wait_for(timeout=120_000)

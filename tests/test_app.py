@@ -9,17 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app_server import serve
-from test_arena_app import arena_form
+from conftest import arena_form, train_form
 from workbench.ui.chat_text import message_text
-
-TRAIN_FORM = dict(method="sft", adaptation="lora", lora_r=8, lora_alpha=16, learning_rate=2e-4, epochs=1, max_steps=2,
-                  batch_size=4, max_length=128, beta=0.1)
-
-
-def train_form(data: str, name: str, **changes) -> list:
-    """The Train tab's /start inputs in order (the session's upload path is a State the client fills itself)."""
-    return [data, name, *(TRAIN_FORM | changes).values()]
-
 
 @pytest.fixture(scope="module")
 def running_app(tiny_model_dir, tmp_path_factory):

@@ -11,8 +11,7 @@ import json
 import pytest
 
 from app_server import serve
-from conftest import shot
-from test_arena_browser import choose, send
+from conftest import choose, send, shot
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app_server import serve
+from conftest import arena_form
 from workbench.ui.chat_text import message_text
-
-
-def arena_form(message: str, *sides: str, mode: str = "Named sides", pool: list[str] | None = None, system: str = "",
-               max_new_tokens: int = 16) -> list:
-    """The /arena inputs in order: message, mode, pool, (side, scale) x 4, system, temperature, max tokens, seed."""
-    slots = [*sides, *["(none)"] * (4 - len(sides))]
-    return [message, mode, pool or ["base"], *[x for side in slots for x in (side, 1.0)], system, 0.7, max_new_tokens, 0]
 
 
 @pytest.fixture(scope="module")

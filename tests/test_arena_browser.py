@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from app_server import serve
-from conftest import shot
+from conftest import choose, send, side, shot
 
 
 @pytest.fixture(scope="module")
@@ -18,26 +18,6 @@ def app_url(chromium, tiny_model_dir, tmp_path_factory, make_adapter_run):
         make_adapter_run(runs / name, tiny_model_dir, seed=seed, lora_alpha=64)
     with serve(tiny_model_dir, runs) as app:
         yield app.local_url
-
-
-def choose(page, label: str, option: str) -> None:
-    """Pick ``option`` in the Gradio dropdown labelled ``label``."""
-    from playwright.sync_api import expect
-
-    page.get_by_label(label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
-    expect(page.get_by_role("option")).to_have_count(0)  # the list closed: the next dropdown's options are its own
-
-
-def side(page, letter: str):
-    return page.locator(f"#arena-side-{letter}")
-
-
-def send(page, text: str, answers: int) -> None:
-    """Send ``text`` and wait until every visible side shows ``answers`` answers and the turn has finished."""
-    page.locator("#arena-message textarea").fill(text)
-    page.get_by_role("button", name="Send", exact=True).first.click()
-    page.get_by_text(f"Turn {answers}: every side answered.").wait_for(timeout=120_000)
 
 
 def test_three_sides_three_turns_then_a_blind_vote_updates_the_leaderboard(browser, app_url):

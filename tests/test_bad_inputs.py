@@ -273,7 +273,7 @@ def test_an_archive_upload_is_refused_with_the_accepted_types(app_client, tmp_pa
 
 
 def test_a_run_name_with_a_path_is_refused_in_the_app(app_client):
-    from test_app import train_form
+    from conftest import train_form
 
     client, runs = app_client
     for name in ("../escape", "a/b"):

@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 from datasets import Dataset
 
-from test_training_run import sft_rows, tiny_config
+from conftest import sft_rows, tiny_config
 from workbench.errors import WorkbenchError
 from workbench.training import TrainConfig, train
 

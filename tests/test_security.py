@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from app_server import serve
-from test_arena_app import arena_form
+from conftest import arena_form
 from workbench import WorkbenchError, load_model
 from workbench.ui import public
 
@@ -158,7 +158,7 @@ def test_upload_size_and_length_caps(site, tmp_path):
 def test_public_runs_are_capped_and_do_not_reveal_the_upload(site, tmp_path):
     from gradio_client import handle_file
 
-    from test_app import train_form
+    from conftest import train_form
     from workbench.training import load_run_config
     from workbench.ui.run_manager import MANAGER
 

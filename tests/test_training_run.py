@@ -9,16 +9,9 @@ import pytest
 import torch
 from datasets import Dataset
 
+from conftest import sft_rows, tiny_config
 from workbench.errors import WorkbenchError
 from workbench.training import TrainConfig, list_runs, load_run_config, read_metrics, train
-
-
-def sft_rows(n=24):
-    # One repeated pattern: a tiny model can learn it in a few steps, so the loss must fall.
-    return [
-        {"messages": [{"role": "user", "content": f"Label {i % 2}"}, {"role": "assistant", "content": '{"label": "yes"}'}]}
-        for i in range(n)
-    ]
 
 
 def pref_rows(n=16):
@@ -30,16 +23,6 @@ def pref_rows(n=16):
         }
         for i in range(n)
     ]
-
-
-def tiny_config(model_dir, tmp_path, **overrides) -> TrainConfig:
-    values = dict(
-        model=str(model_dir), output_dir=str(tmp_path / "runs"), name="run", max_steps=4, batch_size=4,
-        max_length=64, learning_rate=1e-2, warmup_ratio=0.0, lr_scheduler="constant", eval_fraction=0.0,
-        save_steps=2, precision="fp32", lora_dropout=0.0,
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import gradio as gr
 import pytest
 
 from app_server import serve
-from test_app import train_form
+from conftest import train_form
 from workbench.learners import claim, new_token, runs_dir, safe_name
 from workbench.errors import WorkbenchError
 
