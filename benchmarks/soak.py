@@ -4,7 +4,7 @@ It launches the app on 127.0.0.1 (or takes the URL of one already running on thi
 each its own Gradio session through gradio_client, send chat requests back to back until the time is up.
 It reports requests served, errors (must be 0; the exit code is 1 otherwise) and latency percentiles.
 With ``--abusers N``, N more sessions attack beside the learners, in turn: a Parquet bomb upload read by the Data
-tab, a forged vote of oversized text, and polling Stop; their requests are counted apart (refusals are expected)
+tab, a vote forged without a round (the Arena records what the server generated), and polling Stop; their requests are counted apart (refusals are expected)
 and the learners must still see 0 errors.
 
     uv run python benchmarks/soak.py --seconds 150 --clients 12 --public   # as a public Space would see it
@@ -96,14 +96,14 @@ def bomb_file() -> Path:
 
 
 def abuser(url: str, deadline: float, index: int, counts: dict[str, int], lock: threading.Lock) -> None:
-    """One hostile session: a bomb upload read by the Data tab, a forged oversized vote, Stop polled, in turn."""
+    """One hostile session: a bomb upload read by the Data tab, a forged vote, Stop polled, in turn."""
     from gradio_client import Client, handle_file
 
     client = Client(url, verbose=False)
     bomb = bomb_file()
     attacks = [
         lambda: (client.predict(handle_file(str(bomb)), api_name="/upload"), client.predict("upload", 256, api_name="/load_data")),
-        lambda: client.predict("A is better", "x" * 200_000, "base", "base", "y" * 20_000, "z" * 20_000, 0.0, 16, api_name="/vote"),
+        lambda: client.predict(api_name="/vote_a"),  # a vote with no round behind it: the server must refuse it
         lambda: client.predict(api_name="/stop"),
     ]
     n = index
