@@ -365,8 +365,8 @@ def oversized(parameter: dict, bomb: Path, size: int):
 def ordinary(parameter: dict):
     if parameter.get("parameter_has_default"):
         return parameter["parameter_default"]
-    return {"string": "hi", "number": 1, "integer": 1, "boolean": False, "array": []}.get(
-        (parameter.get("type") or {}).get("type"), None)
+    kind = (parameter.get("type") or {}).get("type")  # a gr.BrowserState's is {}: any JSON value
+    return {"string": "hi", "number": 1, "integer": 1, "boolean": False, "array": []}.get(kind) if isinstance(kind, str) else None
 
 
 def read_the_upload(client, endpoints: dict) -> None:
