@@ -127,7 +127,7 @@ def test_learner_b_cannot_reach_learner_a_run_through_any_route(room):
     assert ana.predict(api_name="/stop") == "stopping secret-run after the current step"
     assert MANAGER.wait("ana", timeout=120).status == "stopped"
     table, *_ = ana.predict([], api_name="/runs")
-    assert [row[:2] for row in table["data"]] == [["secret-run", "finished"]]
+    assert [row[:2] for row in table["data"]] == [["secret-run", "stopped"]]
     files, note = ana.predict("secret-run", api_name="/download_run")
     assert any(f.endswith("config.yaml") for f in files) and any(f.endswith("secret-run-adapter.zip") for f in files)
     assert ana.predict("secret-run", api_name="/delete_run") == "deleted secret-run" and not run.exists()

@@ -15,7 +15,8 @@ import gradio as gr
 from workbench.errors import WorkbenchError
 from workbench.learners import Identity, learner_run, runs_root, shared_dir, workshop_enabled
 from workbench.training import list_runs, load_run_config, read_metrics
-from workbench.training.runs import ADAPTER_DIR, MODEL_DIR, latest_checkpoint
+from workbench.training import runs
+from workbench.training.runs import latest_checkpoint
 from workbench.ui.identity import current
 from workbench.ui.run_manager import MANAGER
 
@@ -46,16 +47,12 @@ def run_files(run_dir: str) -> list[str]:
 
 
 def run_status(path: Path, live: set[str]) -> str:
-    """'training or queued', 'finished', or 'interrupted' (no weights saved: the server stopped mid-run, or it failed).
-
-    Until the training lifecycle writes its own marker, a run folder without saved weights that no thread is
-    training is one the app cannot have finished: after a restart it must not look like a finished run.
-    """
+    """What the Runs tab shows: 'training or queued' for this server's live runs, else the run folder's own status
+    (``workbench.training.runs.run_status``: a run whose training process is gone reads 'interrupted')."""
     if str(path) in live:
         return "training or queued"
-    if (path / ADAPTER_DIR / "adapter_config.json").is_file() or (path / MODEL_DIR / "config.json").is_file():
-        return "finished"
-    return "interrupted"
+    status = runs.run_status(path).status
+    return {"completed": "finished", "unknown": "finished", "running": "running elsewhere"}.get(status, status)
 
 
 def visible_runs(identity: Identity) -> dict[str, Path]:
@@ -184,7 +181,7 @@ def build_runs_tab(app: gr.Blocks, who: gr.State) -> None:
         gr.Markdown("Your runs on this server" + (" and those your teacher shared (shared/...)" if workshop_enabled() else "")
                     + ". Tick runs to overlay their loss curves: solid lines are the train loss, dashed ones the eval loss "
                     "on held-out data. A falling train loss with a rising eval loss means overfitting. A run marked "
-                    "*interrupted* stopped without saving its weights (the server restarted mid-run): Resume continues it "
+                    "*interrupted* ended without finishing (the server restarted mid-run): Resume continues it "
                     "from its last checkpoint.")
         refresh_button = gr.Button("Refresh", size="sm")
         table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True)
