@@ -216,7 +216,7 @@ def test_uploads_and_votes_stay_in_their_session(site, tmp_path):
 def test_generation_is_capped_and_shares_one_pool(site, monkeypatch):
     app, _ = site
     pools = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in app.fns.values()}
-    assert pools["respond"] == pools["answer"] == pools["evaluate"] == ("generate", public.PUBLIC_CAPS.generations)
+    assert pools["respond"] == pools["answer"] == pools["run_evaluation"] == ("generate", public.PUBLIC_CAPS.generations)
 
     lock, running, peak = threading.Lock(), [0], [0]
 
