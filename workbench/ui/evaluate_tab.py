@@ -17,22 +17,13 @@ from workbench.evaluation import CHANGES, change_counts
 from workbench.learners import Identity
 from workbench.training.runs import EVAL_DIR
 from workbench.ui import public
-from workbench.ui.identity import current
-from workbench.ui.runs_tab import visible_runs
+from workbench.ui.runs_tab import run_choices, visible_run
 from workbench.zerogpu import evaluate_run  # inside @spaces.GPU on ZeroGPU; evaluation.evaluate_run elsewhere
 
 SHOW = ("all", *CHANGES)
 EXAMPLE_COLUMNS = ["#", "change", "prompt", "reference", "base answer", "base score", "tuned answer", "tuned score"]
 PROBE_COLUMNS = ["category", "question", "base answer", "base", "tuned answer", "tuned"]
 EMPTY = ("", None, None, [], [], "")
-
-
-def _run_dir(who: Identity | None, request: gr.Request | None, name: str) -> Path:
-    """The folder of a run this page may see (its learner's own, or shared); nothing else can be named."""
-    try:
-        return visible_runs(current(who, request))[name]
-    except (WorkbenchError, KeyError) as exc:
-        raise gr.Error(f"no run named {name!r} here: pick one from the list") from exc
 
 
 def summary_markdown(results: dict) -> str:
@@ -93,7 +84,7 @@ def show_saved(request: gr.Request, who: Identity | None, name: str | None, show
     """The run's last evaluation, if it has one (nothing is computed)."""
     if not name:
         return EMPTY
-    run_dir = _run_dir(who, request, name)
+    run_dir = visible_run(request, who, name)
     path = run_dir / EVAL_DIR / "eval.json"
     if not path.is_file():
         return (*EMPTY[:-1], "No evaluation of this run yet: press Evaluate.")
@@ -109,21 +100,12 @@ def run_evaluation(request: gr.Request, who: Identity | None, name: str | None, 
     """Evaluate the run now (minutes on a CPU: answers are generated for every example)."""
     if not name:
         raise gr.Error("Choose a run first (train one on the Train tab).")
-    run_dir = _run_dir(who, request, name)
+    run_dir = visible_run(request, who, name)
     try:
         results = evaluate_run(run_dir, max_samples=int(max_samples), probe=bool(probe))
     except WorkbenchError as exc:
         raise gr.Error(str(exc)) from exc
     return _outputs(run_dir, results, show)
-
-
-def run_choices(request: gr.Request, who: Identity | None):
-    """The runs this page may evaluate, newest first."""
-    try:
-        names = list(visible_runs(current(who, request)))
-    except WorkbenchError:  # workshop mode, no name yet
-        names = []
-    return gr.update(choices=names, value=(names or [None])[0])
 
 
 def build_evaluate_tab(app: gr.Blocks, who: gr.State) -> None:

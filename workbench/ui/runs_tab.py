@@ -63,6 +63,23 @@ def visible_runs(identity: Identity) -> dict[str, Path]:
     return runs
 
 
+def visible_run(request: gr.Request | None, who: Identity | None, name: str | None) -> Path:
+    """The folder of a run this page may see, by the name its list showed; nothing else can be named."""
+    try:
+        return visible_runs(current(who, request))[name or ""]
+    except (WorkbenchError, KeyError) as exc:
+        raise gr.Error(f"no run named {str(name)[:60]!r} here: pick one from the list") from exc
+
+
+def run_choices(request: gr.Request, who: Identity | None):
+    """A dropdown update listing the runs this page may pick, newest first (none before a learner joins)."""
+    try:
+        names = list(visible_runs(current(who, request)))
+    except WorkbenchError:
+        names = []
+    return gr.update(choices=names, value=(names or [None])[0])
+
+
 def run_names(identity: Identity | None = None) -> list[str]:
     """Names of the runs a page may pick (the runs root itself outside workshop mode, when no identity is given)."""
     if identity is None:
