@@ -43,7 +43,7 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
             build_runs_tab(app, who)
             build_arena_tab(app, model_name)
             build_evaluate_tab(app, who)
-            build_export_tab(app)
+            build_export_tab(app, who)
             build_method_tab(train, tabs)
             build_chat_tab(model_name)
             if teacher_password():

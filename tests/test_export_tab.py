@@ -15,14 +15,15 @@ def test_export_tab_writes_a_download_per_session_and_cleans_up(tmp_path, tiny_m
     make_adapter_run(tmp_path / "runs" / "tuned", tiny_model_dir, seed=1)
     no_progress = lambda *a, **k: None  # noqa: E731
 
-    files, modelfile, notes, folder = export_for_download("tuned", "q8_0", None, progress=no_progress)
+    # No request and no identity: a page outside workshop mode, which sees the runs root.
+    files, modelfile, notes, folder = export_for_download(None, None, "tuned", "q8_0", None, progress=no_progress)
     assert [Path(f).name for f in files] == ["tuned.q8_0.gguf", "Modelfile"] and all(Path(f).is_file() for f in files)
     assert "FROM ./tuned.q8_0.gguf" in modelfile and "ollama create tuned" in notes
     assert not (tmp_path / "runs" / "tuned" / "tuned.q8_0.gguf").exists()  # never written into the runs folder
 
-    files2, *_, folder2 = export_for_download("tuned", "q4_0", folder, progress=no_progress)
+    files2, *_, folder2 = export_for_download(None, None, "tuned", "q4_0", folder, progress=no_progress)
     assert not Path(folder).exists() and Path(files2[0]).name == "tuned.q4_0.gguf"  # the session's last one replaced
 
-    for name in (None, "../tuned", str(tmp_path / "runs" / "tuned")):  # only names the server lists
+    for name in (None, "../tuned", str(tmp_path / "runs" / "tuned")):  # only names this page may see
         with pytest.raises(gr.Error, match="Choose a run"):
-            export_for_download(name, "q8_0", folder2, progress=no_progress)
+            export_for_download(None, None, name, "q8_0", folder2, progress=no_progress)

@@ -15,8 +15,9 @@ import gradio as gr
 from workbench.errors import WorkbenchError
 from workbench.export import export_gguf
 from workbench.gguf_export import QUANTS
-from workbench.learners import runs_root
-from workbench.ui.runs_tab import run_names
+from workbench.learners import Identity
+from workbench.ui.identity import current
+from workbench.ui.runs_tab import visible_runs
 
 QUANT_CHOICES = [
     ("q8_0: near the trained model, half the size of f16", "q8_0"),
@@ -25,9 +26,14 @@ QUANT_CHOICES = [
 ]
 
 
-def export_for_download(name: str | None, quant: str, previous: str | None, progress=gr.Progress(track_tqdm=True)):
+def export_for_download(request: gr.Request | None, who: Identity | None, name: str | None, quant: str, previous: str | None,
+                        progress=gr.Progress(track_tqdm=True)):
     """Export run ``name`` into a new temporary folder; return the files, the Modelfile text, notes, the folder."""
-    if not name or name not in run_names():  # only runs the server lists, never a path from the client
+    try:
+        run_dir = visible_runs(current(who, request)).get(name or "")  # only runs this page may see, never a path
+    except WorkbenchError as exc:
+        raise gr.Error(str(exc)) from exc
+    if run_dir is None:
         raise gr.Error("Choose a run first (train one on the Train tab).")
     if quant not in QUANTS:
         raise gr.Error(f"Choose one of {', '.join(QUANTS)}.")
@@ -36,17 +42,25 @@ def export_for_download(name: str | None, quant: str, previous: str | None, prog
     folder = Path(tempfile.mkdtemp(prefix="workbench-export-"))
     progress(0, desc="merging the adapter into its base")
     try:
-        result = export_gguf(runs_root() / name, folder / name, quant)
+        result = export_gguf(run_dir, folder / run_dir.name, quant)
     except WorkbenchError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         raise gr.Error(str(exc)) from exc
     notes = [f"**{result.main_file.name}** is ready. Put both files in one folder, then "
-             f"`ollama create {name.lower()} -f Modelfile` and `ollama run {name.lower()}`, or `llama-cli -m {result.main_file.name}`."]
+             f"`ollama create {run_dir.name.lower()} -f Modelfile` and `ollama run {run_dir.name.lower()}`, or `llama-cli -m {result.main_file.name}`."]
     notes += [f"Note: {n}" for n in result.notes]
     return [str(result.main_file), str(result.modelfile)], result.modelfile.read_text(), "\n\n".join(notes), str(folder)
 
 
-def build_export_tab(app: gr.Blocks) -> None:
+def run_choices(request: gr.Request, who: Identity | None):
+    try:
+        names = list(visible_runs(current(who, request)))
+    except WorkbenchError:
+        names = []  # workshop mode before the learner typed a name
+    return gr.update(choices=names, value=(names or [None])[0])
+
+
+def build_export_tab(app: gr.Blocks, who: gr.State) -> None:
     with gr.Tab("Export", id="export"):
         gr.Markdown("Take a run home: its adapter merged into the base and saved as one **GGUF** file, which "
                     "llama.cpp and Ollama run on any laptop, with an Ollama **Modelfile** (chat template, stop tokens "
@@ -61,7 +75,6 @@ def build_export_tab(app: gr.Blocks) -> None:
         files = gr.File(label="GGUF and Modelfile (download)", file_count="multiple", interactive=False)
         modelfile = gr.Code(label="Modelfile", language=None, interactive=False)
         folder = gr.State(None)  # this session's last export, deleted when it exports again
-        gr.on([refresh.click, app.load], lambda: gr.update(choices=run_names(), value=(run_names() or [None])[0]),
-              outputs=run, api_name="export_runs")
-        start.click(export_for_download, inputs=[run, quant, folder], outputs=[files, modelfile, notes, folder],
+        gr.on([refresh.click, app.load, who.change], run_choices, inputs=who, outputs=run, api_name="export_runs")
+        start.click(export_for_download, inputs=[who, run, quant, folder], outputs=[files, modelfile, notes, folder],
                     api_name="export", concurrency_id="export", concurrency_limit=1)
