@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.generation import PROMPT, FirstTokenClock, make_adapters
+from benchmarks.generation import PROMPT, FirstTokenClock, make_adapters, time_cases
 from benchmarks.harness import emit, process_peak_rss_mb
 
 # Six earlier turns, each answer about as long as a 64-token reply, so the seventh turn's prompt is long.
@@ -110,16 +109,7 @@ def trial(spec: dict) -> dict:
     with torch.inference_mode():
         plain_generate()  # warm-up: thread pools, first-call allocations
     arena.prepare(sides)
-    trials: dict[str, list[dict]] = {name: [] for name in cases}
-    for _ in range(spec["repeats"]):
-        for name, fn in cases.items():
-            with torch.inference_mode():
-                tokens, ttft, seconds = fn()
-            trials[name].append({"tokens": tokens, "ttft_s": round(ttft, 3), "seconds": round(seconds, 2), "tokens_per_second": round(tokens / seconds, 1)})
-    summary = {
-        name: {key: statistics.median(t[key] for t in ts) for key in ("tokens_per_second", "ttft_s", "seconds", "tokens")}
-        for name, ts in trials.items()
-    }
+    trials, summary = time_cases(cases, spec["repeats"])
     s = summary
     summary["ratios"] = {
         "turn_speedup_vs_plain_x4": round(s["plain_generate_x4"]["seconds"] / s["arena_turn_4_sides"]["seconds"], 2),

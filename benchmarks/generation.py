@@ -140,21 +140,7 @@ def trial(spec: dict) -> dict:
     }
     with torch.inference_mode():
         plain_generate(plain)  # warm-up: thread pools, first-call allocations
-    trials: dict[str, list[dict]] = {name: [] for name in cases}
-    for _ in range(spec["repeats"]):
-        for name, fn in cases.items():
-            with torch.inference_mode():
-                tokens, ttft, seconds = fn()
-            trials[name].append({"tokens": tokens, "ttft_s": round(ttft, 3), "seconds": round(seconds, 2), "tokens_per_second": round(tokens / seconds, 1)})
-    summary = {
-        name: {
-            "tokens_per_second": statistics.median(t["tokens_per_second"] for t in ts),
-            "ttft_s": statistics.median(t["ttft_s"] for t in ts),
-            "seconds": statistics.median(t["seconds"] for t in ts),
-            "tokens": statistics.median(t["tokens"] for t in ts),
-        }
-        for name, ts in trials.items()
-    }
+    trials, summary = time_cases(cases, spec["repeats"])
     s = summary
     summary["ratios"] = {
         "single_tokens_per_second_vs_plain": round(s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate"]["tokens_per_second"], 2),
@@ -164,6 +150,22 @@ def trial(spec: dict) -> dict:
     }
     return {"summary": summary, "trials": trials, "prompt": PROMPT, "max_new_tokens": max_new, "peak_rss_mb": process_peak_rss_mb(),
             "workbench_dtype": lm.precision.dtype_name, "plain_dtype": str(plain.dtype).removeprefix("torch.")}
+
+
+def time_cases(cases: dict, repeats: int) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """Each case ``repeats`` times, alternating; (every trial, the median of each figure per case).
+
+    A case returns (tokens, seconds to the first token, seconds in all).
+    """
+    trials: dict[str, list[dict]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            with torch.inference_mode():
+                tokens, ttft, seconds = fn()
+            trials[name].append({"tokens": tokens, "ttft_s": round(ttft, 3), "seconds": round(seconds, 2), "tokens_per_second": round(tokens / seconds, 1)})
+    summary = {name: {key: statistics.median(t[key] for t in ts) for key in ("tokens_per_second", "ttft_s", "seconds", "tokens")}
+               for name, ts in trials.items()}
+    return trials, summary
 
 
 def run(repeats: int, max_new_tokens: int, log=print, before: str | None = None) -> dict:
