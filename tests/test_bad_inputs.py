@@ -346,6 +346,21 @@ def test_a_broken_parquet_upload_does_not_show_the_server_path(app_client, tmp_p
     assert "/" not in report.split("broken.parquet")[0], report
 
 
+def test_an_unusable_upload_is_refused_before_it_is_queued(app_client, tmp_path):
+    """A file with no usable record gets its reason at Start, not a "started" that fails later."""
+    from gradio_client import handle_file
+
+    from conftest import train_form
+
+    client, runs = app_client
+    empty = tmp_path / "nothing.jsonl"
+    empty.write_text('{"question": "no known columns"}\n')
+    client.predict(handle_file(str(empty)), api_name="/upload")
+    message = client.predict(*train_form("upload", "unusable"), api_name="/start")
+    assert message.startswith("⚠️") and "no usable training examples" in message and "started" not in message
+    assert not (runs / "unusable").exists()
+
+
 @pytest.mark.parametrize(
     ("records", "code", "severity", "usable"),
     [

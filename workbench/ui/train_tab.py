@@ -18,7 +18,7 @@ import gradio as gr
 from workbench.data import length_stats, load_data
 from workbench.errors import WorkbenchError
 from workbench.learners import Identity, runs_root, uploads_dir
-from workbench.training import TrainConfig
+from workbench.training import TrainConfig, data_input
 from workbench.training.config import DEFAULT_LEARNING_RATES
 from workbench.training.estimate import estimate_config
 from workbench.training.plots import draw_loss
@@ -62,15 +62,19 @@ def form_config(model_name: str, data: str, upload_path: str | None, name: str, 
     return public.apply_caps(config)
 
 
-def public_run(config: TrainConfig, uploaded: bool):
-    """(config, dataset) for the run manager. In public mode the dataset is the first ``max_rows`` usable rows, and
-    an upload is named in the config by its file name only: run folders can be downloaded by every visitor, and the
-    upload's server path would let them fetch the file itself. Elsewhere (None dataset) train() reads ``config.data``.
+def prepared_run(config: TrainConfig, uploaded: bool):
+    """(config, dataset) for the run manager, with the data loaded and checked against the method here, so a file
+    with no usable record (or the wrong kind) is refused before the run is queued, never "started" then failed.
+
+    In public mode the dataset is the first ``max_rows`` usable rows, and an upload is named in the config by its
+    file name only: run folders can be downloaded by every visitor, and the upload's server path would let them
+    fetch the file itself.
     """
+    dataset, kind = data_input.load(config.data)
+    data_input.check_fits(config.method, kind)
     cap = public.caps().max_rows
     if cap is None:
-        return config, None
-    dataset = load_data(config.data).dataset
+        return config, dataset
     if uploaded:
         config = dataclasses.replace(config, data=f"upload:{Path(config.data).name}")
     return config, dataset.select(range(min(cap, len(dataset))))
@@ -134,7 +138,7 @@ def start(request: gr.Request, who: Identity | None, seconds: float | None, mode
         config = form_config(model_name, *form, output_dir=identity.folder)
         if uploaded and identity.learner is not None:
             config = dataclasses.replace(config, data=_keep_upload(identity, config.data))
-        config, dataset = public_run(config, uploaded=uploaded)
+        config, dataset = prepared_run(config, uploaded=uploaded)
         ok, message = MANAGER.submit(config, dataset=dataset, owner=identity.owner, estimate_seconds=seconds)
     except WorkbenchError as exc:
         ok, message = False, str(exc)
