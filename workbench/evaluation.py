@@ -89,16 +89,15 @@ def _generate_answers(sides: list[str], use: SideModel, bench: ModelBench | None
     return answers
 
 
-def _example_scores(answers: list[str], references: list[str], records: list[dict], score: ExampleScore | None, rouge) -> tuple[dict[str, float], list[float], list[dict[str, float]]]:
+def _example_scores(answers: list[str], references: list[str], records: list[dict], score: ExampleScore | None,
+                    rouge, bleu) -> tuple[dict[str, float], list[float], list[dict[str, float]]]:
     """(set-level text and task metrics, one score per example, the task scores per example).
 
     An example's score is the mean of its task scores where the sample has a task metric, else its ROUGE-L.
     """
-    import evaluate
-
     text = rouge.compute(predictions=answers, references=references)
     per_example = text.pop("rougeL_per_example")
-    text.update(evaluate.load(metric_path("bleu")).compute(predictions=answers, references=references))
+    text.update(bleu.compute(predictions=answers, references=references))
     if score is None:
         return text, per_example, [{} for _ in answers]
     task = [score(a, r) for a, r in zip(answers, records)]
@@ -131,18 +130,18 @@ def evaluate_sides(
     import evaluate
 
     results: dict[str, dict[str, float]] = {side: {} for side in sides}
-    labelled = [_scored_sequence(loss_labels(r, tokenizer, loss, max_length)) for r in records]
+    labelled = [loss_labels(r, tokenizer, loss, max_length) for r in records]
     for side in sides:
         with use(side) as model:
             total, count = 0.0, 0
-            for ids, labels in labelled:
+            for ids, labels in map(_scored_sequence, labelled):
                 logp, n = _answer_logprob(model, ids, labels)
                 total, count = total + logp, count + n
         if count:
             results[side]["loss"] = -total / count
             results[side]["perplexity"] = math.exp(-total / count)
 
-    pairs = [loss_labels(r, tokenizer, loss, max_length) for r in records if record_kind(r) == "preference"]
+    pairs = [labels for labels in labelled if "chosen" in labels]
     if pairs:
         logps: dict[str, list[tuple[float, float]]] = {}
         for side in sides:
@@ -160,10 +159,10 @@ def evaluate_sides(
     prompts, references = zip(*(prompt_and_reference(r) for r in records)) if records else ((), ())
     prompts = [as_messages(p) for p in prompts]
     answers = _generate_answers(sides, use, bench, tokenizer, prompts, settings)
-    rouge = evaluate.load(metric_path("rouge_l"))
+    rouge, bleu = evaluate.load(metric_path("rouge_l")), evaluate.load(metric_path("bleu"))
     scores, task_scores = {}, {}
     for side in sides:
-        metrics, scores[side], task_scores[side] = _example_scores(answers[side], list(references), records, score, rouge)
+        metrics, scores[side], task_scores[side] = _example_scores(answers[side], list(references), records, score, rouge, bleu)
         results[side].update(metrics)
     examples = [
         {
