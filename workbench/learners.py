@@ -82,7 +82,7 @@ def uploads_dir(learner: str | None) -> Path:
 
 
 def votes_dir(learner: str | None) -> Path:
-    """Where ``learner``'s votes go: the hook for the Compare tab to keep votes per learner."""
+    """Where ``learner``'s votes go: the hook for the Arena tab to keep votes per learner."""
     return runs_dir(learner) / VOTES
 
 

@@ -116,7 +116,7 @@ def stream_side_by_side(
     prompt: str | list[Message],
     settings: GenerationSettings | None = None,
 ) -> Iterator[dict[str, str]]:
-    """The Compare tab's answers, {side: text so far}; ``sides`` are "base" and run names from ``adapter_dirs``.
+    """Side-by-side answers, {side: text so far}; ``sides`` are "base" and run names from ``adapter_dirs``.
 
     Example:
         >>> for texts in stream_side_by_side("default", ["runs/sft-json"], ["base", "sft-json"], "Hi"):

@@ -76,7 +76,7 @@ def recommend(hardware: str, purpose: str, data_size: str, data_kind: str) -> Re
     pairs = data_kind == DATA_KIND[1]
     if method == "dpo" and not pairs:
         method = "sft"
-        reasons.append("DPO needs preference pairs: train SFT on your demonstrations first, then vote on the Compare tab to collect pairs")
+        reasons.append("DPO needs preference pairs: train SFT on your demonstrations first, then vote on the Arena tab to collect pairs")
     elif pairs and method == "sft":
         method = "dpo"
         reasons.append("your data is preference pairs, which DPO learns from")
