@@ -7,7 +7,16 @@ Example:
 """
 
 from workbench.training.config import TrainConfig
-from workbench.training.pipeline import RunResult, resume, train
 from workbench.training.runs import list_runs, load_run_config, read_metrics
 
 __all__ = ["RunResult", "TrainConfig", "list_runs", "load_run_config", "read_metrics", "resume", "train"]
+
+
+def __getattr__(name: str):
+    # train/resume load TRL, PEFT and the trainer stack (seconds, and bitsandbytes' start-up warnings): only when
+    # asked for, so reading a run folder (compare, export, the CLI's parser) stays light.
+    if name in ("RunResult", "resume", "train"):
+        from workbench.training import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'workbench.training' has no attribute {name!r}")
