@@ -69,6 +69,7 @@ def assert_loadable_adapter(folder: Path, base: Path) -> None:
 
 @pytest.mark.embedded
 def test_kill_9_during_default_model_conversion_is_rebuilt_never_half_loaded(tmp_path):
+    from workbench.atomic import staging_name
     from workbench.models import _is_complete, default_model_dir, load_model
 
     # The child converts the embedded GGUF for real and dies halfway through writing the weights.
@@ -83,13 +84,13 @@ def test_kill_9_during_default_model_conversion_is_rebuilt_never_half_loaded(tmp
     os.environ["WORKBENCH_CACHE"] = str(tmp_path)  # default_model_dir() reads it
     try:
         target = default_model_dir()
-        half = list(target.parent.glob(f"{target.name}.tmp-*"))
+        half = list(target.parent.glob(f"{staging_name(target)}*"))
         assert half and (half[0] / "model.safetensors").is_file(), "the kill came mid-write"
         assert not _is_complete(target), "the half-written folder never takes the cache's name"
 
         lm = load_model("default")  # the next start converts again
         assert _is_complete(target) and lm.path == str(target)
-        assert not list(target.parent.glob(f"{target.name}.tmp-*")), "the killed conversion's 540 MB are cleaned up"
+        assert not list(target.parent.glob(f"{staging_name(target)}*")), "the killed conversion's 540 MB are cleaned up"
         assert sum(p.numel() for p in lm.model.parameters()) > 100e6
     finally:
         del os.environ["WORKBENCH_CACHE"]

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.training.runs import STATUS_FILE, run_status, write_status
+from workbench.training.runs import ADAPTER_DIR, MODEL_DIR, STATUS_FILE, run_status, write_status
 
 
 def claim_run_dir(run_dir: Path, overwrite: bool, data_hash: str = "") -> None:
@@ -64,7 +64,9 @@ def check_resumable(run_dir: Path, checkpoint: Path) -> None:
         done, planned = int(state["global_step"]), int(state["max_steps"])
     except (OSError, ValueError, KeyError, TypeError):
         return  # latest_checkpoint() only returns checkpoints whose state parses; be lenient on odd ones
-    if status.status == "completed" or done >= planned > 0:
+    # A run that trained every step but could not save its weights (a full disk) resumes to save them.
+    saved = (run_dir / ADAPTER_DIR).is_dir() or (run_dir / MODEL_DIR).is_dir()
+    if status.status == "completed" or (done >= planned > 0 and saved):
         raise WorkbenchError(
             f"{run_dir.name} already finished all its {planned} steps: nothing to resume. To train further, start a "
             "new run (raise max_steps or epochs), e.g. with the same config and another name"
