@@ -77,7 +77,8 @@ def test_click_through_every_tab(page, tmp_path):
     shot(page, "6_method")
     page.get_by_role("button", name="Apply to the Train tab").click()
     # The estimate drawn at Start was for the old settings: the Train tab must not keep showing it as current.
-    page.get_by_text("Settings changed: press Estimate").wait_for(timeout=10_000)
+    page.wait_for_function("(document.querySelector('#wb-estimate textarea') || {}).value?.startsWith('Settings changed: press Estimate')",
+                           timeout=10_000)
     shot(page, "6_method_applied")
 
     page.get_by_role("tab", name="Chat").click()
