@@ -18,6 +18,7 @@ from workbench.learners import runs_root, workshop_enabled
 from workbench.models import DEFAULT_MODEL, describe_default_model
 from workbench.threads import release_idle_workers
 from workbench.ui import public, request_limits
+from workbench.ui.i18n import localize, translations
 from workbench.ui.arena_tab import build_arena_tab, default_votes_folder
 from workbench.ui.chat_tab import build_chat_tab
 from workbench.ui.data_tab import build_data_tab
@@ -34,8 +35,8 @@ from workbench.ui.train_tab import build_train_tab
 def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
     with gr.Blocks(title="Fine-tuning Workbench") as app:
         gr.Markdown("# Fine-tuning Workbench\nSee a real model change its behaviour in minutes, on your own CPU: "
-                    "look at the data, train, compare the answers, evaluate.\n\n"
-                    f"Serving **{describe_default_model() if model_name == DEFAULT_MODEL else model_name}**.")
+                    "look at the data, train, compare the answers, evaluate.")
+        gr.Markdown(f"Serving **{describe_default_model() if model_name == DEFAULT_MODEL else model_name}**.")
         who = build_identity_bar(app)
         with gr.Tabs() as tabs:
             data_source, upload_path = build_data_tab(app, model_name)
@@ -48,14 +49,14 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
             build_chat_tab(model_name)
             if teacher_password():
                 build_teacher_tab()
-    return app
+    return localize(app)
 
 
 def launch_options() -> dict:
-    """What launch() needs beyond the defaults: the run folders may be served (not in workshop mode, where each
+    """What launch() needs beyond the defaults: the interface's Korean (shown where the browser asks for it), the run folders may be served (not in workshop mode, where each
     learner's files go out as copies; never the arena's votes, which hold every visitor's conversations),
     uploads and request bodies are capped in public mode, logins where the teacher set them."""
-    options: dict = {"blocked_paths": [str(default_votes_folder().resolve())]}
+    options: dict = {"blocked_paths": [str(default_votes_folder().resolve())], "i18n": translations()}
     if not workshop_enabled():
         options["allowed_paths"] = [str(runs_root().resolve())]
     logins = os.environ.get("WORKBENCH_AUTH")
