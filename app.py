@@ -53,9 +53,10 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
 
 
 def launch_options() -> dict:
-    """What launch() needs beyond the defaults: the interface's Korean (shown where the browser asks for it), the run folders may be served (not in workshop mode, where each
-    learner's files go out as copies; never the arena's votes, which hold every visitor's conversations),
-    uploads and request bodies are capped in public mode, logins where the teacher set them."""
+    """What launch() needs beyond the defaults: the interface's Korean (where the browser asks for it); the run
+    folders may be served (not in workshop mode, where each learner's files go out as copies; never the arena's
+    votes, which hold every visitor's conversations); uploads and request bodies are capped in public mode;
+    logins where the teacher set them."""
     options: dict = {"blocked_paths": [str(default_votes_folder().resolve())], "i18n": translations()}
     if not workshop_enabled():
         options["allowed_paths"] = [str(runs_root().resolve())]
