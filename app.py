@@ -42,11 +42,11 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
             data_source, upload_path = build_data_tab(app, model_name)
             train = build_train_tab(app, model_name, data_source, upload_path, who)
             build_runs_tab(app, who)
-            build_arena_tab(app, model_name)
+            build_arena_tab(app, model_name, who)
             build_evaluate_tab(app, who)
             build_export_tab(app, who)
             build_method_tab(train, tabs)
-            build_chat_tab(model_name)
+            build_chat_tab(model_name, who)
             if teacher_password():
                 build_teacher_tab()
     return localize(app)
