@@ -52,8 +52,8 @@ def test_one_adapter_at_several_scales_shares_a_batch_as_peft_scales_it(arena):
 
     from workbench.adapter_batch import per_row_adapters
 
-    arena.prepare([Side("run.a")])
-    name = arena.adapter_names["run.a"]
+    keys = arena.prepare([Side("run.a")])
+    name = arena.adapter_names[keys["run.a"]]
     inputs = arena.bench.tokenizer(["Name a color"] * 3, return_tensors="pt")
     scales = [0.5, 1.0, 2.0]
     with torch.inference_mode():

@@ -21,6 +21,7 @@ import yaml
 
 import pip_check
 from workbench import zerogpu
+from workbench.arena import Side
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings
 from workbench.models import HUB_DEFAULT_MODEL, describe_default_model, load_model, resolve_model
@@ -237,8 +238,9 @@ def test_gpu_paths_train_answer_and_evaluate_in_process(tiny_model_dir, tmp_path
     settings = GenerationSettings(max_new_tokens=4, temperature=0.0)
     pieces = list(zerogpu.stream_chat(str(tiny_model_dir), [{"role": "user", "content": "Hi"}], settings))
     assert pieces and all(isinstance(p, str) for p in pieces)
-    last = list(zerogpu.stream_side_by_side(str(tiny_model_dir), [run_dir], ["base", "z"], "Label 1", settings))[-1]
-    assert set(last) == {"base", "z"}
+    asked = [[{"role": "user", "content": "Label 1"}]] * 2
+    last = list(zerogpu.stream_arena(str(tiny_model_dir), [Side("base"), Side("z")], asked, settings, {"z": str(run_dir)}))[-1]
+    assert len(last) == 2 and all(isinstance(t, str) for t in last)
 
     results = zerogpu.evaluate_run(run_dir, data=data, max_samples=2, settings=settings)
     assert (run_dir / "eval").is_dir() and results["run"] == str(run_dir)
@@ -261,6 +263,117 @@ def test_a_stop_file_ends_the_gpu_training_after_the_current_step(tiny_model_dir
             zerogpu.FileStop(zerogpu.stop_file(config)).set()  # what another process (the server) would do
     assert events[-1]["status"] == "stopped"
     assert sum(e["type"] == "step" for e in events) < 50
+
+
+@pytest.fixture
+def recorded_zerogpu(monkeypatch):
+    """ZeroGPU as far as the `spaces` package allows without a GPU: SPACES_ZERO_GPU set, and ``spaces.GPU`` a
+    recorder that, as the real one does (spaces/zero/decorator.py), tells generator functions apart, and as the
+    worker hand-off does, pickles the arguments and every result (they cross a process boundary there).
+    ``inside`` counts GPU calls in progress. workbench.zerogpu is re-imported under it, and again after."""
+    import functools
+    import importlib
+    import inspect
+    import pickle
+    import types
+
+    calls, inside = [], [0]
+
+    def GPU(fn, duration):
+        def enter(args, kwargs):
+            pickle.dumps((args, kwargs))
+            calls.append((fn.__name__, duration(*args, **kwargs)))
+
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args, **kwargs):
+                enter(args, kwargs)
+                inside[0] += 1
+                try:
+                    for item in fn(*args, **kwargs):
+                        pickle.dumps(item)
+                        yield item
+                finally:
+                    inside[0] -= 1
+            return generator
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            enter(args, kwargs)
+            inside[0] += 1
+            try:
+                return pickle.loads(pickle.dumps(fn(*args, **kwargs)))
+            finally:
+                inside[0] -= 1
+        return call
+
+    fake = types.ModuleType("spaces")
+    fake.GPU = GPU
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "spaces", fake)
+        m.setenv("SPACES_ZERO_GPU", "true")
+        importlib.reload(zerogpu)
+        assert zerogpu.on_zerogpu()
+        yield calls, inside
+    importlib.reload(zerogpu)
+
+
+def test_chat_arena_and_training_queue_do_their_gpu_work_inside_spaces_gpu(recorded_zerogpu, tiny_model_dir, tmp_path, monkeypatch):
+    """Every tab's generation and the queue's training go through workbench.zerogpu: the core functions that
+    touch the model fail this test when called outside a GPU call, as they would fail on ZeroGPU (no CUDA there)."""
+    import workbench.generation
+    import workbench.training.pipeline as pipeline
+    from workbench.arena import Arena
+    from workbench.learners import Identity
+    from workbench.ui import arena_tab, chat_tab
+    from workbench.ui.run_manager import RunManager
+
+    calls, inside = recorded_zerogpu
+    for owner, name in ((workbench.generation, "stream_chat"), (Arena, "stream"), (pipeline, "train")):
+        core = getattr(owner, name)
+
+        def guarded(*args, _core=core, _name=name, **kwargs):
+            assert inside[0] > 0, f"{_name} ran outside a @spaces.GPU call"
+            return _core(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, guarded)
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
+    model = str(tiny_model_dir)
+    you = Identity(owner="you", learner=None, display="you")
+
+    # Training through the app's queue (its default train function): 2 steps, the run folder written.
+    manager = RunManager(concurrency=1)
+    config = TrainConfig(model=model, data=str(ROOT / "data_samples/sentiment_json.train.jsonl"), output_dir=str(tmp_path / "runs"),
+                         name="zg", max_steps=2, batch_size=2, max_length=64, eval_fraction=0.0, save_steps=2, precision="fp32")
+    assert manager.submit(config, owner="you") == (True, "started zg")
+    state = manager.wait("you", timeout=300)
+    assert state.status == "completed" and state.step == 2, state.log
+    run_dir = tmp_path / "runs" / "zg"
+    assert (run_dir / "adapter" / "adapter_config.json").is_file() and (run_dir / "config.yaml").is_file()
+    assert not zerogpu.stop_file(config).exists()
+    assert calls[-1][0] == "train_events" and calls[-1][1] > zerogpu._STARTUP_SECONDS
+
+    # Chat tab: the base, then the run.
+    for side in ("base", "zg"):
+        *_, (history, _) = chat_tab.respond(None, you, model, "Hi", [], 0.0, 0.9, 1.1, 4, side)
+        assert history[-1]["role"] == "assistant"
+    assert [c[0] for c in calls[-2:]] == ["stream_chat", "stream_arena"]
+
+    # Arena tab: named side by side, three sides (one at another LoRA scale), a blind pair, a regenerate.
+    rest = ("", 0.0, 4, 0)
+    slots = {2: ("base", 1.0, "zg", 1.0, "(none)", 1.0, "(none)", 1.0), 3: ("base", 1.0, "zg", 1.0, "zg", 0.5, "(none)", 1.0)}
+    for n, sides in slots.items():
+        *_, last = arena_tab.answer(None, you, model, "Label 1", None, arena_tab.NAMED, [], *sides, *rest)
+        assert len(last[0].turns[-1].answers) == n and last[0].turns[-1].done
+    *_, last = arena_tab.answer(None, you, model, "Label 1", None, arena_tab.BLIND, ["base", "zg"], *slots[2], *rest)
+    blind = last[0]
+    assert blind.blind and blind.turns[-1].done
+    *_, last = arena_tab.regenerate(None, you, model, blind)
+    assert last[0].turns[-1].settings.seed == 1
+    assert [c[0] for c in calls[-4:]] == ["stream_arena"] * 4
+    # A vote is the server's own business (no GPU): it lands in the server's votes folder.
+    arena_tab.vote("A is better", None, you, blind, [], model)
+    assert (tmp_path / "runs" / "arena" / "votes.jsonl").is_file()
 
 
 # --- the Space end to end (slow) ------------------------------------------------------------------------------
@@ -312,6 +425,7 @@ SPACE_DRIVER = r'''
 import json, threading, time, urllib.request
 import app
 from workbench import zerogpu
+from workbench.arena import Side
 from workbench.generation import GenerationSettings
 from workbench.training import TrainConfig
 from workbench.ui import public
@@ -328,7 +442,9 @@ events = list(zerogpu.train_events(config))
 run_dir = events[-1]["run_dir"]
 steps = max(e["step"] for e in events if e["type"] == "step")
 settings = GenerationSettings(max_new_tokens=12, temperature=0.0)
-answers = list(zerogpu.stream_side_by_side("default", [run_dir], ["base", "space-run"], "Review: Great kettle.", settings))[-1]
+asked = [[{"role": "user", "content": "Review: Great kettle."}]] * 2
+texts = list(zerogpu.stream_arena("default", [Side("base"), Side("space-run")], asked, settings, {"space-run": run_dir}))[-1]
+answers = dict(zip(["base", "space-run"], texts))
 blocks.close()
 print(json.dumps({"public": public.is_public(), "serves": serves, "header": header, "status": events[-1]["status"],
                   "steps": steps, "answers": answers, "source": lm.source}))

@@ -12,6 +12,10 @@ Each side keeps its own history (it reads its own earlier answers); every side s
 The base and every plain LoRA adapter, at any scale, answer in one batch (:class:`ModelBench` and
 :mod:`workbench.adapter_batch`); a full fine-tuning run is another set of weights, so it answers after the
 batch, as does an adapter that is not plain LoRA (DoRA...).
+
+A side names a run; the arena finds its folder under ``runs_root``, or, where the caller passes ``run_dirs``
+(a name -> folder map), only there: a workshop server hands each learner's own and shared runs that way, so
+two learners' runs of the same name are two different sides and nobody names a folder outside their list.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -75,14 +79,15 @@ class Side:
 class Arena:
     """One base model in memory with the runs that answer beside it: adapters share the base, full runs load once.
 
-    One turn at a time per arena (:attr:`lock`): adapters are attached and LoRA hooks set on the shared model.
+    Runs are kept by folder (two runs of one name in two learners' folders are two adapters). One turn at a
+    time per arena (:attr:`lock`): adapters are attached and LoRA hooks set on the shared model.
     """
 
     def __init__(self, base: str | LoadedModel, runs_root: str | Path = "runs"):
         self.bench = ModelBench(base if isinstance(base, LoadedModel) else load_model(base))
         self.runs_root = Path(runs_root)
-        self.full: dict[str, LoadedModel] = {}
-        self.adapter_names: dict[str, str] = {}  # run name -> its PEFT adapter name (no dots allowed there)
+        self.full: dict[str, LoadedModel] = {}  # run folder -> its model
+        self.adapter_names: dict[str, str] = {}  # run folder -> its PEFT adapter name (no dots allowed there)
         self.lock = threading.Lock()
 
     @property
@@ -93,69 +98,88 @@ class Arena:
         """Runs that can answer beside this base (see :func:`answering_runs`)."""
         return answering_runs(self.runs_root)
 
-    def _run_dir(self, run: str) -> Path:
-        path = self.runs_root / run
-        if Path(run).name != run or run in ("", ".", "..") or _kind(path) is None:
-            raise WorkbenchError(f"no run {run!r} with an adapter or a model in {self.runs_root}")
+    def _run_dir(self, run: str, run_dirs: Mapping[str, str | Path] | None = None) -> Path:
+        if run_dirs is not None:  # the caller's list is the whole world: no name outside it is looked up
+            path = Path(run_dirs[run]) if run in run_dirs else None
+        else:
+            path = self.runs_root / run if Path(run).name == run and run not in ("", ".", "..") else None
+        if path is None or _kind(path) is None:
+            raise WorkbenchError(f"no run {run!r} with an adapter or a model in {self.runs_root if run_dirs is None else 'your runs'}")
         return path
 
-    def prepare(self, sides: Sequence[Side]) -> None:
-        """Attach each side's adapter or load its full model (once); refuse runs trained on another base."""
+    def prepare(self, sides: Sequence[Side], run_dirs: Mapping[str, str | Path] | None = None) -> dict[str, str]:
+        """Attach each side's adapter or load its full model (once per folder); refuse runs trained on another base.
+
+        Returns run name -> folder key for the sides that are not the base.
+        """
+        keys = {}
         for side in sides:
-            if side.run == BASE or side.run in self.adapter_names or side.run in self.full:
+            if side.run == BASE or side.run in keys:
                 continue
-            path = self._run_dir(side.run)
+            path = self._run_dir(side.run, run_dirs)
+            key = keys[side.run] = str(path.resolve())
+            if key in self.adapter_names or key in self.full:
+                continue
             if _kind(path) == "adapter":
-                # add_adapter refuses another base itself, naming both.
+                # add_adapter refuses another base itself, naming both; it makes the PEFT name unique.
                 unique = re.sub(r"[^A-Za-z0-9_-]+", "_", side.run) or "adapter"
-                self.adapter_names[side.run] = self.bench.add_adapter(path, name=unique)
+                self.adapter_names[key] = self.bench.add_adapter(path, name=unique)
             else:
                 trained_on = _trained_on(path)
                 if trained_on not in (self.base_name, self.bench.base.path):
                     raise WorkbenchError(f"run {side.run!r} was trained on {trained_on!r}, but the loaded base is "
                                          f"{self.base_name!r}: the arena compares runs of the same base model")
-                self.full[side.run] = load_model(str(path / MODEL_DIR))
+                self.full[key] = load_model(str(path / MODEL_DIR))
+        return keys
 
-    def stream(self, sides: Sequence[Side], conversations: Sequence[list[Message]], settings: GenerationSettings | None = None) -> Iterator[list[str]]:
+    def stream(self, sides: Sequence[Side], conversations: Sequence[list[Message]], settings: GenerationSettings | None = None,
+               run_dirs: Mapping[str, str | Path] | None = None) -> Iterator[list[str]]:
         """Side i answers ``conversations[i]``; yield every side's text so far as tokens arrive.
 
         The base and plain LoRA adapters (any scales) run as one batch; full runs and other adapters follow,
-        one generate call each.
+        one generate call each. ``run_dirs`` (run name -> folder), when given, is where the sides' runs are.
         """
         with self.lock:
-            self.prepare(sides)
+            keys = self.prepare(sides, run_dirs)
             texts = [""] * len(sides)
-            adapters = [i for i, s in enumerate(sides) if s.run not in self.full]
-            names = [self._bench_side(sides[i]) for i in adapters]
+            full = {i for i, s in enumerate(sides) if s.run != BASE and keys[s.run] in self.full}
+            adapters = [i for i in range(len(sides)) if i not in full]
+            names = [self._bench_side(sides[i], keys) for i in adapters]
             batched = adapters if self.bench.can_batch(names) else [i for i in adapters if sides[i].run == BASE]
             if batched:
-                rows = self.bench.stream_rows([self._bench_side(sides[i]) for i in batched], [conversations[i] for i in batched],
+                rows = self.bench.stream_rows([self._bench_side(sides[i], keys) for i in batched], [conversations[i] for i in batched],
                                               settings, [sides[i].scale for i in batched])
                 for update in rows:
                     for i, text in zip(batched, update):
                         texts[i] = text
                     yield list(texts)
             for i in (i for i in range(len(sides)) if i not in batched):
-                for (text,) in self._stream_one(sides[i], conversations[i], settings):
+                for (text,) in self._stream_one(sides[i], keys, conversations[i], settings):
                     texts[i] = text
                     yield list(texts)
 
-    def _bench_side(self, side: Side) -> str:
-        return BASE if side.run == BASE else self.adapter_names[side.run]
+    def _bench_side(self, side: Side, keys: Mapping[str, str]) -> str:
+        return BASE if side.run == BASE else self.adapter_names[keys[side.run]]
 
-    def _stream_one(self, side: Side, conversation: list[Message], settings: GenerationSettings | None) -> Iterator[list[str]]:
-        if side.run in self.full:
-            lm = self.full[side.run]
+    def _stream_one(self, side: Side, keys: Mapping[str, str], conversation: list[Message],
+                    settings: GenerationSettings | None) -> Iterator[list[str]]:
+        if side.run != BASE and keys[side.run] in self.full:
+            lm = self.full[keys[side.run]]
             with closing(stream_batch(lm.model, lm.tokenizer, [conversation], settings)) as stream:
                 yield from stream
             return
-        with self.bench.use(self._bench_side(side), side.scale) as model, closing(stream_batch(model, self.bench.tokenizer, [conversation], settings)) as stream:
+        with self.bench.use(self._bench_side(side, keys), side.scale) as model, closing(stream_batch(model, self.bench.tokenizer, [conversation], settings)) as stream:
             yield from stream
 
 
 def answering_runs(runs_root: str | Path) -> list[str]:
     """Runs under ``runs_root`` that can answer: those with a LoRA adapter or a full model, newest first."""
     return [p.name for p in list_runs(runs_root) if _kind(p) is not None]
+
+
+def can_answer(run_dir: str | Path) -> bool:
+    """Whether the run folder holds what answers: a LoRA adapter or a full model."""
+    return _kind(Path(run_dir)) is not None
 
 
 def _kind(run_dir: Path) -> str | None:

@@ -17,7 +17,9 @@ Space, the tests), ``spaces.GPU`` returns the function itself: the same code run
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ try:  # ZeroGPU wants `spaces` imported before CUDA is initialised: app.py impor
 except ImportError:  # not on a Space, or a CPU Space without it: every decorator below is the identity
     spaces = None
 
+from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings, Message
 
 # A GPU call pays for starting (or reusing) its worker and moving the model onto the GPU before any work.
@@ -70,10 +73,17 @@ def _generation_seconds(settings: GenerationSettings | None, answers: int = 1) -
     return _STARTUP_SECONDS + answers * tokens / _GPU_TOKENS_PER_SECOND
 
 
-# --- generation: Chat and Compare -------------------------------------------------------------------------
+def _readable(exc: WorkbenchError) -> Exception:
+    """On ZeroGPU a worker's exception reaches the page as "ZeroGPU worker error" unless it is a ``gr.Error``
+    (spaces/zero/wrappers.py): there a WorkbenchError's sentence travels as one. Elsewhere it stays itself."""
+    if not on_zerogpu():
+        return exc
+    import gradio as gr
 
-_benches: dict[str, Any] = {}  # per process (server or GPU worker): model name -> ModelBench
+    return gr.Error(str(exc))
 
+
+# --- generation: Chat and Arena ------------------------------------------------------------------------------
 
 @gpu(duration=lambda model_name, messages, settings=None: _generation_seconds(settings))
 def stream_chat(model_name: str, messages: list[Message], settings: GenerationSettings | None = None) -> Iterator[str]:
@@ -86,43 +96,68 @@ def stream_chat(model_name: str, messages: list[Message], settings: GenerationSe
     from workbench.generation import stream_chat as stream
     from workbench.ui.shared_model import get_model
 
-    lm = get_model(model_name)
-    yield from stream(lm.model, lm.tokenizer, messages, settings)
+    try:
+        lm = get_model(model_name)
+        yield from stream(lm.model, lm.tokenizer, messages, settings)
+    except WorkbenchError as exc:
+        raise _readable(exc) from exc
 
 
-def bench(model_name: str, adapter_dirs: list[str | Path]) -> Any:
-    """This process's ModelBench for ``model_name`` with the adapters in ``adapter_dirs`` attached (once each).
+_arenas: dict[str, Any] = {}  # per process: model name -> Arena (its own base, wrapped by PEFT in place)
+_arenas_lock = threading.Lock()
 
-    A ModelBench wraps its model with PEFT in place, so it holds its own copy of the base, apart from the
-    Chat tab's shared model.
+
+def arena(model_name: str) -> Any:
+    """This process's :class:`~workbench.arena.Arena` for ``model_name`` (loaded on first use).
+
+    One per process and model, whoever asks: runs are attached by folder, so learners' runs never mix.
     """
-    from workbench.compare import ModelBench
-    from workbench.models import load_model
+    from workbench.arena import Arena
+    from workbench.learners import runs_root
 
-    if model_name not in _benches:
-        _benches[model_name] = ModelBench(load_model(model_name))
-    found = _benches[model_name]
-    for folder in map(Path, adapter_dirs):
-        if folder.name not in found.adapters:
-            found.add_adapter(folder, name=folder.name)
-    return found
+    with _arenas_lock:
+        if model_name not in _arenas:
+            _arenas[model_name] = Arena(model_name, runs_root())
+        return _arenas[model_name]
 
 
-@gpu(duration=lambda model_name, adapter_dirs, sides, prompt, settings=None: _generation_seconds(settings, len(sides)))
-def stream_side_by_side(
-    model_name: str,
-    adapter_dirs: list[str | Path],
-    sides: list[str],
-    prompt: str | list[Message],
-    settings: GenerationSettings | None = None,
-) -> Iterator[dict[str, str]]:
-    """Side-by-side answers, {side: text so far}; ``sides`` are "base" and run names from ``adapter_dirs``.
+def _arena_seconds(model_name, sides, conversations, settings=None, run_dirs=None) -> float:
+    return _generation_seconds(settings, len(sides))
+
+
+@gpu(duration=_arena_seconds)
+def stream_arena(model_name: str, sides: list, conversations: list[list[Message]], settings: GenerationSettings | None = None,
+                 run_dirs: Mapping[str, str] | None = None) -> Iterator[list[str]]:
+    """Every side's text so far as it grows: :meth:`workbench.arena.Arena.stream` in the process that has the GPU.
+
+    ``sides`` are :class:`~workbench.arena.Side` values (run name and LoRA scale), ``run_dirs`` maps each
+    run name to its folder (the page's own list), ``conversations[i]`` is what side i reads. The server keeps
+    the conversation (:class:`~workbench.arena.ArenaChat`) and the votes; only the texts come back.
 
     Example:
-        >>> for texts in stream_side_by_side("default", ["runs/sft-json"], ["base", "sft-json"], "Hi"):
+        >>> for texts in stream_arena("default", [Side("base"), Side("sft-json")], [messages, messages],
+        ...                           run_dirs={"sft-json": "runs/sft-json"}):
         ...     print(texts)
     """
-    yield from bench(model_name, adapter_dirs).stream_side_by_side(prompt, sides=sides, settings=settings)
+    try:
+        yield from arena(model_name).stream(sides, conversations, settings, run_dirs)
+    except WorkbenchError as exc:
+        raise _readable(exc) from exc
+
+
+@dataclass
+class GpuArena:
+    """What :class:`~workbench.arena.ArenaChat` asks to answer (``.stream``), sent through :func:`stream_arena`.
+
+    The conversation stays in the server's ArenaChat; the model and its adapters live where the GPU is.
+    """
+
+    model_name: str
+    run_dirs: Mapping[str, str] | None = None
+
+    def stream(self, sides, conversations, settings: GenerationSettings | None = None) -> Iterator[list[str]]:
+        run_dirs = None if self.run_dirs is None else {k: str(v) for k, v in self.run_dirs.items()}
+        return stream_arena(self.model_name, list(sides), [list(c) for c in conversations], settings, run_dirs)
 
 
 # --- evaluation ---------------------------------------------------------------------------------------------
@@ -156,7 +191,13 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, max_sample
 
 def stop_file(config) -> Path:
     """The file whose presence stops ``config``'s run: a stop request the forked GPU worker can see too."""
-    return Path(config.output_dir) / f".{config.name}.stop"
+    return run_stop_file(Path(config.output_dir) / config.name)
+
+
+def run_stop_file(run_dir: str | Path) -> Path:
+    """The stop file of the run in ``run_dir`` (beside it, hidden: it is not part of the run folder)."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / f".{run_dir.name}.stop"
 
 
 class FileStop:
@@ -185,40 +226,37 @@ def _training_seconds(config, dataset=None) -> float:
     return _STARTUP_SECONDS + 1.5 * estimate.seconds
 
 
-@gpu(duration=_training_seconds)
-def train_events(config, dataset=None) -> Iterator[dict[str, Any]]:
-    """Train ``config`` and yield its progress events as they happen; the run folder holds the rest.
+def _resume_seconds(run_dir) -> float:
+    from workbench.training import load_run_config
 
-    The events are the ones :func:`workbench.training.train` sends to ``on_event`` (events.py), then one
-    ``{"type": "finished", "status", "run_dir"}``. Stop the run from any process with
-    ``FileStop(stop_file(config)).set()``; closing the generator early stops it too. Public caps are applied
-    here too, so a visitor's run always fits the duration that was requested for it.
+    return _training_seconds(load_run_config(run_dir))
 
-    Example:
-        >>> for event in train_events(TrainConfig(data="sentiment_json", max_steps=2)):
-        ...     print(event["type"])
+
+def _events(work: Callable[[Callable, FileStop], Any], stop: FileStop, name: str) -> Iterator[dict[str, Any]]:
+    """Run ``work(on_event, stop)`` (train or resume) in a compute thread and yield its events, then ``finished``.
+
+    A WorkbenchError (bad data, no checkpoint) ends as ``{"type": "finished", "status": "failed", "error"}``:
+    on ZeroGPU an exception leaves the worker as a generic "worker error", a yielded sentence arrives intact.
     """
     from workbench.threads import start_compute_thread
-    from workbench.training import train
-    from workbench.ui import public
 
-    config = public.apply_caps(config)
-    stop = FileStop(stop_file(config))
     stop.path.unlink(missing_ok=True)  # a request left over from an earlier run of the same name
     events: queue.Queue = queue.Queue()
     outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            result = train(config, on_event=events.put, stop=stop, dataset=dataset)
+            result = work(events.put, stop)
             outcome.update(status=result.status, run_dir=str(result.run_dir))
+        except WorkbenchError as exc:
+            outcome.update(status="failed", error=str(exc))
         except BaseException as exc:  # re-raised in the consumer below, where the caller can see it
-            outcome["error"] = exc
+            outcome["exception"] = exc
         finally:
             events.put(None)
 
     # train() blocks and reports through a callback; a thread turns that into this generator's yields.
-    thread = start_compute_thread(run, name=f"train-{config.name}")
+    thread = start_compute_thread(run, name=f"train-{name}")
     try:
         while (event := events.get()) is not None:
             yield event
@@ -227,6 +265,90 @@ def train_events(config, dataset=None) -> Iterator[dict[str, Any]]:
             stop.set()
         thread.join()
         stop.path.unlink(missing_ok=True)
-    if "error" in outcome:
-        raise outcome["error"]
+    if "exception" in outcome:
+        raise outcome["exception"]
     yield {"type": "finished", **outcome}
+
+
+@gpu(duration=_training_seconds)
+def train_events(config, dataset=None) -> Iterator[dict[str, Any]]:
+    """Train ``config`` and yield its progress events as they happen; the run folder holds the rest.
+
+    The events are the ones :func:`workbench.training.train` sends to ``on_event`` (events.py), then one
+    ``{"type": "finished", "status", "run_dir"}`` (``"error"`` instead of ``"run_dir"`` when it failed).
+    Stop the run from any process with ``FileStop(stop_file(config)).set()``; closing the generator early
+    stops it too. Public caps are applied here too, so a visitor's run always fits the duration that was
+    requested for it.
+
+    Example:
+        >>> for event in train_events(TrainConfig(data="sentiment_json", max_steps=2)):
+        ...     print(event["type"])
+    """
+    from workbench.training import train
+    from workbench.ui import public
+
+    config = public.apply_caps(config)
+    yield from _events(lambda on_event, stop: train(config, on_event=on_event, stop=stop, dataset=dataset),
+                       FileStop(stop_file(config)), config.name)
+
+
+@gpu(duration=_resume_seconds)
+def resume_events(run_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """:func:`train_events` for continuing the run in ``run_dir`` from its last checkpoint."""
+    from workbench.training import resume
+
+    yield from _events(lambda on_event, stop: resume(Path(run_dir), on_event=on_event, stop=stop),
+                       FileStop(run_stop_file(run_dir)), Path(run_dir).name)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run through :func:`follow` ended (what ``workbench.training.train`` returns, as far as a queue needs)."""
+
+    status: str
+    run_dir: str
+
+
+def follow(events: Iterator[dict[str, Any]], stop_path: Path, on_event: Callable[[dict], None] | None = None,
+           stop: threading.Event | None = None) -> Outcome:
+    """Drive a GPU training generator from the server: each event to ``on_event``, ``stop`` relayed as the stop file.
+
+    This is how the app's training queue trains (``train``/``resume`` below): ``stop`` is set in the server
+    process, and the worker (forked on ZeroGPU, a thread elsewhere) only sees files. A failure raises the
+    WorkbenchError the run ended with, as ``workbench.training.train`` would.
+    """
+    done = threading.Event()
+
+    def relay() -> None:
+        # Touch again until the run ends: the worker clears a stale stop file as it starts, which may be just after.
+        while not done.wait(0.2):
+            if stop is not None and stop.is_set():
+                FileStop(stop_path).set()
+
+    relay_thread = threading.Thread(target=relay, name=f"stop-relay-{stop_path.name}", daemon=True)
+    relay_thread.start()
+    finished: dict[str, Any] = {}
+    try:
+        for event in events:
+            if event["type"] == "finished":
+                finished = event
+            elif on_event is not None:
+                on_event(event)
+    finally:
+        done.set()
+        relay_thread.join()
+        getattr(events, "close", lambda: None)()
+        stop_path.unlink(missing_ok=True)
+    if finished.get("error"):
+        raise WorkbenchError(finished["error"])
+    return Outcome(finished.get("status", "failed"), finished.get("run_dir", ""))
+
+
+def train(config, on_event: Callable[[dict], None] | None = None, stop: threading.Event | None = None, *, dataset=None) -> Outcome:
+    """:func:`workbench.training.train`'s signature, the work done by :func:`train_events` (on the GPU on ZeroGPU)."""
+    return follow(train_events(config, dataset), stop_file(config), on_event, stop)
+
+
+def resume(run_dir: str | Path, on_event: Callable[[dict], None] | None = None, stop: threading.Event | None = None) -> Outcome:
+    """:func:`workbench.training.resume`'s signature, the work done by :func:`resume_events`."""
+    return follow(resume_events(str(run_dir)), run_stop_file(run_dir), on_event, stop)

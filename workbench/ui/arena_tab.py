@@ -1,19 +1,21 @@
 """Arena tab: two to four sides chat turn after turn, named or blind; votes feed a leaderboard and DPO rows.
 
-One :class:`~workbench.arena.Arena` per server holds its own copy of the base (PEFT wraps it in place, so it
-cannot be the Chat tab's plain model) and every run asked for so far. Each visitor's conversation is an
-:class:`~workbench.arena.ArenaChat` in ``gr.State``: a vote records what the server generated, never text the
-page sends back. Votes go to one server-wide folder (``runs/arena/`` by default, blocked from the file route:
-conversations are private, the leaderboard is shared); each visitor downloads only their own preference rows.
+The answers come from :func:`workbench.zerogpu.stream_arena` (a ``@spaces.GPU`` call on ZeroGPU, a plain call
+elsewhere): one :class:`~workbench.arena.Arena` per process holds its own copy of the base (PEFT wraps it in
+place, so it cannot be the Chat tab's plain model) and every run asked for so far, by folder. Each visitor's
+conversation is an :class:`~workbench.arena.ArenaChat` in ``gr.State``: a vote records what the server
+generated, never text the page sends back.
+
+Which runs a page may put on a side is the Runs tab's rule (:func:`workbench.ui.runs_tab.visible_runs`): in
+workshop mode a learner's own runs and the shared ones, passed to the arena by folder, so no name reaches
+another learner's run. Votes go to ``runs/arena/`` (one person's server) or the learner's own
+``runs/<learner>/.votes/`` (workshop mode), never served by the file route; the leaderboard is that folder's.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-import threading
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import gradio as gr
@@ -24,53 +26,68 @@ from workbench.arena import (
     MAX_SCALE,
     MAX_SIDES,
     MAX_SYSTEM_CHARS,
-    Arena,
     ArenaChat,
     Side,
-    answering_runs,
     blind_pair,
+    can_answer,
     votes_dir,
 )
 from workbench.compare import BASE
 from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings
 from workbench.leaderboard import leaderboard
+from workbench.learners import Identity, runs_root
+from workbench.learners import votes_dir as learner_votes_dir
 from workbench.ui import public
 from workbench.ui.chat_text import shown
-from workbench.learners import runs_root
+from workbench.ui.identity import current
+from workbench.ui.runs_tab import visible_runs
 from workbench.votes import VOTES_FILE, read_votes
+from workbench.zerogpu import GpuArena
 
 NONE = "(none)"
 NAMED, BLIND = "Named sides", "Blind pair"
 VOTES = {"A is better": "a", "B is better": "b", "Tie": "tie", "Both are bad": "both_bad"}
 MAX_SESSION_ROWS = 1000  # preference rows a visitor can download; older ones stay in the server's log
 
-_lock = threading.Lock()
-_arenas: dict[tuple[str, str], Arena] = {}
 _boards: dict[tuple[str, float, int], tuple] = {}
 
 
-def arena_for(model_name: str) -> Arena:
-    """The server's arena for ``model_name`` and the current runs folder (loaded on first use)."""
-    key = (model_name, str(runs_root().resolve()))
-    with _lock:
-        if key not in _arenas:
-            _arenas[key] = Arena(model_name, runs_root())
-        return _arenas[key]
-
-
 def default_votes_folder() -> Path:
-    """Where the app's votes go unless the tab is given another folder: ``<runs>/arena``."""
+    """Where one person's server keeps the arena's votes: ``<runs>/arena``."""
     return votes_dir(runs_root())
 
 
-def side_choices() -> list[str]:
-    return [BASE, *answering_runs(runs_root())]
+def votes_folder(identity: Identity) -> Path:
+    """Where this page's votes go: the learner's own folder in workshop mode, else the server's."""
+    return default_votes_folder() if identity.learner is None else learner_votes_dir(identity.learner)
 
 
-def refresh():
-    """The side pickers and the blind pool with the runs that exist now."""
-    choices = side_choices()
+def answering(identity: Identity) -> dict[str, Path]:
+    """Side name -> run folder of every run this page may put on a side (see runs_tab.visible_runs)."""
+    return {name: path for name, path in visible_runs(identity).items() if can_answer(path)}
+
+
+def sides_for(request: gr.Request | None, who: Identity | None) -> tuple[Identity, dict[str, Path]]:
+    """This page's identity and its runs (a located error before a learner joins)."""
+    identity = current(who, request)
+    return identity, answering(identity)
+
+
+def gpu_arena(model_name: str, runs: dict[str, Path], sides: list[Side]) -> GpuArena:
+    """The arena that answers for this page; a side that is not one of its runs is refused here, by name."""
+    for side in sides:
+        if side.run != BASE and side.run not in runs:
+            raise WorkbenchError(f"no run {side.run[:60]!r} among your runs: pick one from the list (Refresh runs)")
+    return GpuArena(model_name, {name: str(path) for name, path in runs.items()})
+
+
+def refresh(request: gr.Request, who: Identity | None):
+    """The side pickers and the blind pool with the runs this page may use now."""
+    try:
+        choices = [BASE, *sides_for(request, who)[1]]
+    except WorkbenchError:
+        choices = [BASE]
     slots = [gr.update(choices=[NONE, *choices]) for _ in range(MAX_SIDES)]
     return *slots, gr.update(choices=choices, value=choices)
 
@@ -127,25 +144,31 @@ def _stream(chat: ArenaChat, turns, note: str):
     yield chat, *_render(chat), box, done + (" Vote below." if chat.can_vote() is None else "")
 
 
-def answer(model_name: str, message: str, chat: ArenaChat | None, mode: str, pool: list[str], *rest):
+def answer(request: gr.Request, who: Identity | None, model_name: str, message: str, chat: ArenaChat | None, mode: str,
+           pool: list[str], *rest):
     """Send ``message`` to every side (slots: side and scale per slot, then system, temperature, max tokens, seed)."""
     *slots, system, temperature, max_new_tokens, seed = rest
     try:
         if len(message) > MAX_MESSAGE_CHARS:
             raise WorkbenchError(f"the message is {len(message)} characters long; the arena takes up to {MAX_MESSAGE_CHARS}")
+        _, runs = sides_for(request, who)
         chat, note = _chat_for(chat, mode, pool or [], tuple(slots), (system or "").strip())
         public.check_prompt(["x" * chat.text_size(), message])
-        turns = chat.ask(arena_for(model_name), message, _settings(temperature, max_new_tokens, seed))
+        turns = chat.ask(gpu_arena(model_name, runs, chat.sides), message, _settings(temperature, max_new_tokens, seed))
     except WorkbenchError as exc:
         raise gr.Error(str(exc)) from exc
     yield from _stream(chat, turns, note)
 
 
-def regenerate(model_name: str, chat: ArenaChat | None):
+def regenerate(request: gr.Request, who: Identity | None, model_name: str, chat: ArenaChat | None):
     """Answer the last message again, every side with the next seed."""
     if chat is None:
         raise gr.Error("Nothing to regenerate yet: send a message first.")
-    yield from _stream(chat, chat.regenerate(arena_for(model_name)), "Regenerated with the next seed.")
+    try:
+        turns = chat.regenerate(gpu_arena(model_name, sides_for(request, who)[1], chat.sides))
+    except WorkbenchError as exc:
+        raise gr.Error(str(exc)) from exc
+    yield from _stream(chat, turns, "Regenerated with the next seed.")
 
 
 def clear():
@@ -160,15 +183,17 @@ def new_blind_round(pool: list[str], system: str):
     return chat, *_render(chat), "", f"Blind round: two sides drawn from {len(set(pool))}; names are shown after your vote."
 
 
-def vote(folder: Callable[[], Path], label: str, chat: ArenaChat | None, rows: list[dict] | None, model_name: str = ""):
+def vote(label: str, request: gr.Request | None, who: Identity | None, chat: ArenaChat | None, rows: list[dict] | None,
+         model_name: str = ""):
     """Record the vote on the last turn from the server's own copy of the conversation; reveal blind names.
 
     Each button binds its own ``label``: the page sends nothing but which button, so a vote cannot carry text.
+    The vote goes to this page's votes folder (:func:`votes_folder`).
     """
     if chat is None:
         raise gr.Error("Send a message and let both sides answer before voting.")
     try:
-        pair = chat.vote(VOTES[label], folder(), base=model_name)
+        pair = chat.vote(VOTES[label], votes_folder(current(who, request)), base=model_name)
     except WorkbenchError as exc:
         raise gr.Error(str(exc)) from exc
     rows = [*(rows or []), pair][-MAX_SESSION_ROWS:] if pair else list(rows or [])
@@ -187,9 +212,12 @@ def download(rows: list[dict] | None):
     return str(path)
 
 
-def leaderboard_view(folder: Callable[[], Path]):
-    """The leaderboard table, the win-rate heatmap and the vote counts of the server's log (cached per file version)."""
-    path = folder() / VOTES_FILE
+def leaderboard_view(request: gr.Request | None, who: Identity | None):
+    """The leaderboard table, the win-rate heatmap and the vote counts of this page's votes log (cached per file version)."""
+    try:
+        path = votes_folder(current(who, request)) / VOTES_FILE
+    except WorkbenchError as exc:
+        return str(exc), None, ""
     stat = path.stat() if path.is_file() else None
     key = (str(path), stat.st_mtime if stat else 0.0, stat.st_size if stat else 0)
     if key not in _boards:
@@ -201,20 +229,22 @@ def leaderboard_view(folder: Callable[[], Path]):
             counts = ", ".join(f"{k}: {v}" for k, v in sorted(board.choices.items()))
             total = sum(board.choices.values())
             _boards[key] = (board.table(), board.heatmap(), f"{total} vote{'' if total == 1 else 's'} ({counts}).")
-        while len(_boards) > 4:
+        while len(_boards) > 64:  # one per learner's log in a room
             _boards.pop(next(iter(_boards)))
     return _boards[key]
 
 
-def _bind(fn: Callable, *args, **kwargs) -> Callable:
-    """``fn`` with its first arguments fixed, keeping its name (Gradio names events and pools after it)."""
-    bound = partial(fn, *args, **kwargs)
-    bound.__name__ = fn.__name__  # not update_wrapper: its __wrapped__ would show Gradio the unbound signature
-    return bound
+def _vote_handler(label: str):
+    """The handler of one vote button (a function, not a partial: Gradio finds ``gr.Request`` by its annotation)."""
+
+    def vote_button(request: gr.Request, who: Identity | None, chat: ArenaChat | None, rows: list[dict] | None, model_name: str):
+        return vote(label, request, who, chat, rows, model_name)
+
+    return vote_button
 
 
-def build_arena_tab(app: gr.Blocks, model_name: str, votes_folder: Callable[[], Path] = default_votes_folder) -> None:
-    """The Arena tab; ``votes_folder`` says where votes go (called per vote, so a server can choose per learner)."""
+def build_arena_tab(app: gr.Blocks, model_name: str, who: gr.State) -> None:
+    """The Arena tab; ``who`` is the page's identity (runs it may use, where its votes go)."""
     defaults = GenerationSettings()
     with gr.Tab("Arena", id="arena"):
         gr.Markdown("Chat with two to four models at once: the base, your runs, an adapter at another LoRA scale. "
@@ -259,23 +289,22 @@ def build_arena_tab(app: gr.Blocks, model_name: str, votes_folder: Callable[[], 
 
         chat = gr.State(None)  # this visitor's ArenaChat: the only source a vote records
         rows = gr.State([])  # this visitor's preference rows, for the download
+        model = gr.State(model_name)
         turn_outputs = [chat, *chatbots, message, status]
-        board = _bind(leaderboard_view, votes_folder)
+        board_outputs = [board_table, board_plot, board_counts]
 
-        gr.on([refresh_button.click, app.load], refresh, outputs=[*slots[::2], pool], api_name="arena_runs")
+        gr.on([refresh_button.click, app.load, who.change], refresh, inputs=who, outputs=[*slots[::2], pool], api_name="arena_runs")
         mode.change(lambda m: (gr.update(visible=m == NAMED), gr.update(visible=m == BLIND), *clear()), inputs=mode,
                     outputs=[named_row, blind_row, *turn_outputs], api_name=False)
         generate = dict(concurrency_id="generate", concurrency_limit=public.caps().generations)
-        gr.on([send.click, message.submit], _bind(answer, model_name),
-              inputs=[message, chat, mode, pool, *slots, system, temperature, max_new_tokens, seed],
+        gr.on([send.click, message.submit], answer,
+              inputs=[who, model, message, chat, mode, pool, *slots, system, temperature, max_new_tokens, seed],
               outputs=turn_outputs, api_name="arena", **generate)
-        regenerate_button.click(_bind(regenerate, model_name), inputs=chat, outputs=turn_outputs,
-                                api_name="arena_regenerate", **generate)
+        regenerate_button.click(regenerate, inputs=[who, model, chat], outputs=turn_outputs, api_name="arena_regenerate", **generate)
         clear_button.click(clear, outputs=turn_outputs, api_name="arena_clear")
         new_round.click(new_blind_round, inputs=[pool, system], outputs=turn_outputs, api_name="arena_blind")
         for button, (label, choice) in zip(vote_buttons, VOTES.items()):
-            button.click(_bind(vote, votes_folder, label, model_name=model_name), inputs=[chat, rows],
-                         outputs=[chat, *chatbots, status, rows], api_name=f"vote_{choice}").then(
-                board, outputs=[board_table, board_plot, board_counts], api_name=False)
+            button.click(_vote_handler(label), inputs=[who, chat, rows, model], outputs=[chat, *chatbots, status, rows],
+                         api_name=f"vote_{choice}").then(leaderboard_view, inputs=who, outputs=board_outputs, api_name=False)
         download_button.click(download, inputs=rows, outputs=pairs_file, api_name="arena_download")
-        gr.on([board_button.click, app.load], board, outputs=[board_table, board_plot, board_counts], api_name="leaderboard")
+        gr.on([board_button.click, app.load, who.change], leaderboard_view, inputs=who, outputs=board_outputs, api_name="leaderboard")

@@ -1,63 +1,72 @@
 """Chat tab: talk to the base model or any run (a one-side arena) with visible sampling settings.
 
-Messages are shown as exactly the text the model read or wrote (:mod:`workbench.ui.chat_text`).
+Messages are shown as exactly the text the model read or wrote (:mod:`workbench.ui.chat_text`). Answers come
+from :mod:`workbench.zerogpu` (``@spaces.GPU`` calls on ZeroGPU, plain calls elsewhere); the runs a page may
+talk to are the Arena tab's (the learner's own and shared ones in workshop mode).
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
-from workbench.arena import Side, answering_runs
+from workbench import zerogpu
+from workbench.arena import Side
 from workbench.compare import BASE
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings, Message, stream_chat
-from workbench.learners import runs_root
+from workbench.generation import GenerationSettings, Message
+from workbench.learners import Identity
 from workbench.ui import public
-from workbench.ui.arena_tab import arena_for
+from workbench.ui.arena_tab import gpu_arena, sides_for
 from workbench.ui.chat_text import message_text, shown
-from workbench.ui.shared_model import get_model
 
 
-def answer_stream(model_name: str, side: str, messages: list[Message], settings: GenerationSettings):
-    """The answer so far, growing: the base from the server's shared model, a run through the arena's bench."""
+def answer_stream(model_name: str, side: str, messages: list[Message], settings: GenerationSettings,
+                  runs: dict | None = None):
+    """The answer so far, growing: the base from the server's shared model, a run (one of ``runs``) through the arena."""
     if side == BASE:
-        lm = get_model(model_name)
         answer = ""
-        for piece in stream_chat(lm.model, lm.tokenizer, messages, settings):
+        for piece in zerogpu.stream_chat(model_name, messages, settings):
             answer += piece
             yield answer
         return
-    for (text,) in arena_for(model_name).stream([Side(side)], [messages], settings):
+    for (text,) in gpu_arena(model_name, runs or {}, [Side(side)]).stream([Side(side)], [messages], settings):
         yield text
 
 
-def build_chat_tab(model_name: str) -> None:
+def respond(request: gr.Request, who: Identity | None, model_name: str, message: str, history: list[dict], temperature: float,
+            top_p: float, repetition_penalty: float, max_new_tokens: int, side: str = BASE):
+    if not message.strip():
+        yield history, ""
+        return
+    # The chat history is passed as messages so the model's chat template sees every turn.
+    messages = [*({"role": m["role"], "content": message_text(m["content"])} for m in history), {"role": "user", "content": message}]
+    try:
+        public.check_prompt([m["content"] for m in messages])
+        runs = None if (side or BASE) == BASE else sides_for(request, who)[1]
+    except WorkbenchError as exc:
+        raise gr.Error(str(exc)) from exc
+    history = [*history, {"role": "user", "content": shown(message)}]
+    settings = GenerationSettings(
+        max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty
+    )
+    try:
+        for answer in answer_stream(model_name, side or BASE, messages, settings, runs):
+            yield [*history, {"role": "assistant", "content": shown(answer)}], ""
+    except WorkbenchError as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def models(request: gr.Request, who: Identity | None):
+    """The Model picker: the base and the runs this page may talk to."""
+    try:
+        runs = list(sides_for(request, who)[1])
+    except WorkbenchError:
+        runs = []
+    return gr.update(choices=[BASE, *runs])
+
+
+def build_chat_tab(model_name: str, who: gr.State) -> None:
     defaults = GenerationSettings()
-
-    def respond(message: str, history: list[dict], temperature: float, top_p: float, repetition_penalty: float, max_new_tokens: int,
-                side: str = BASE):
-        if not message.strip():
-            yield history, ""
-            return
-        # The chat history is passed as messages so the model's chat template sees every turn.
-        messages = [*({"role": m["role"], "content": message_text(m["content"])} for m in history), {"role": "user", "content": message}]
-        try:
-            public.check_prompt([m["content"] for m in messages])
-        except WorkbenchError as exc:
-            raise gr.Error(str(exc)) from exc
-        history = [*history, {"role": "user", "content": shown(message)}]
-        settings = GenerationSettings(
-            max_new_tokens=int(max_new_tokens), temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty
-        )
-        try:
-            for answer in answer_stream(model_name, side or BASE, messages, settings):
-                yield [*history, {"role": "assistant", "content": shown(answer)}], ""
-        except WorkbenchError as exc:
-            raise gr.Error(str(exc)) from exc
-
-    def models():
-        return gr.update(choices=[BASE, *answering_runs(runs_root())])
-
     with gr.Tab("Chat") as tab:
         gr.Markdown(f"Talk to **{model_name}** before you fine-tune it, or to any run after. Sampling settings are below the chat.")
         side = gr.Dropdown([BASE], value=BASE, label="Model", info="The base, or a run (its adapter or full model).")
@@ -71,16 +80,17 @@ def build_chat_tab(model_name: str) -> None:
             top_p = gr.Slider(0.1, 1.0, value=defaults.top_p, step=0.05, label="Top-p")
             repetition_penalty = gr.Slider(1.0, 2.0, value=defaults.repetition_penalty, step=0.05, label="Repetition penalty (stops the small model from looping)")
             max_new_tokens = gr.Slider(16, 512, value=defaults.max_new_tokens, step=16, label="Max new tokens")
+        model = gr.State(model_name)
         gr.on(
             [send.click, message.submit],
             respond,
-            inputs=[message, chatbot, temperature, top_p, repetition_penalty, max_new_tokens, side],
+            inputs=[who, model, message, chatbot, temperature, top_p, repetition_penalty, max_new_tokens, side],
             outputs=[chatbot, message],
-            # One pool for every event that generates (chat, compare, evaluate): they share the same cores.
+            # One pool for every event that generates (chat, arena, evaluate): they share the same cores.
             concurrency_id="generate",
             concurrency_limit=public.caps().generations,
         )
         clear.click(lambda: ([], ""), outputs=[chatbot, message])
         # A new model starts a new conversation; the list is read again whenever the tab is opened.
         side.change(lambda: ([], ""), outputs=[chatbot, message], api_name=False)
-        tab.select(models, outputs=side, api_name="chat_models")
+        tab.select(models, inputs=who, outputs=side, api_name="chat_models")

@@ -1,8 +1,9 @@
 """The server's training queue: first come first served, a set number of trainings at once, one waiting run per learner.
 
 Gradio callbacks only ask this module to submit, cancel or stop a run and read :meth:`RunManager.snapshot`; a
-background thread per training calls ``workbench.training.train`` (or ``resume``) with an event sink and a
-stop flag. The state lives here (module level, shared by all sessions), not in a session, so closing or
+background thread per training calls ``workbench.zerogpu.train`` (or ``resume``) with an event sink and a
+stop flag: the training itself runs in a ``@spaces.GPU`` call on ZeroGPU (the stop reaches it as a file), in
+this process elsewhere. The state lives here (module level, shared by all sessions), not in a session, so closing or
 reloading the page neither stops nor forgets a run. Each run belongs to an *owner* (a learner, or an
 anonymous browser outside workshop mode): only its owner, or the teacher, can see it live, stop or cancel it.
 """
@@ -18,9 +19,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from workbench import zerogpu
 from workbench.errors import WorkbenchError
 from workbench.threads import start_compute_thread
-from workbench.training import TrainConfig, resume, train
+from workbench.training import TrainConfig
 
 Status = Literal["idle", "queued", "running", "completed", "stopped", "failed", "cancelled"]
 FALLBACK_RUN_SECONDS = 60.0  # a run whose estimate failed still takes a turn; counted as a short one in the waits
@@ -83,7 +85,8 @@ class _Job:
 class RunManager:
     """A FIFO of trainings, ``concurrency`` of them running at once.
 
-    ``train_fn`` and ``resume_fn`` default to the workbench's own; tests inject fakes with the same signatures.
+    ``train_fn`` and ``resume_fn`` default to the workbench's own through :mod:`workbench.zerogpu`; tests inject
+    fakes with the same signatures.
 
     Example:
         >>> ok, message = MANAGER.submit(TrainConfig(data="sentiment_json", max_steps=5), owner="ana")
@@ -91,7 +94,7 @@ class RunManager:
         'running'
     """
 
-    def __init__(self, train_fn: Callable = train, resume_fn: Callable = resume, concurrency: int | None = None) -> None:
+    def __init__(self, train_fn: Callable = zerogpu.train, resume_fn: Callable = zerogpu.resume, concurrency: int | None = None) -> None:
         self._lock = threading.Lock()
         self._train, self._resume, self._concurrency = train_fn, resume_fn, concurrency
         self._queue: list[_Job] = []
