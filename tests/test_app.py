@@ -84,7 +84,7 @@ def test_train_compare_vote_evaluate_end_to_end(client):
     latest = next(m for m in messages if m.startswith("queued ")).split(":")[0].removeprefix("queued ")
     progress, plot, log, files, *_ = client.predict(api_name="/poll")  # the page shows its latest run: the queued one
     assert f"{latest}</b>" in progress and "completed: step 2/2" in progress and "step 2/2" in log and plot is not None
-    assert any(f.endswith(f"{latest}-adapter.zip") for f in files) and any(f.endswith("config.yaml") for f in files)
+    assert any(f.endswith(f"{latest}.zip") for f in files) and any(f.endswith("config.yaml") for f in files)
 
     table, *_ = client.predict([], api_name="/runs")
     assert started in [row[0] for row in table["data"]]

@@ -129,7 +129,7 @@ def test_learner_b_cannot_reach_learner_a_run_through_any_route(room):
     table, *_ = ana.predict([], api_name="/runs")
     assert [row[:2] for row in table["data"]] == [["secret-run", "stopped"]]
     files, note = ana.predict("secret-run", api_name="/download_run")
-    assert any(f.endswith("config.yaml") for f in files) and any(f.endswith("secret-run-adapter.zip") for f in files)
+    assert any(f.endswith("config.yaml") for f in files) and any(f.endswith("secret-run.zip") for f in files)
     assert ana.predict("secret-run", api_name="/delete_run") == "deleted secret-run" and not run.exists()
 
 

@@ -66,19 +66,31 @@ def runs_notice() -> str:
 def run_archive(run_dir: str | Path, out_dir: str | Path) -> Path:
     """A zip of one run folder in ``out_dir`` (for a download button), without its intermediate checkpoints.
 
+    Checkpoints only serve a resume on this server and are most of the bytes; hidden files (stop requests,
+    name claims) are the server's own. Text is compressed, weights are stored as they are: they barely
+    compress, and deflating a few hundred MB would keep a busy server's CPU for seconds.
+
     Example:
         >>> run_archive("runs/sft-json", tempfile.mkdtemp())  # .../sft-json.zip
     """
-    import shutil
-    import tempfile
+    import zipfile
 
     from workbench.training.runs import CHECKPOINTS_DIR
 
     run_dir = Path(run_dir)
-    with tempfile.TemporaryDirectory() as tmp:
-        # Checkpoints only serve a resume on this server and are most of the bytes: the download leaves them out.
-        copy = shutil.copytree(run_dir, Path(tmp) / run_dir.name, ignore=shutil.ignore_patterns(CHECKPOINTS_DIR))
-        return Path(shutil.make_archive(str(Path(out_dir) / run_dir.name), "zip", root_dir=tmp, base_dir=copy.name))
+    target = Path(out_dir) / f"{run_dir.name}.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        for path in sorted(run_dir.rglob("*")):
+            inside = path.relative_to(run_dir)
+            if (not path.is_file() or path.is_symlink() or inside.parts[0] == CHECKPOINTS_DIR
+                    or any(part.startswith(".") for part in inside.parts)):
+                continue
+            packed = zipfile.ZIP_DEFLATED if path.suffix in _TEXT_SUFFIXES else zipfile.ZIP_STORED
+            archive.write(path, str(Path(run_dir.name) / inside), compress_type=packed)
+    return target
+
+
+_TEXT_SUFFIXES = {".json", ".jsonl", ".yaml", ".yml", ".md", ".txt", ".csv", ".jinja", ".svg"}
 
 
 def describe() -> str:

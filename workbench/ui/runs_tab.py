@@ -17,6 +17,7 @@ from workbench.learners import Identity, learner_run, runs_root, shared_dir, wor
 from workbench.training import list_runs, load_run_config, read_metrics
 from workbench.training import runs
 from workbench.training.runs import latest_checkpoint
+from workbench.ui import public
 from workbench.ui.identity import current
 from workbench.ui.run_manager import MANAGER
 
@@ -25,11 +26,12 @@ SHARED_PREFIX = "shared/"
 
 
 def run_files(run_dir: str) -> list[str]:
-    """The run folder's downloadable files, copied to a fresh temporary folder: the top level, plus the adapter zipped.
+    """A run's download, in a fresh temporary folder: the whole run as one zip (``public.run_archive``: no
+    checkpoints), and its top-level files (config, metrics, model card, plot) to read without unzipping.
 
     Copies, because in workshop mode the runs folder is not served (a learner must not fetch another's run by
-    guessing its path); Gradio moves what a callback returns into its cache under a hash of the content. A full
-    fine-tuning model/ is left out: hundreds of MB are better copied from the folder than downloaded through a browser.
+    guessing its path); Gradio moves what a callback returns into its cache under a hash of the content. The
+    Runs and Train tabs both download through here.
     """
     import tempfile
 
@@ -37,12 +39,10 @@ def run_files(run_dir: str) -> list[str]:
     if not folder.is_dir():
         return []
     out = Path(tempfile.mkdtemp(prefix="workbench-download-"))
-    files = []
+    files = [str(public.run_archive(folder, out))]
     for path in sorted(folder.iterdir()):
         if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
             files.append(str(shutil.copy2(path, out / path.name)))
-    if (folder / "adapter").is_dir():
-        files.append(shutil.make_archive(str(out / f"{folder.name}-adapter"), "zip", folder / "adapter"))
     return files
 
 
@@ -200,6 +200,8 @@ def build_runs_tab(app: gr.Blocks, who: gr.State) -> None:
                     "on held-out data. A falling train loss with a rising eval loss means overfitting. A run marked "
                     "*interrupted* ended without finishing (the server restarted mid-run): Resume continues it "
                     "from its last checkpoint.")
+        notice = public.runs_notice()  # a Space's disk does not outlive a restart: say so where the runs are
+        gr.Markdown(f"**{notice}**", visible=bool(notice), elem_id="wb-runs-notice")
         refresh_button = gr.Button("Refresh", size="sm")
         table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True)
         chosen = gr.CheckboxGroup([], label="Runs to plot")
@@ -210,7 +212,8 @@ def build_runs_tab(app: gr.Blocks, who: gr.State) -> None:
             resume_button = gr.Button("Resume", scale=0)
             delete_button = gr.Button("Delete", variant="stop", scale=0)
         message = gr.Textbox(show_label=False, interactive=False, container=False)
-        files = gr.File(label="Run files (download)", file_count="multiple", interactive=False)
+        files = gr.File(label="Run files (download: the whole run as a zip, and its top-level files)", file_count="multiple",
+                        interactive=False)
         outputs = [table, chosen, plot, run, message]
         gr.on([refresh_button.click, app.load, who.change], refresh, inputs=[who, chosen], outputs=outputs, api_name="runs")
         chosen.input(plot_chosen, inputs=[who, chosen], outputs=plot)
