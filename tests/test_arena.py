@@ -115,6 +115,23 @@ def test_runs_of_another_base_are_refused_naming_both_bases(tiny_model_dir, runs
     assert Side.parse("run.a@0.5") == Side("run.a", 0.5) and Side("run.a", 0.5).label == "run.a@0.5"
 
 
+def test_runs_given_by_folder_keep_two_learners_runs_of_one_name_apart(tiny_model_dir, tmp_path, make_adapter_run):
+    """A workshop arena gets each page's runs as name -> folder: the same name in two folders is two adapters, and a
+    name outside the page's list is refused, even one that exists under the arena's runs root."""
+    make_adapter_run(tmp_path / "ana" / "mine", tiny_model_dir, seed=1, lora_alpha=64)
+    make_adapter_run(tmp_path / "ben" / "mine", tiny_model_dir, seed=2, lora_alpha=64)
+    make_adapter_run(tmp_path / "root-run", tiny_model_dir, seed=3)
+    arena = Arena(str(tiny_model_dir), tmp_path)
+    ask = [[{"role": "user", "content": "Name a color"}]]
+    greedy = GenerationSettings(max_new_tokens=6, temperature=0.0)
+    texts = {who: list(arena.stream([Side("mine")], ask, greedy, run_dirs={"mine": tmp_path / who / "mine"}))[-1][0]
+             for who in ("ana", "ben")}
+    assert len(arena.adapter_names) == 2 and texts["ana"] != texts["ben"]
+    for name in ("root-run", "../ana/mine", "ana/mine"):
+        with pytest.raises(WorkbenchError, match="no run"):
+            list(arena.stream([Side(name)], ask, greedy, run_dirs={"mine": tmp_path / "ben" / "mine"}))
+
+
 def test_a_vote_records_the_servers_conversation_and_a_multi_turn_pair(arena, tmp_path):
     chat = ArenaChat([Side("base"), Side("run.a", 0.5)], system="Be brief.")
     with pytest.raises(WorkbenchError, match="before voting"):

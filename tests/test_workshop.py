@@ -14,7 +14,7 @@ import gradio as gr
 import pytest
 
 from app_server import serve
-from conftest import train_form
+from conftest import arena_form, train_form
 from workbench.learners import claim, new_token, runs_dir, safe_name
 from workbench.errors import WorkbenchError
 
@@ -129,8 +129,48 @@ def test_learner_b_cannot_reach_learner_a_run_through_any_route(room):
     table, *_ = ana.predict([], api_name="/runs")
     assert [row[:2] for row in table["data"]] == [["secret-run", "stopped"]]
     files, note = ana.predict("secret-run", api_name="/download_run")
+    assert_arena_is_per_learner(app, runs, ana, ben)
     assert any(f.endswith("config.yaml") for f in files) and any(f.endswith("secret-run.zip") for f in files)
     assert ana.predict("secret-run", api_name="/delete_run") == "deleted secret-run" and not run.exists()
+
+
+def refused(client, *args, api_name: str) -> str:
+    """The error text of a call that must fail: Gradio's own choice check, or the handler's refusal."""
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as error:
+        client.predict(*args, api_name=api_name)
+    return str(error.value)
+
+
+def assert_arena_is_per_learner(app, runs, ana, ben) -> None:
+    """Ana's stopped run answers in her Arena and Chat, and her votes stay hers; Ben can name it nowhere."""
+    # Ana: her run is a side, she chats and votes; the vote lands in her own folder.
+    assert "secret-run" in str(ana.predict(api_name="/arena_runs")) and "secret-run" in str(ana.predict(api_name="/chat_models"))
+    side_a, side_b, *_ = ana.predict(*arena_form("Label 1", "base", "secret-run"), api_name="/arena")
+    assert side_b["label"] == "B: secret-run" and side_b["value"]
+    ana.predict(api_name="/vote_b")
+    assert (runs / "ana" / ".votes" / "votes.jsonl").is_file() and not (runs / "arena").exists()
+    assert "1 vote" in ana.predict(api_name="/leaderboard")[2]
+    history, _ = ana.predict("Label 1", [], 0.0, 0.9, 1.1, 16, "secret-run", api_name="/respond")
+    assert history[-1]["role"] == "assistant"
+
+    # Ben: not listed, not a side by any spelling (named, three sides, blind pool, chat), not his votes.
+    assert "secret-run" not in str(ben.predict(api_name="/arena_runs")) + str(ben.predict(api_name="/chat_models"))
+    for name in ("secret-run", "../ana/secret-run", str(runs / "ana" / "secret-run"), "shared/../ana/secret-run"):
+        for sides in (("base", name), ("base", "base", name)):
+            message = refused(ben, *arena_form("hi", *sides), api_name="/arena")
+            assert "not in the list of choices" in message or "among your runs" in message or "appear only once" in message, message
+        message = refused(ben, *arena_form("hi", mode="Blind pair", pool=["base", name]), api_name="/arena")
+        assert "not in the list of choices" in message or "among your runs" in message, message
+        message = refused(ben, "hi", [], 0.0, 0.9, 1.1, 16, name, api_name="/respond")
+        assert "not in the list of choices" in message or "among your runs" in message, message
+    assert "No votes yet" in ben.predict(api_name="/leaderboard")[0]
+    assert "Send a message" in refused(ben, api_name="/vote_a")
+    assert "No preference rows" in refused(ben, api_name="/arena_download")
+    # Nor through the file routes: votes hold conversations.
+    for path in (f"/gradio_api/file={runs}/ana/.votes/votes.jsonl", f"/gradio_api/file={runs}/ana/.votes/preferences.jsonl"):
+        assert get(app, path) in (403, 404), path
 
 
 def test_queue_through_the_app_and_the_teacher_actions(room):
@@ -209,6 +249,30 @@ def test_a_run_cut_off_by_a_restart_shows_as_interrupted_and_resumes_through_the
     assert resumed == ["cut"]
     ben = Identity(owner="ben", learner="ben", display="ben")
     assert runs_tab.runs_table(ben) == [] and "not one of your runs" in runs_tab.resume_run(None, ben, "cut")
+
+
+def test_arena_handlers_take_runs_and_votes_from_the_page_identity(tmp_path, monkeypatch, tiny_model_dir, make_adapter_run):
+    """The Arena's handlers themselves (not only Gradio's choice check) keep a learner to their own and shared runs."""
+    from workbench.learners import Identity
+    from workbench.ui import arena_tab, chat_tab
+
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_WORKSHOP", "1")
+    make_adapter_run(tmp_path / "ana" / "mine", tiny_model_dir, seed=1)
+    make_adapter_run(tmp_path / "_shared" / "class-run", tiny_model_dir, seed=2)
+    ana, ben = (Identity(owner=n, learner=n, display=n) for n in ("ana", "ben"))
+    assert set(arena_tab.answering(ana)) == {"mine", "shared/class-run"}
+    assert set(arena_tab.answering(ben)) == {"shared/class-run"}
+    assert arena_tab.votes_folder(ben) == tmp_path / "ben" / ".votes"
+    slots = ("base", 1.0, "mine", 1.0, "(none)", 1.0, "(none)", 1.0)
+    with pytest.raises(gr.Error, match="among your runs"):
+        next(arena_tab.answer(None, ben, str(tiny_model_dir), "hi", None, arena_tab.NAMED, [], *slots, "", 0.0, 4, 0))
+    with pytest.raises(gr.Error, match="among your runs"):
+        next(arena_tab.answer(None, ben, str(tiny_model_dir), "hi", None, arena_tab.BLIND, ["mine", "base"], *slots, "", 0.0, 4, 0))
+    with pytest.raises(gr.Error, match="among your runs"):
+        next(chat_tab.respond(None, ben, str(tiny_model_dir), "hi", [], 0.0, 0.9, 1.1, 4, "mine"))
+    with pytest.raises(gr.Error, match="type your name"):  # a page that has not joined has no runs and no votes
+        next(arena_tab.answer(None, None, str(tiny_model_dir), "hi", None, arena_tab.NAMED, [], *slots, "", 0.0, 4, 0))
 
 
 def test_gradio_logins_become_learners_and_close_the_runs_folder(tmp_path, monkeypatch):
