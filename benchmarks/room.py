@@ -1,16 +1,14 @@
 """Room load test: N simulated learners on one workshop server, each joining, uploading data, queueing a short
-training, chatting while it waits and trains, then (with --side-by-side) answering side by side and voting.
+training, chatting while it waits and trains, then chatting side by side (base against its own run, in the
+Arena tab) and voting (--no-side-by-side skips that).
 
 It launches the app on 127.0.0.1 in workshop mode (or takes the URL of one already running on this machine).
 Each learner is its own gradio_client session. A sampler loads the page (GET /) every half second while any
 training runs. It reports each learner's queue wait, the errors (must be 0; the exit code is 1 otherwise) and
-the p50/p95 latency of page loads and of the Train tab's poll during training.
+the p50/p95 latency of page loads and of the Train tab's poll during training, and of the side-by-side turns.
 
     uv run python benchmarks/room.py --learners 20 --model default
     uv run python benchmarks/room.py --learners 3 --model /path/to/tiny-model --max-new-tokens 16
-
---side-by-side needs a Compare tab that lists the learner's own runs; today's reads the runs root, which holds
-no runs in workshop mode, so it is off by default (the report counts the skipped side-by-sides).
 
 Bounded: at most 50 learners, and every learner stops at --seconds (default 900) whatever it was doing.
 Loopback only: a URL on another host is refused, so this never load-tests someone else's server.
@@ -51,6 +49,7 @@ class Room:
     run_seconds: list[float] = field(default_factory=list)
     poll_latencies: list[float] = field(default_factory=list)
     page_latencies: list[float] = field(default_factory=list)
+    side_by_side_latencies: list[float] = field(default_factory=list)
     chats: int = 0
     votes: int = 0
     side_by_side_skipped: int = 0
@@ -125,11 +124,22 @@ def learner(url: str, index: int, data_file: str, room: Room, deadline: float, m
 
 
 def side_by_side(client, name: str, room: Room, max_new_tokens: int) -> None:
-    """Base against the learner's run on the Compare tab, then a vote."""
-    client.predict(api_name="/compare_runs")
-    side_b = f"room-{name.rsplit('-', 1)[1]}"
-    text_a, text_b = client.predict(PROMPT, "base", side_b, 0.0, max_new_tokens, api_name="/compare")
-    client.predict("B is better", PROMPT, "base", side_b, text_a, text_b, 0.0, max_new_tokens, api_name="/vote")
+    """Base against the learner's own run in the Arena tab (its list names the run), then a vote for the run."""
+    run = f"room-{name.rsplit('-', 1)[1]}"
+    listed = client.predict(api_name="/arena_runs")
+    if run not in str(listed):
+        raise RuntimeError(f"{run} is not among the Arena's sides: {str(listed)[:160]}")
+    slots = ["base", 1.0, run, 1.0] + ["(none)", 1.0] * 2
+    t0 = time.monotonic()
+    side_a, side_b, *_ = client.predict(PROMPT, "Named sides", ["base"], *slots, "", 0.0, max(16, max_new_tokens), 0,
+                                        api_name="/arena")
+    with room.lock:
+        room.side_by_side_latencies.append(time.monotonic() - t0)
+    if not (side_a["value"] and side_b["value"] and side_b["label"] == f"B: {run}"):
+        raise RuntimeError(f"no side-by-side answer: {str(side_b)[:160]}")
+    status = client.predict(api_name="/vote_b")[-1]
+    if "Recorded" not in status:
+        raise RuntimeError(f"vote not recorded: {status[:160]}")
     with room.lock:
         room.votes += 1
 
@@ -169,7 +179,7 @@ def stats(values: list[float]) -> dict:
             "max": round(max(values), 3)}
 
 
-def run_room(url: str, learners: int, seconds: float, max_new_tokens: int, compare: bool = False) -> dict:
+def run_room(url: str, learners: int, seconds: float, max_new_tokens: int, compare: bool = True) -> dict:
     room = Room()
     folder = tempfile.TemporaryDirectory(prefix="room-data-")
     data = Path(folder.name) / "mine.jsonl"
@@ -198,6 +208,7 @@ def run_room(url: str, learners: int, seconds: float, max_new_tokens: int, compa
         "run_s": stats(room.run_seconds),
         "page_load_during_training_s": stats(room.page_latencies),
         "poll_during_training_s": stats(room.poll_latencies),
+        "side_by_side_turn_s": stats(room.side_by_side_latencies),
         "chats": room.chats,
         "votes": room.votes,
         "side_by_side_skipped": room.side_by_side_skipped,
@@ -211,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learners", type=int, default=20, help=f"simulated learners (default 20, at most {MAX_LEARNERS})")
     parser.add_argument("--seconds", type=float, default=900, help="every learner stops by then (default 900)")
     parser.add_argument("--max-new-tokens", type=int, default=16, help="chat and side-by-side answer length (default 16)")
-    parser.add_argument("--side-by-side", action="store_true", help="also compare base and the learner's run, and vote")
+    parser.add_argument("--side-by-side", action=argparse.BooleanOptionalAction, default=True,
+                        help="after training, chat side by side (base vs the learner's run) and vote (default: on)")
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
     if not 1 <= args.learners <= MAX_LEARNERS:
