@@ -31,6 +31,7 @@ from workbench.ui.shared_model import get_model
 from workbench.ui.teacher_tab import room_preset
 
 POLL_SECONDS = 2.0
+POLL_POOL = 8  # ticks handled at once: each is milliseconds of Python, but a finished run's draws take longer
 
 
 @dataclass
@@ -256,8 +257,11 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
         cancel_button.click(cancel, inputs=who, outputs=message, api_name="cancel")
         poll_outputs = [progress, plot, log, files, seen, start_button, stop_button, cancel_button, message]
         timer = gr.Timer(POLL_SECONDS)
-        timer.tick(poll, inputs=[who, seen], outputs=poll_outputs, show_progress="hidden", api_name="poll")
-        gr.on([app.load, who.change], poll, inputs=[who, seen], outputs=poll_outputs, show_progress="hidden")
+        # Every open page ticks every POLL_SECONDS: the ticks get a pool of their own, so a room's polls never wait
+        # behind the default pool's slow events (uploads, estimates), nor those behind a crowd of ticks.
+        ticks = dict(show_progress="hidden", concurrency_id="poll", concurrency_limit=POLL_POOL)
+        timer.tick(poll, inputs=[who, seen], outputs=poll_outputs, api_name="poll", **ticks)
+        gr.on([app.load, who.change], poll, inputs=[who, seen], outputs=poll_outputs, **ticks)
         preset_outputs = [preset_seen, method, adaptation, lora_r, lora_alpha, learning_rate, max_steps, batch_size, max_length, message]
-        timer.tick(apply_preset, inputs=preset_seen, outputs=preset_outputs, show_progress="hidden", api_name=False)
+        timer.tick(apply_preset, inputs=preset_seen, outputs=preset_outputs, api_name=False, **ticks)
     return TrainControls(method, adaptation, lora_r, lora_alpha, learning_rate, max_steps, batch_size, max_length)
