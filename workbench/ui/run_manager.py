@@ -10,6 +10,7 @@ anonymous browser outside workshop mode): only its owner, or the teacher, can se
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
@@ -80,6 +81,9 @@ class _Job:
     work: Callable[[Callable, threading.Event], Any]  # (on_event, stop) -> a result with .status
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    # The submitting request's context (Gradio's current request among it): on ZeroGPU, spaces.GPU reads the
+    # visitor's quota token from it, also when the run starts later from the queue's own thread.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
 class RunManager:
@@ -240,7 +244,7 @@ class RunManager:
             job.state.log.append(f"starting {job.state.name}")
             self._running.append(job)
             # A daemon thread: stopping the server must not wait for a long run to finish.
-            job.thread = start_compute_thread(lambda job=job: self._run(job), name=f"train-{job.state.name}")
+            job.thread = start_compute_thread(lambda job=job: job.context.run(self._run, job), name=f"train-{job.state.name}")
 
     def _fill_waits(self) -> None:
         """Each waiting run's position and estimated wait: runs ahead of it take the first free slot in turn (lock held)."""
