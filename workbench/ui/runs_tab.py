@@ -212,8 +212,7 @@ def build_runs_tab(app: gr.Blocks, who: gr.State) -> None:
             resume_button = gr.Button("Resume", scale=0)
             delete_button = gr.Button("Delete", variant="stop", scale=0)
         message = gr.Textbox(show_label=False, interactive=False, container=False)
-        files = gr.File(label="Run files (download: the whole run as a zip, and its top-level files)", file_count="multiple",
-                        interactive=False)
+        files = gr.File(label="Run files (download)", file_count="multiple", interactive=False)
         outputs = [table, chosen, plot, run, message]
         gr.on([refresh_button.click, app.load, who.change], refresh, inputs=[who, chosen], outputs=outputs, api_name="runs")
         chosen.input(plot_chosen, inputs=[who, chosen], outputs=plot)
