@@ -440,11 +440,11 @@ def test_every_endpoint_bounds_oversized_inputs(site, tmp_path):
                     raise
                 except Exception as exc:  # AppError from the endpoint, or the server's 413 for an oversized request
                     assert len(str(exc)) < ERROR_BOUND + size, (name, parameter["label"], size, str(exc)[:300])
-                    outcomes[(name, parameter["label"], size)] = f"error: {type(exc).__name__}: {str(exc)[:80]}"
+                    outcomes[(name, str(parameter["label"]), size)] = f"error: {type(exc).__name__}: {str(exc)[:80]}"
                 else:
                     length = len(json.dumps(answer, default=str))
                     assert length < ANSWER_BOUND, (name, parameter["label"], size, length)
-                    outcomes[(name, parameter["label"], size)] = f"answered in {length} characters"
+                    outcomes[(name, str(parameter["label"]), size)] = f"answered in {length} characters"
                 swept += 1
                 if name == "/upload" and size == OVERSIZED[0]:
                     read_the_upload(client, endpoints)
