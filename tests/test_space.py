@@ -178,6 +178,27 @@ def test_caps_follow_the_hardware(monkeypatch):
     assert public.ZEROGPU_CAPS.max_steps > public.PUBLIC_CAPS.max_steps
 
 
+def test_the_runs_tab_says_a_space_loses_its_runs_and_downloads_each_as_one_zip(tiny_model_dir, tmp_path, monkeypatch):
+    import gradio as gr
+
+    from app import build_app
+    from workbench.ui.runs_tab import run_files
+
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("SPACE_ID", "someone/workbench")
+    notices = [b for b in build_app(str(tiny_model_dir)).blocks.values()
+               if isinstance(b, gr.Markdown) and b.elem_id == "wb-runs-notice"]
+    assert len(notices) == 1 and notices[0].visible and "wiped" in str(notices[0].value)
+    run = tmp_path / "runs" / "r"
+    for name in ("config.yaml", "adapter/adapter_config.json", "checkpoints/checkpoint-2/x.bin"):
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text("{}")
+    files = run_files(str(run))
+    with zipfile.ZipFile(files[0]) as zf:
+        assert sorted(zf.namelist()) == ["r/adapter/adapter_config.json", "r/config.yaml"]
+    assert [Path(f).name for f in files[1:]] == ["config.yaml"]
+
+
 # --- ZeroGPU ------------------------------------------------------------------------------------------------------
 
 
