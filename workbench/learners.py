@@ -4,7 +4,7 @@ Layout of the runs folder in workshop mode (``WORKBENCH_WORKSHOP=1``, or a teach
 
     runs/<learner>/<run>/       a learner's runs (the run-folder layout of workbench/training/runs.py)
     runs/<learner>/.uploads/    the files they trained on
-    runs/<learner>/.votes/      their Compare-tab votes
+    runs/<learner>/.votes/      their Arena votes (and the leaderboard built from them)
     runs/<learner>/.learner.json  who claimed the name: a chosen name's token hash, or the login that owns it
     runs/_shared/<run>/         runs the teacher shared with the room (read-only for learners)
 
@@ -82,7 +82,7 @@ def uploads_dir(learner: str | None) -> Path:
 
 
 def votes_dir(learner: str | None) -> Path:
-    """Where ``learner``'s votes go: the hook for the Arena tab to keep votes per learner."""
+    """Where ``learner``'s Arena votes go (workbench.ui.arena_tab.votes_folder)."""
     return runs_dir(learner) / VOTES
 
 
