@@ -5,6 +5,9 @@ from workbench.errors import WorkbenchError
 from workbench.generation import GenerationSettings, chat, stream_chat
 from workbench.hardware import choose_precision
 from workbench.models import DEFAULT_MODEL, LoadedModel, load_model
+from workbench.quiet import install as _install_quiet
+
+_install_quiet()  # named start-up noise of bitsandbytes, PEFT and transformers (workbench/quiet.py)
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -27,6 +27,7 @@ from workbench.distributed import is_main_process, world_size
 from workbench.errors import WorkbenchError
 from workbench.hardware import Precision, bitsandbytes_problem, choose_precision
 from workbench.models import LoadedModel, load_model
+from workbench.quiet import data_bars_if_slow
 from workbench.training import data_input, dpo, lifecycle, sft
 from workbench.training.config import TrainConfig, check_against_model
 from workbench.training.estimate import Estimate, estimate_run, peak_memory_mb, token_lengths
@@ -281,8 +282,9 @@ def _training_args(config: TrainConfig, run_dir: Path, precision: Precision, dat
 
 def _build_trainer(config: TrainConfig, model, tokenizer, args: dict, data: _Data, callback: ProgressCallback):
     """TRL's trainer for the method, with the adapter config from plan.py; a bad target module list is explained."""
+    rows = len(data.train) + data.eval_examples
     try:
-        with _hush_renamed_argument():
+        with _hush_renamed_argument(), data_bars_if_slow(rows):
             trainer = METHODS[config.method].build_trainer(model, tokenizer, args, data.train, data.eval,
                                                            lora_config(config), [callback])
     except ValueError as exc:
