@@ -19,9 +19,10 @@ _BITSANDBYTES_CPU_LOGGER = "bitsandbytes.backends.cpu.ops"
 _BITSANDBYTES_KERNELS_MESSAGE = "Failed to load CPU gemm_4bit_forward from kernels-community"
 
 # PEFT 0.21 reads `model.is_gradient_checkpointing` whenever it wraps a model (PeftModel, get_peft_model, the
-# mixed model); transformers 5 renamed the property to `is_activation_checkpointing` and warns on the old name.
-# The call is inside PEFT, not in anything a user wrote: `workbench compare` printed it once per adapter.
-_RENAMED_PROPERTY = r"`is_gradient_checkpointing` is deprecated"
+# mixed model), and TRL 1.16 calls `gradient_checkpointing_enable`/`_disable` when a run checkpoints;
+# transformers 5 renamed them (`activation_checkpointing...`) and warns on the old names. The calls are inside
+# PEFT and TRL, not in anything a user wrote: `workbench compare` printed it once per adapter.
+_RENAMED_PROPERTY = r"`(is_)?gradient_checkpointing(_enable|_disable)?` is deprecated"
 
 # transformers 5 draws a per-tensor "Loading weights" bar for every from_pretrained. From a local folder that takes
 # about a second for the embedded model, and the workbench prints the load time itself (LoadedModel.summary); a

@@ -99,6 +99,12 @@ class TrainConfig:
     # Hardware
     precision: Literal["auto", "fp32", "bf16", "fp16"] = _f("auto", "'auto': chosen from the hardware (workbench.choose_precision).")
     gradient_checkpointing: bool | None = _f(None, "Recompute activations to save memory; None: off on CPU (~35% slower there), on on GPU.")
+    memory_budget_gb: float | None = _f(
+        None,
+        "Peak memory the run must fit in (GB): before training, batch_size is lowered (gradient_accumulation raised to keep "
+        "the effective batch) and gradient_checkpointing turned on until the estimate fits. None: 75% of the memory "
+        "available when training starts (GPU memory on a GPU); 0: train as configured.",
+    )
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -121,6 +127,8 @@ class TrainConfig:
             problems.append(f"warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
         if not 0 <= self.lora_dropout < 1:
             problems.append(f"lora_dropout must be in [0, 1) (got {self.lora_dropout}); 0.05-0.1 is typical")
+        if self.memory_budget_gb is not None and self.memory_budget_gb < 0:
+            problems.append(f"memory_budget_gb must be >= 0 (got {self.memory_budget_gb}); 0 turns the fit off")
         if not self.beta > 0:
             problems.append(f"beta must be > 0 (got {self.beta}); 0.1 is typical")
         if self.name and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", self.name) or ".." in self.name):

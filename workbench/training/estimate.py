@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import resource
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from workbench.hardware import choose_precision
 from workbench.models import resolve_model
-from workbench.training.plan import lora_config, planned_steps
+from workbench.training.plan import fit_to_memory, lora_config, memory_budget_mb, planned_steps
 
 MB = 2**20
 # Effective training throughput per CPU core in FLOP/s, from LoRA SFT of the 135M model on 2 cores at 4N FLOPs
@@ -61,6 +63,7 @@ class Estimate:
     tokens: int
     longest_batch_tokens: int  # sequences x padded length of the largest batch: what sets the peak
     breakdown_mb: dict[str, float]
+    fit: str = ""  # what fitting the run to its memory budget chose, and why (plan.MemoryFit.explain)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +73,7 @@ class Estimate:
             f"estimate: peak memory ~{self.peak_memory_mb:,.0f} MB, ~{self.seconds / 60:.1f} min "
             f"(~{self.tokens_per_second:,.0f} tokens/s for {self.tokens:,} tokens, evaluations included; "
             f"{self.trainable_params:,} of {self.total_params:,} parameters trainable)"
-        )
+        ) + (f"\n{self.fit}" if self.fit else "")
 
 
 def estimate_run(
@@ -260,7 +263,8 @@ def peak_memory_mb(device: str = "cpu") -> float:
 
 
 def estimate_config(
-    config, n_train: int, mean_tokens: float, n_eval: int | None = None, longest_tokens: int | None = None
+    config, n_train: int, mean_tokens: float, n_eval: int | None = None, longest_tokens: int | None = None,
+    fit: bool = True,
 ) -> Estimate:
     """Estimate a run from its config alone, before any weights are loaded (the app's "before you start").
 
@@ -268,10 +272,28 @@ def estimate_config(
     it, so the parameter counts are exact. Weights are in the dtype training holds them in (LoRA's frozen base
     in the compute dtype, everything else fp32); QLoRA's quantized linears are counted at 4 bits as
     bitsandbytes stores them, and its adapters in bf16 where TRL's SFTTrainer casts them. ``n_eval``
-    defaults to the share ``eval_fraction`` holds out.
+    defaults to the share ``eval_fraction`` holds out. With ``fit`` (the default) the estimate is of the
+    settings training will use after fitting the run to its memory budget (plan.fit_to_memory), and
+    ``Estimate.fit`` says what was changed and why.
 
     Example:
         >>> print(estimate_config(TrainConfig(data="sentiment_json", max_steps=30), n_train=180, mean_tokens=90).summary())
+    """
+    estimate_for = config_estimator(config, n_train, mean_tokens, n_eval, longest_tokens)
+    if not fit:
+        return estimate_for(config.resolved())
+    chosen = fit_to_memory(config.resolved(), lambda c: estimate_for(c).peak_memory_mb, memory_budget_mb(config))
+    estimate = estimate_for(chosen.config)
+    estimate.fit = chosen.explain()
+    return estimate
+
+
+def config_estimator(
+    config, n_train: int, mean_tokens: float, n_eval: int | None = None, longest_tokens: int | None = None
+) -> Callable[[Any], Estimate]:
+    """A function from a variant of ``config`` (batch size, accumulation, checkpointing) to its estimate.
+
+    The meta-device model is built once: the settings a memory fit varies change activations, not weights.
     """
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -299,11 +321,16 @@ def estimate_config(
     device = choose_precision().device
     if n_eval is None:
         n_eval = round(n_train * config.eval_fraction / (1 - config.eval_fraction)) if config.eval_fraction < 1 else 0
-    steps = planned_steps(config, n_train, 1)
-    estimate = estimate_run(model, config, steps, mean_tokens, device, eval_examples=n_eval, longest_tokens=longest_tokens)
-    if config.adaptation == "qlora":
-        # bitsandbytes stores each quantized linear (all but the output head) at 4 bits: 0.5 byte a weight.
-        saved_mb = sum(m.weight.numel() for m in quantized) * (4 - 0.5) / MB
-        estimate.peak_memory_mb = round(estimate.peak_memory_mb - saved_mb, 1)
-        estimate.breakdown_mb["weights"] = round(estimate.breakdown_mb["weights"] - saved_mb, 1)
-    return estimate
+    # bitsandbytes stores each quantized linear (all but the output head) at 4 bits: 0.5 byte a weight.
+    saved_mb = sum(m.weight.numel() for m in quantized) * (4 - 0.5) / MB if config.adaptation == "qlora" else 0.0
+
+    def estimate_for(variant) -> Estimate:
+        steps = planned_steps(variant, n_train, 1)
+        estimate = estimate_run(model, variant, steps, mean_tokens, device, eval_examples=n_eval,
+                                longest_tokens=longest_tokens)
+        if saved_mb:
+            estimate.peak_memory_mb = round(estimate.peak_memory_mb - saved_mb, 1)
+            estimate.breakdown_mb["weights"] = round(estimate.breakdown_mb["weights"] - saved_mb, 1)
+        return estimate
+
+    return estimate_for

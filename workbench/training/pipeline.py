@@ -22,6 +22,7 @@ import torch
 
 from workbench.atomic import atomic_write_text, staged_dir
 from workbench.data.formats import record_kind
+from workbench.data.stats import length_stats
 from workbench.data.masking import LossSettings, loss_settings
 from workbench.distributed import is_main_process, world_size
 from workbench.errors import WorkbenchError
@@ -30,10 +31,10 @@ from workbench.models import LoadedModel, load_model
 from workbench.quiet import data_bars_if_slow
 from workbench.training import data_input, dpo, lifecycle, sft
 from workbench.training.config import TrainConfig, check_against_model
-from workbench.training.estimate import Estimate, estimate_run, peak_memory_mb, token_lengths
+from workbench.training.estimate import Estimate, config_estimator, estimate_run, peak_memory_mb, token_lengths
 from workbench.training.events import OnEvent, ProgressCallback
 from workbench.training.model_card import write_model_card
-from workbench.training.plan import lora_config, planned_steps
+from workbench.training.plan import fit_to_memory, lora_config, memory_budget_mb, planned_steps
 from workbench.training.plots import save_loss_plot
 from workbench.training.runs import (
     ADAPTER_DIR,
@@ -162,6 +163,11 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, 
         # The trainer tokenizes with the tokenizer's template: the marked copy renders the same text and lets
         # TRL find the assistant's tokens. The saved tokenizer keeps it; it renders prompts as the original does.
         lm.tokenizer.chat_template = loss.chat_template
+    if checkpoint is None:  # a resumed run keeps the layout it started with (saved in its config.yaml)
+        config, fit_note = _fit_memory(config, data, lm.tokenizer, run_dir)
+        if fit_note:
+            emit({"type": "log", "message": fit_note})
+            notes.append(fit_note)
     callback = ProgressCallback(run_dir, on_event, stop)
     args = _training_args(config, run_dir, precision, data, checkpoint, loss)
     trainer = _build_trainer(config, lm.model, lm.tokenizer, args, data, callback)
@@ -236,6 +242,28 @@ def _load_model(config: TrainConfig, precision: Precision) -> LoadedModel:
 
         lm.model = prepare_model_for_kbit_training(lm.model, use_gradient_checkpointing=config.gradient_checkpointing)
     return lm
+
+
+def _fit_memory(config: TrainConfig, data: _Data, tokenizer, run_dir: Path) -> tuple[TrainConfig, str]:
+    """(the config with the batch layout that fits its memory budget, the sentence that says what was chosen).
+
+    Decided from the workbench's own estimate of the meta-device model (estimate.config_estimator) and the
+    data's token lengths as training will tokenize them, before the trainer is built: TRL's SFTConfig/DPOConfig
+    receive the chosen batch size, accumulation and checkpointing. A changed layout is written to the run's
+    config.yaml, so a resumed run continues with it.
+    """
+    if config.memory_budget_gb is None and world_size() > 1:
+        return config, ""  # each process would read its own "available now" and could choose another layout
+    budget = memory_budget_mb(config)
+    if budget is None:
+        return config, ""
+    sample = data.train.select(range(min(len(data.train), 2048)))
+    lengths = [min(n, config.max_length) for n in length_stats(sample, tokenizer).lengths] or [config.max_length]
+    estimate_for = config_estimator(config, len(data.train), sum(lengths) / len(lengths), data.eval_examples, max(lengths))
+    chosen = fit_to_memory(config, lambda variant: estimate_for(variant).peak_memory_mb, budget)
+    if chosen.changed and is_main_process():
+        atomic_write_text(run_dir / CONFIG_FILE, chosen.config.to_yaml())
+    return chosen.config, chosen.explain()
 
 
 def _training_args(config: TrainConfig, run_dir: Path, precision: Precision, data: _Data, checkpoint, loss: LossSettings) -> dict:
