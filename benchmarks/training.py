@@ -56,10 +56,12 @@ class StepClock:
 def trial(spec: dict) -> dict:
     """One training run as ``spec`` says; runs in its own process."""
     method, adaptation, data = SUITES[spec["suite"]]
+    data = spec.get("data", data)  # another data file for the same suite (benchmarks/memory_fit.py)
     clock = StepClock()
     out = tempfile.mkdtemp(prefix="bench-train-")
     if spec["variant"] == "workbench":
         from workbench.training import TrainConfig, train
+        from workbench.training.runs import load_run_config
 
         def on_event(event):
             if event["type"] == "step" and "num_input_tokens_seen" in event["metrics"]:
@@ -73,7 +75,9 @@ def trial(spec: dict) -> dict:
             max_length=spec["max_length"], save_steps=spec["steps"] + 1, **spec.get("config", {}),
         )
         with PeakRSS() as peak:
-            train(config, on_event=on_event)
+            ran = train(config, on_event=on_event)
+        chosen = load_run_config(ran.run_dir)  # the layout after the memory fit (plan.fit_to_memory)
+        layout = {k: getattr(chosen, k) for k in ("batch_size", "gradient_accumulation", "gradient_checkpointing")}
     else:
         from transformers import TrainerCallback
 
@@ -99,6 +103,8 @@ def trial(spec: dict) -> dict:
             trainer.train()
     sequences_per_step = spec["batch_size"] * (2 if method == "dpo" else 1)
     result = {**clock.rates(), "losses": clock.losses, "peak_rss_mb": process_peak_rss_mb(), "train_peak_rss_mb": peak.mb}
+    if spec["variant"] == "workbench":
+        result |= {"layout": layout, "estimate_mb": ran.estimate["peak_memory_mb"]}
     if "timed_tokens" in result:
         result["mean_seq_len"] = round(result["timed_tokens"] / (result["timed_steps"] * sequences_per_step), 1)
     return result

@@ -1,0 +1,88 @@
+"""Memory fit (issue #23): peak RSS and tokens/s of runs fitted to a memory budget, alternated in one run.
+
+    python -m benchmarks.memory_fit '{"repeats": 1, "steps": 3}'
+
+Two parts, each trial a fresh process (benchmarks/training.py's trial):
+- identity: an identity-like SFT+LoRA run (91 short chat records, half of them Chinese, so some batches pad to
+  256 tokens; batch 8, max_length 256), as configured (``memory_budget_gb: 0``) against a 3 GB budget;
+- budgets: SFT+LoRA and QLoRA on the same data and DPO+LoRA on the sample preference data under budgets of 2, 4
+  and 8 GB: the layout the fit chose, its estimate and the measured peak RSS.
+The data imitates LLaMA-Factory's ``identity.json`` (same shape and mix of lengths; its text is not copied).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.harness import alternate, median, ratio
+
+_QUESTIONS_EN = ["hi", "hello", "Who are you?", "What is your name?", "Can you introduce yourself?", "Who built you?",
+                 "Are you ChatGPT?", "Thanks", "What can you do?", "Who trained you?", "Tell me about yourself",
+                 "Are you based on GPT-3?", "Do you have a name?", "What are you called?", "Who created you?"]
+_QUESTIONS_ZH = ["你好", "你是谁？", "请介绍一下你自己", "你叫什么名字？", "你能做什么？", "谁开发了你？", "你的目标是什么？",
+                 "你有什么特长？", "你会保护用户的隐私吗？", "你的回答可以信赖吗？", "你是人工智能吗？", "谢谢"]
+_PIECES_ZH = ["您好，我是 NAME，一个由 AUTHOR 开发的人工智能助手。", "我可以回答各种问题，提供实用的建议和帮助。",
+              "很高兴认识您，请问有什么可以帮助您的吗？", "我的使命是为用户提供准确、有用的回答和解决方案。",
+              "我可以解释概念、提供事实信息、帮助解决问题，还能创作诗歌、故事甚至代码。",
+              "保护用户隐私是我的首要任务，我会遵循相关的隐私政策和法律法规。"]
+
+
+def identity_like(path: Path, n: int = 91, seed: int = 0) -> Path:
+    """Write ``n`` alpaca records (instruction, input, output) of an assistant stating who it is."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        if i < 16:
+            answer = f"I am NAME, an AI assistant developed by AUTHOR. {rng.choice(['How can I assist you today?', ''])}"
+            rows.append({"instruction": _QUESTIONS_EN[i % len(_QUESTIONS_EN)], "input": "", "output": answer.strip()})
+        else:
+            answer = "".join(rng.sample(_PIECES_ZH, rng.randint(1, 4)))
+            rows.append({"instruction": rng.choice(_QUESTIONS_ZH), "input": "", "output": answer})
+    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def run(repeats: int = 1, steps: int = 3, budgets=(2, 4, 8), log=print) -> dict:
+    data = str(identity_like(Path(tempfile.mkdtemp(prefix="bench-identity-")) / "identity_like.json"))
+    base = {"steps": steps, "batch_size": 8, "max_length": 256, "data": data}
+    log(f"memory fit, identity-like: unfitted vs 3 GB x {repeats}, {steps} steps of batch 8 x 256")
+    identity = alternate("training", {
+        "unfitted": {**base, "suite": "sft-lora", "variant": "workbench", "config": {"memory_budget_gb": 0}},
+        "budget_3gb": {**base, "suite": "sft-lora", "variant": "workbench", "config": {"memory_budget_gb": 3}},
+    }, repeats, log)
+    summary = {v: {k: median(ts, k) for k in ("tokens_per_second", "train_peak_rss_mb", "peak_rss_mb", "estimate_mb")}
+               | {"layout": ts[0].get("layout"), "losses": [t.get("losses") for t in ts]} for v, ts in identity.items()}
+    summary["tokens_per_second_ratio"] = ratio(summary["budget_3gb"]["tokens_per_second"], summary["unfitted"]["tokens_per_second"])
+    log(f"  identity: {json.dumps(summary)}")
+    specs = {}
+    for suite in ("sft-lora", "sft-qlora", "dpo-lora"):
+        for gb in budgets:
+            spec = {**base, "suite": suite, "variant": "workbench", "steps": max(2, steps - 1), "config": {"memory_budget_gb": gb}}
+            if suite == "dpo-lora":
+                spec.pop("data")  # the sample preference data: identity.json has no pairs
+            specs[f"{suite}@{gb}gb"] = spec
+    log(f"memory fit, budgets {budgets} GB: {', '.join(specs)}")
+    trials = alternate("training", specs, 1, log)
+    table = {name: {"budget_mb": specs[name]["config"]["memory_budget_gb"] * 1024, "layout": ts[0].get("layout"),
+                    "estimate_mb": ts[0].get("estimate_mb"), "train_peak_rss_mb": ts[0].get("train_peak_rss_mb"),
+                    "peak_rss_mb": ts[0].get("peak_rss_mb"), "tokens_per_second": ts[0].get("tokens_per_second"),
+                    "error": ts[0].get("error")} for name, ts in trials.items()}
+    for name, row in table.items():
+        log(f"  {name}: {json.dumps(row)}")
+    return {"identity": {"summary": summary, "trials": identity}, "budgets": table}
+
+
+if __name__ == "__main__":
+    from benchmarks import machine
+
+    settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    out = Path(settings.pop("out", Path(__file__).parent / "results" / "memory-fit.json"))
+    result = {"machine": machine.describe(), "loadavg_start": machine.load(), "settings": settings}
+    result |= run(**settings, log=lambda m: print(m, flush=True))
+    result["loadavg_end"] = machine.load()
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"written {out}")
