@@ -5,8 +5,8 @@
 Two parts, each trial a fresh process (benchmarks/training.py's trial):
 - identity: an identity-like SFT+LoRA run (91 short chat records, half of them Chinese, so some batches pad to
   256 tokens; batch 8, max_length 256), as configured (``memory_budget_gb: 0``) against a 3 GB budget;
-- budgets: SFT+LoRA and QLoRA on the same data and DPO+LoRA on the sample preference data under budgets of 2, 4
-  and 8 GB: the layout the fit chose, its estimate and the measured peak RSS.
+- budgets: SFT+LoRA, QLoRA and DPO+LoRA on the sample data (batch 8) under budgets of 2, 4 and 8 GB: the layout
+  the fit chose, its estimate and the measured peak RSS (``"parts": "budgets"`` runs this part alone).
 The data imitates LLaMA-Factory's ``identity.json`` (same shape and mix of lengths; its text is not copied).
 """
 
@@ -46,34 +46,52 @@ def identity_like(path: Path, n: int = 91, seed: int = 0) -> Path:
     return path
 
 
-def run(repeats: int = 1, steps: int = 3, budgets=(2, 4, 8), log=print) -> dict:
+_BUDGETS = {"sft-lora": (2, 8), "sft-qlora": (2, 8), "dpo-lora": (2, 4, 8)}
+
+
+def identity(repeats: int, steps: int, log=print) -> dict:
+    """The identity-like case as configured (memory_budget_gb: 0) and at a 3 GB budget, alternated."""
     data = str(identity_like(Path(tempfile.mkdtemp(prefix="bench-identity-")) / "identity_like.json"))
-    base = {"steps": steps, "batch_size": 8, "max_length": 256, "data": data}
+    base = {"suite": "sft-lora", "variant": "workbench", "steps": steps, "batch_size": 8, "max_length": 256, "data": data}
     log(f"memory fit, identity-like: unfitted vs 3 GB x {repeats}, {steps} steps of batch 8 x 256")
-    identity = alternate("training", {
-        "unfitted": {**base, "suite": "sft-lora", "variant": "workbench", "config": {"memory_budget_gb": 0}},
-        "budget_3gb": {**base, "suite": "sft-lora", "variant": "workbench", "config": {"memory_budget_gb": 3}},
+    trials = alternate("training", {
+        "unfitted": {**base, "config": {"memory_budget_gb": 0}},
+        "budget_3gb": {**base, "config": {"memory_budget_gb": 3}},
     }, repeats, log)
-    summary = {v: {k: median(ts, k) for k in ("tokens_per_second", "train_peak_rss_mb", "peak_rss_mb", "estimate_mb")}
-               | {"layout": ts[0].get("layout"), "losses": [t.get("losses") for t in ts]} for v, ts in identity.items()}
-    summary["tokens_per_second_ratio"] = ratio(summary["budget_3gb"]["tokens_per_second"], summary["unfitted"]["tokens_per_second"])
+    keys = ("tokens_per_second", "tokens_per_cpu_second", "train_peak_rss_mb", "peak_rss_mb", "estimate_mb")
+    summary = {v: {k: median(ts, k) for k in keys} | {"layout": ts[0].get("layout"), "losses": [t.get("losses") for t in ts]}
+               for v, ts in trials.items()}
+    for key in ("tokens_per_second", "tokens_per_cpu_second"):
+        summary[f"{key}_ratio"] = ratio(summary["budget_3gb"][key], summary["unfitted"][key])
     log(f"  identity: {json.dumps(summary)}")
-    specs = {}
-    for suite in ("sft-lora", "sft-qlora", "dpo-lora"):
-        for gb in budgets:
-            spec = {**base, "suite": suite, "variant": "workbench", "steps": max(2, steps - 1), "config": {"memory_budget_gb": gb}}
-            if suite == "dpo-lora":
-                spec.pop("data")  # the sample preference data: identity.json has no pairs
-            specs[f"{suite}@{gb}gb"] = spec
-    log(f"memory fit, budgets {budgets} GB: {', '.join(specs)}")
+    return {"summary": summary, "trials": trials}
+
+
+def budgets(steps: int, log=print) -> dict:
+    """SFT+LoRA, QLoRA and DPO+LoRA on the sample data (batch 8) under each budget of ``_BUDGETS``: peak RSS.
+
+    Only the budgets that bind or bound the range are run: a budget above the run's estimate leaves the layout as
+    configured, so its peak is the unfitted one (the largest budget of each suite measures it).
+    """
+    specs = {f"{suite}@{gb}gb": {"suite": suite, "variant": "workbench", "steps": steps, "batch_size": 8, "max_length": 256,
+                                 "config": {"memory_budget_gb": gb}} for suite, gbs in _BUDGETS.items() for gb in gbs}
+    log(f"memory fit, budgets: {', '.join(specs)}, {steps} steps each")
     trials = alternate("training", specs, 1, log)
-    table = {name: {"budget_mb": specs[name]["config"]["memory_budget_gb"] * 1024, "layout": ts[0].get("layout"),
-                    "estimate_mb": ts[0].get("estimate_mb"), "train_peak_rss_mb": ts[0].get("train_peak_rss_mb"),
-                    "peak_rss_mb": ts[0].get("peak_rss_mb"), "tokens_per_second": ts[0].get("tokens_per_second"),
-                    "error": ts[0].get("error")} for name, ts in trials.items()}
+    keys = ("layout", "estimate_mb", "train_peak_rss_mb", "peak_rss_mb", "tokens_per_second", "losses", "loadavg", "error")
+    table = {name: {"budget_mb": specs[name]["config"]["memory_budget_gb"] * 1024} | {k: ts[0].get(k) for k in keys}
+             for name, ts in trials.items()}
     for name, row in table.items():
         log(f"  {name}: {json.dumps(row)}")
-    return {"identity": {"summary": summary, "trials": identity}, "budgets": table}
+    return table
+
+
+def run(repeats: int = 1, steps: int = 3, parts: str = "identity,budgets", log=print) -> dict:
+    out = {}
+    if "identity" in parts:
+        out["identity"] = identity(repeats, steps, log)
+    if "budgets" in parts:
+        out["budgets"] = budgets(max(2, steps - 1), log)
+    return out
 
 
 if __name__ == "__main__":

@@ -53,6 +53,29 @@ class StepClock:
         }
 
 
+def _profiled(on_event, clock: StepClock, into: dict):
+    """``on_event`` that also runs torch.profiler over the steps after the first (CPU time by op into ``into``)."""
+    import torch.profiler
+
+    profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+
+    def handler(event):
+        on_event(event)
+        if event["type"] != "step" or "loss" not in event["metrics"]:
+            return
+        if len(clock.marks) == 1:
+            profiler.start()
+        elif len(clock.marks) > 1 and not into and event["step"] >= event["max_steps"]:
+            profiler.stop()
+            ops = sorted(profiler.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+            total = sum(e.self_cpu_time_total for e in ops) or 1
+            into["steps"] = len(clock.marks) - 1
+            into["self_cpu_share"] = {e.key: round(e.self_cpu_time_total / total, 3) for e in ops[:15]}
+            into["calls"] = {e.key: e.count for e in ops[:15]}
+
+    return handler
+
+
 def trial(spec: dict) -> dict:
     """One training run as ``spec`` says; runs in its own process."""
     method, adaptation, data = SUITES[spec["suite"]]
@@ -69,6 +92,14 @@ def trial(spec: dict) -> dict:
                 if "loss" in event["metrics"]:
                     clock.losses.append(round(event["metrics"]["loss"], 4))
 
+        if spec.get("trl_args"):  # an experiment: extra SFTConfig/DPOConfig fields (benchmarks/train_step.py)
+            from workbench.training import pipeline
+
+            module = pipeline.METHODS[method]
+            own = module.method_args
+            module.method_args = lambda config, loss: {**own(config, loss), **spec["trl_args"]}
+        if spec.get("profile"):
+            on_event = _profiled(on_event, clock, profile := {})
         config = TrainConfig(
             name="bench", output_dir=out, data=data, eval_data=None, eval_fraction=0.0, method=method,
             adaptation=adaptation, max_steps=spec["steps"], batch_size=spec["batch_size"],
@@ -105,6 +136,8 @@ def trial(spec: dict) -> dict:
     result = {**clock.rates(), "losses": clock.losses, "peak_rss_mb": process_peak_rss_mb(), "train_peak_rss_mb": peak.mb}
     if spec["variant"] == "workbench":
         result |= {"layout": layout, "estimate_mb": ran.estimate["peak_memory_mb"]}
+        if spec.get("profile"):
+            result["profile"] = profile
     if "timed_tokens" in result:
         result["mean_seq_len"] = round(result["timed_tokens"] / (result["timed_steps"] * sequences_per_step), 1)
     return result
