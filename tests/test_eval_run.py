@@ -40,7 +40,7 @@ def test_eval_loss_is_the_trainers_eval_loss(tmp_path, tiny_model_dir):
     assert results["sides"]["base"]["loss"] != pytest.approx(trainer_loss, rel=1e-4)
 
 
-def test_evaluate_sft_run_writes_json_markdown_and_chart(tmp_path, tiny_model_dir, make_adapter_run):
+def test_evaluate_sft_run_writes_json_markdown_and_chart(tmp_path, tiny_model_dir, make_adapter_run, capsys):
     run = make_adapter_run(tmp_path / "sft-run", tiny_model_dir, seed=1)
     data = tmp_path / "eval.jsonl"
     rows = [
@@ -64,6 +64,8 @@ def test_evaluate_sft_run_writes_json_markdown_and_chart(tmp_path, tiny_model_di
         assert set(example["answers"]) == {"base", "sft-run"} and example["change"]["sft-run"] in CHANGES
     assert "## Per example" in report and report.count("| Rate review") == 3
     assert (run / "eval" / "before_after.png").read_bytes()[:4] == b"\x89PNG"
+    # Generation is the slow part: a bar counts the answers, both sides' (3 examples x 2 sides).
+    assert "held-out answers:   0%|          | 0/6" in capsys.readouterr().err
 
 
 def test_dpo_metrics_are_rewards_against_the_base(tmp_path, tiny_model_dir, make_adapter_run):

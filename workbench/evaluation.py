@@ -66,26 +66,36 @@ def _scored_sequence(labels: dict[str, tuple[list[int], list[int]]]) -> tuple[li
     return labels.get("sequence") or labels["chosen"]
 
 
-def _generate_answers(sides: list[str], use: SideModel, bench: ModelBench | None, tokenizer, prompts: list[list[Message]], settings: GenerationSettings, batch_size: int = 8) -> dict[str, list[str]]:
-    """Every side's greedy answers to the prompts, batched (all sides in one batch when they share a bench)."""
+def _generate_answers(sides: list[str], use: SideModel, bench: ModelBench | None, tokenizer, prompts: list[list[Message]],
+                      settings: GenerationSettings, desc: str, batch_size: int = 8) -> dict[str, list[str]]:
+    """Every side's greedy answers to the prompts, batched (all sides in one batch when they share a bench).
+
+    Generation is most of an evaluation's minutes on a CPU: a bar named ``desc`` counts the answers (the
+    Evaluate tab shows it through ``gr.Progress(track_tqdm=True)``).
+    """
+    from tqdm.auto import tqdm
+
     answers: dict[str, list[str]] = {side: [] for side in sides}
-    if bench is not None and bench.adapters and bench.can_batch(sides):
-        rows = [(side, prompt) for prompt in prompts for side in sides]
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            texts: list[str] = []
-            for texts in bench.stream_rows([side for side, _ in chunk], [p for _, p in chunk], settings):
-                pass
-            for (side, _), text in zip(chunk, texts):
-                answers[side].append(text.strip())
-        return answers
-    for side in sides:
-        with use(side) as model:
-            for start in range(0, len(prompts), batch_size):
-                texts = []
-                for texts in stream_batch(model, tokenizer, prompts[start : start + batch_size], settings):
+    with tqdm(total=len(prompts) * len(sides), desc=desc, unit="answer", leave=False) as bar:
+        if bench is not None and bench.adapters and bench.can_batch(sides):
+            rows = [(side, prompt) for prompt in prompts for side in sides]
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                texts: list[str] = []
+                for texts in bench.stream_rows([side for side, _ in chunk], [p for _, p in chunk], settings):
                     pass
-                answers[side].extend(t.strip() for t in texts)
+                for (side, _), text in zip(chunk, texts):
+                    answers[side].append(text.strip())
+                bar.update(len(chunk))
+            return answers
+        for side in sides:
+            with use(side) as model:
+                for start in range(0, len(prompts), batch_size):
+                    texts = []
+                    for texts in stream_batch(model, tokenizer, prompts[start : start + batch_size], settings):
+                        pass
+                    answers[side].extend(t.strip() for t in texts)
+                    bar.update(len(texts))
     return answers
 
 
@@ -158,7 +168,7 @@ def evaluate_sides(
 
     prompts, references = zip(*(prompt_and_reference(r) for r in records)) if records else ((), ())
     prompts = [as_messages(p) for p in prompts]
-    answers = _generate_answers(sides, use, bench, tokenizer, prompts, settings)
+    answers = _generate_answers(sides, use, bench, tokenizer, prompts, settings, "held-out answers")
     rouge, bleu = evaluate.load(metric_path("rouge_l")), evaluate.load(metric_path("bleu"))
     scores, task_scores = {}, {}
     for side in sides:
@@ -179,7 +189,8 @@ def evaluate_sides(
            "example_score": "mean of the task scores" if score else "ROUGE-L F1"}
     if probe:
         items = load_probe()
-        probe_answers = _generate_answers(sides, use, bench, tokenizer, [as_messages(i.prompt) for i in items], PROBE_SETTINGS)
+        probe_answers = _generate_answers(sides, use, bench, tokenizer, [as_messages(i.prompt) for i in items], PROBE_SETTINGS,
+                                          "forgetting probe")
         out["forgetting"] = score_probe(items, probe_answers)
     return out
 
@@ -188,7 +199,7 @@ def evaluate_task(sides: list[str], use: SideModel, tokenizer, records: list[dic
                   settings: GenerationSettings = EVAL_SETTINGS, bench: ModelBench | None = None) -> dict[str, dict[str, float]]:
     """Only the task metric per side (the out-of-distribution probe: answers generated, no loss)."""
     prompts = [as_messages(prompt_and_reference(r)[0]) for r in records]
-    answers = _generate_answers(sides, use, bench, tokenizer, prompts, settings)
+    answers = _generate_answers(sides, use, bench, tokenizer, prompts, settings, "out-of-distribution answers")
     return {side: mean_scores([score(a, r) for a, r in zip(answers[side], records)]) for side in sides}
 
 

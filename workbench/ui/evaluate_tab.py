@@ -96,8 +96,8 @@ def show_saved(request: gr.Request, who: Identity | None, name: str | None, show
 
 
 def run_evaluation(request: gr.Request, who: Identity | None, name: str | None, max_samples: int, probe: bool,
-                   show: str = "all") -> tuple:
-    """Evaluate the run now (minutes on a CPU: answers are generated for every example)."""
+                   show: str = "all", progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple:
+    """Evaluate the run now (minutes on a CPU: answers are generated for every example; the bar counts them)."""
     if not name:
         raise gr.Error("Choose a run first (train one on the Train tab).")
     run_dir = visible_run(request, who, name)
