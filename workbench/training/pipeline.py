@@ -164,7 +164,8 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, 
         # TRL find the assistant's tokens. The saved tokenizer keeps it; it renders prompts as the original does.
         lm.tokenizer.chat_template = loss.chat_template
     if checkpoint is None:  # a resumed run keeps the layout it started with (saved in its config.yaml)
-        config, fit_note = _fit_memory(config, data, lm.tokenizer, run_dir)
+        with _explained_setup_errors(config, lm.model):  # the fit's estimate builds the adapter first
+            config, fit_note = _fit_memory(config, data, lm.tokenizer, run_dir)
         if fit_note:
             emit({"type": "log", "message": fit_note})
             notes.append(fit_note)
@@ -311,22 +312,29 @@ def _training_args(config: TrainConfig, run_dir: Path, precision: Precision, dat
 def _build_trainer(config: TrainConfig, model, tokenizer, args: dict, data: _Data, callback: ProgressCallback):
     """TRL's trainer for the method, with the adapter config from plan.py; a bad target module list is explained."""
     rows = len(data.train) + data.eval_examples
-    try:
-        with _hush_renamed_argument(), data_bars_if_slow(rows):
-            trainer = METHODS[config.method].build_trainer(model, tokenizer, args, data.train, data.eval,
-                                                           lora_config(config), [callback])
-    except ValueError as exc:
-        hint = ""
-        if "Target modules" in str(exc):
-            linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
-            hint = f" This model's linear layers: {', '.join(linear)} (or all-linear)."
-        raise WorkbenchError(f"could not set up {config.method.upper()} training: {exc}{hint}") from exc
+    with _explained_setup_errors(config, model), _hush_renamed_argument(), data_bars_if_slow(rows):
+        trainer = METHODS[config.method].build_trainer(model, tokenizer, args, data.train, data.eval,
+                                                       lora_config(config), [callback])
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # events replace its raw dict prints
     if hasattr(trainer.model, "peft_config"):
         _check_lora_rank(trainer.model, config.lora_r)
     return trainer
+
+
+@contextmanager
+def _explained_setup_errors(config: TrainConfig, model):
+    """PEFT and TRL refuse some settings only when the adapter is built (a target-module regex that matches no
+    layer): said as a WorkbenchError, with the model's linear layers where the targets were the problem."""
+    try:
+        yield
+    except ValueError as exc:
+        hint = ""
+        if "Target modules" in str(exc):
+            linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+            hint = f" This model's linear layers: {', '.join(linear)} (or all-linear)."
+        raise WorkbenchError(f"could not set up {config.method.upper()} training: {exc}{hint}") from exc
 
 
 @contextmanager
