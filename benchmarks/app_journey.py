@@ -97,7 +97,9 @@ def _side_by_side(client, endpoints: dict) -> list[str]:
         client.predict(api_name="/arena_runs")
         sides = client.predict(PROMPT, "Named sides", ["base"], "journey", 1.0, "base", 1.0, "(none)", 1.0, "(none)", 1.0,
                                "", 0.3, 96, 0, api_name="/arena")[:2]
-        return [side["value"][-1]["content"] for side in sides]
+        # Gradio 6 gives a chat message's content as a list of parts ({"text": ..., "type": "text"}).
+        contents = [side["value"][-1]["content"] for side in sides]
+        return [c if isinstance(c, str) else "".join(part.get("text", "") for part in c) for c in contents]
     client.predict(api_name="/compare_runs")
     return list(client.predict(PROMPT, "journey", "base", 0.3, 96, api_name="/compare"))
 
