@@ -82,3 +82,19 @@ def matmul_gflops(dtype_name: str, n: int = 2048, repeats: int = 5) -> float:
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return round(2 * n**3 / best / 1e9, 1)
+
+
+def run_and_write(run, default_out: str) -> None:
+    """A benchmark script's command line: settings as one JSON argument ("out" names the results file, default
+    ``benchmarks/results/<default_out>``), the result written with the machine and the load before and after."""
+    import json
+    import sys
+    from pathlib import Path
+
+    settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    out = Path(settings.pop("out", Path(__file__).parent / "results" / default_out))
+    result = {"machine": describe(), "loadavg_start": load(), "settings": settings}
+    result |= run(**settings, log=lambda m: print(m, flush=True))
+    result["loadavg_end"] = load()
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"written {out}")

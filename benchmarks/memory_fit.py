@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 import tempfile
 from pathlib import Path
 
@@ -97,10 +96,4 @@ def run(repeats: int = 1, steps: int = 3, parts: str = "identity,budgets", log=p
 if __name__ == "__main__":
     from benchmarks import machine
 
-    settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    out = Path(settings.pop("out", Path(__file__).parent / "results" / "memory-fit.json"))
-    result = {"machine": machine.describe(), "loadavg_start": machine.load(), "settings": settings}
-    result |= run(**settings, log=lambda m: print(m, flush=True))
-    result["loadavg_end"] = machine.load()
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"written {out}")
+    machine.run_and_write(run, "memory-fit.json")

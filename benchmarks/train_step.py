@@ -12,8 +12,6 @@ the tokens/s can be read as a share of what the CPU multiplies.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 from benchmarks.flops import flops_per_token
 from benchmarks.harness import alternate, median, ratio
@@ -50,10 +48,4 @@ def run(repeats: int = 2, steps: int = 4, batch_size: int = 8, log=print) -> dic
 if __name__ == "__main__":
     from benchmarks import machine
 
-    settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    out = Path(settings.pop("out", Path(__file__).parent / "results" / "train-step.json"))
-    result = {"machine": machine.describe(), "loadavg_start": machine.load(), "settings": settings}
-    result |= run(**settings, log=lambda m: print(m, flush=True))
-    result["loadavg_end"] = machine.load()
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"written {out}")
+    machine.run_and_write(run, "train-step.json")
