@@ -1,10 +1,12 @@
 """Generation: the workbench's streaming generation against plain ``model.generate`` with default settings.
 
-Single stream: tokens/s and time to first token for one short prompt. Side by side: base, adapter A and
-adapter B answering one prompt, as the workbench does it (ModelBench: one batch, each row through its own adapter) against
-three plain ``generate`` calls one after another. The plain side loads the model as a plain user would
-(``from_pretrained(folder)``: the dtype saved in the folder, fp32); the workbench loads it in the precision it
-chooses for the hardware. Runs in one process (``python -m benchmarks.generation '<spec>'``), alternating.
+Single stream: tokens/s and time to first token for one short prompt, against plain ``generate`` in fp32 (the
+dtype a plain ``from_pretrained(folder)`` gives) and in bf16, and against the memory-bandwidth bound: decoding
+reads every weight once a token, so bandwidth / bytes of weights as loaded is the most tokens/s one stream can
+reach (bandwidth measured in the same run). Side by side: base and adapters answering one prompt, as the
+workbench does it (ModelBench: one batch, each row through its own adapter), with 3 and with 4 sides, against
+as many plain ``generate`` calls one after another. The workbench loads the model in the precision it chooses
+for the hardware. Runs in one process (``python -m benchmarks.generation '<spec>'``), alternating.
 """
 
 from __future__ import annotations
@@ -40,7 +42,27 @@ class FirstTokenClock(BaseStreamer):
         pass
 
 
-def make_adapters(folder: Path, names=("adapter_a", "adapter_b")) -> list[Path]:
+def memory_bandwidth_gbs(gib: float = 1.0, repeats: int = 5) -> float:
+    """Best-of read rate of one large tensor in GB/s with torch's threads: what a decode step is bound by."""
+    import torch
+
+    x = torch.ones(int(gib * 2**30 / 4), dtype=torch.float32)
+    x.sum()  # warm-up: pages touched, thread pool up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        x.sum()
+        best = min(best, time.perf_counter() - start)
+    return round(x.numel() * 4 / best / 1e9, 1)
+
+
+def weight_bytes(model) -> int:
+    """Bytes of the weights a decode step reads, tied weights counted once (as loaded: bf16, fp32 or 4-bit)."""
+    unique = {p.data_ptr(): p for p in model.parameters()}
+    return sum(p.numel() * p.element_size() for p in unique.values())
+
+
+def make_adapters(folder: Path, names=("adapter_a", "adapter_b", "adapter_c")) -> list[Path]:
     """Two LoRA adapters with random (non-zero) weights: speed does not depend on what they learned."""
     import json as json_
 
@@ -81,11 +103,14 @@ def trial(spec: dict) -> dict:
     adapters = make_adapters(Path(tempfile.mkdtemp(prefix="bench-adapters-")))
     folder = ensure_default_model()
 
-    # The plain user's model and tokenizer, and the same with the two adapters for the three-call baseline.
+    # The plain user's model and tokenizer (fp32, and bf16 as a user who asks for it), and the same with the
+    # three adapters for the sequential baselines.
     tokenizer = AutoTokenizer.from_pretrained(folder)
     plain = AutoModelForCausalLM.from_pretrained(folder)
+    plain_bf16 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
     plain_peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder), str(adapters[0]), adapter_name="a")
-    plain_peft.load_adapter(str(adapters[1]), adapter_name="b")
+    for name, path in zip("bc", adapters[1:]):
+        plain_peft.load_adapter(str(path), adapter_name=name)
     inputs = tokenizer.apply_chat_template(
         [{"role": "user", "content": PROMPT}], add_generation_prompt=True, return_tensors="pt", return_dict=True
     )
@@ -113,40 +138,53 @@ def trial(spec: dict) -> dict:
             text += piece
         return min(count(text), max_new), first - start, time.perf_counter() - start
 
-    def workbench_sides(batched: bool) -> tuple[int, float, float]:
+    def workbench_sides(batched: bool, n_sides: int = 3) -> tuple[int, float, float]:
         start, first, answers = time.perf_counter(), None, {}
-        for answers in bench.stream_side_by_side(PROMPT, settings=settings, batched=batched):
+        sides = bench.sides[:n_sides]
+        for answers in bench.stream_side_by_side(PROMPT, sides=sides, settings=settings, batched=batched):
             if first is None and any(answers.values()):
                 first = time.perf_counter()
         return sum(min(count(t), max_new) for t in answers.values()), first - start, time.perf_counter() - start
 
-    def plain_three() -> tuple[int, float, float]:
+    def plain_sequential(n_sides: int) -> tuple[int, float, float]:
+        """The base, then each adapter, one plain ``generate`` after another (a plain user's arena turn)."""
         start, tokens, first = time.perf_counter(), 0, None
         with torch.inference_mode():
             with plain_peft.disable_adapter():
                 n, ttft, _ = plain_generate(plain_peft)
             tokens, first = n, ttft
-            for name in ("a", "b"):
+            for name in "abc"[: n_sides - 1]:
                 plain_peft.set_adapter(name)
                 tokens += plain_generate(plain_peft)[0]
         return tokens, first, time.perf_counter() - start
 
     cases = {
         "plain_generate": lambda: plain_generate(plain),
+        "plain_generate_bf16": lambda: plain_generate(plain_bf16),
         "workbench_stream_chat": workbench_single,
-        "plain_generate_x3": plain_three,
+        "plain_generate_x3": lambda: plain_sequential(3),
         "workbench_side_by_side": lambda: workbench_sides(True),
         "workbench_sides_one_by_one": lambda: workbench_sides(False),
+        "plain_generate_x4": lambda: plain_sequential(4),
+        "workbench_side_by_side_4": lambda: workbench_sides(True, 4),
     }
     with torch.inference_mode():
         plain_generate(plain)  # warm-up: thread pools, first-call allocations
+        plain_generate(plain_bf16)
+    bandwidth = memory_bandwidth_gbs()
+    loaded_bytes = weight_bytes(lm.model)
     trials, summary = time_cases(cases, spec["repeats"])
     s = summary
+    bound = bandwidth * 1e9 / loaded_bytes
+    summary["bandwidth"] = {"read_gbs": bandwidth, "weights_mb_as_loaded": round(loaded_bytes / 1e6, 1), "tokens_per_second_bound": round(bound, 1)}
     summary["ratios"] = {
         "single_tokens_per_second_vs_plain": round(s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate"]["tokens_per_second"], 2),
+        "single_tokens_per_second_vs_plain_bf16": round(s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate_bf16"]["tokens_per_second"], 2),
+        "single_share_of_bandwidth_bound": round(s["workbench_stream_chat"]["tokens_per_second"] / bound, 2),
         "side_by_side_speedup_vs_plain_x3": round(s["plain_generate_x3"]["seconds"] / s["workbench_side_by_side"]["seconds"], 2),
         "side_by_side_tokens_per_second_vs_plain_x3": round(s["workbench_side_by_side"]["tokens_per_second"] / s["plain_generate_x3"]["tokens_per_second"], 2),
         "batching_speedup_vs_one_by_one": round(s["workbench_sides_one_by_one"]["seconds"] / s["workbench_side_by_side"]["seconds"], 2),
+        "four_sides_speedup_vs_plain_x4": round(s["plain_generate_x4"]["seconds"] / s["workbench_side_by_side_4"]["seconds"], 2),
     }
     return {"summary": summary, "trials": trials, "prompt": PROMPT, "max_new_tokens": max_new, "peak_rss_mb": process_peak_rss_mb(),
             "workbench_dtype": lm.precision.dtype_name, "plain_dtype": str(plain.dtype).removeprefix("torch.")}
@@ -157,6 +195,8 @@ def time_cases(cases: dict, repeats: int) -> tuple[dict[str, list[dict]], dict[s
 
     A case returns (tokens, seconds to the first token, seconds in all).
     """
+    import torch
+
     trials: dict[str, list[dict]] = {name: [] for name in cases}
     for _ in range(repeats):
         for name, fn in cases.items():

@@ -63,14 +63,19 @@ def generation_table(g: dict) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for name, row in g["summary"].items():
-        if name != "ratios":
+        if name not in ("ratios", "bandwidth"):
             lines.append(f"| {name} | {row['tokens_per_second']} | {row['ttft_s']} | {row['seconds']} | {row['tokens']} |")
+    bandwidth = g["summary"].get("bandwidth")
+    if bandwidth:
+        lines += ["", f"Memory read {bandwidth['read_gbs']} GB/s over {bandwidth['weights_mb_as_loaded']} MB of weights as loaded: "
+                      f"at most {bandwidth['tokens_per_second_bound']} tokens/s a stream."]
     before = g.get("before", {}).get("summary")
     if before:
         lines += ["", f"Before ({g['before']['checkout']}), the same trial right after:", "",
                   "| case | seconds before | seconds now |", "| --- | ---: | ---: |"]
-        lines += [f"| {name} | {row['seconds']} | {g['summary'][name]['seconds']} |" for name, row in before.items() if name != "ratios"]
-        lines += [f"| ratio {name} | {value} | {g['summary']['ratios'][name]} |" for name, value in before["ratios"].items()]
+        lines += [f"| {name} | {row['seconds']} | {g['summary'][name]['seconds']} |" for name, row in before.items()
+                  if name in g["summary"] and name not in ("ratios", "bandwidth")]
+        lines += [f"| ratio {name} | {value} | {g['summary']['ratios'][name]} |" for name, value in before["ratios"].items() if name in g["summary"]["ratios"]]
     return lines
 
 
@@ -107,6 +112,10 @@ def targets(r: dict) -> list[str]:
         ratios = g["ratios"]
         add("side by side vs three plain generate calls (wall time)", f"{ratios['side_by_side_speedup_vs_plain_x3']}x", ">= 2x", ratios["side_by_side_speedup_vs_plain_x3"] >= 2)
         add("single stream tokens/s vs plain generate", f"{ratios['single_tokens_per_second_vs_plain']}x", ">= 1x", ratios["single_tokens_per_second_vs_plain"] >= 1)
+        if "single_share_of_bandwidth_bound" in ratios:  # issue #23's generation targets
+            add("single stream share of the memory-bandwidth bound", f"{ratios['single_share_of_bandwidth_bound']:.0%}", ">= 50%", ratios["single_share_of_bandwidth_bound"] >= 0.5)
+            add("single stream tokens/s vs plain generate in bf16", f"{ratios['single_tokens_per_second_vs_plain_bf16']}x", ">= 1.5x", ratios["single_tokens_per_second_vs_plain_bf16"] >= 1.5)
+            add("4-side arena turn vs four plain generate calls (wall time)", f"{ratios['four_sides_speedup_vs_plain_x4']}x", ">= 3x", ratios["four_sides_speedup_vs_plain_x4"] >= 3)
         ttft = g["workbench_stream_chat"]["ttft_s"]
         add("first token, short prompt (s)", ttft, "< 1 s", ttft < 1)
     for name, lesson in r.get("lessons", {}).items():
