@@ -62,6 +62,24 @@ def weight_bytes(model) -> int:
     return sum(p.numel() * p.element_size() for p in unique.values())
 
 
+def matvec_tokens_per_second(model, repeats: int = 5) -> float:
+    """Tokens/s if a decode step did nothing but its matrix-vector products: every linear layer's weight (as
+    loaded) times one token's activations, with torch's kernels. The ceiling those kernels put on one stream."""
+    import torch
+    import torch.nn.functional as F
+
+    weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    inputs = [torch.randn(1, w.shape[1], dtype=w.dtype) for w in weights]
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats + 1):  # the first round warms up
+            start = time.perf_counter()
+            for w, x in zip(weights, inputs):
+                F.linear(x, w)
+            best = min(best, time.perf_counter() - start)
+    return round(1 / best, 1)
+
+
 def make_adapters(folder: Path, names=("adapter_a", "adapter_b", "adapter_c")) -> list[Path]:
     """Two LoRA adapters with random (non-zero) weights: speed does not depend on what they learned."""
     import json as json_
@@ -176,7 +194,8 @@ def trial(spec: dict) -> dict:
     trials, summary = time_cases(cases, spec["repeats"])
     s = summary
     bound = bandwidth * 1e9 / loaded_bytes
-    summary["bandwidth"] = {"read_gbs": bandwidth, "weights_mb_as_loaded": round(loaded_bytes / 1e6, 1), "tokens_per_second_bound": round(bound, 1)}
+    summary["bandwidth"] = {"read_gbs": bandwidth, "weights_mb_as_loaded": round(loaded_bytes / 1e6, 1), "tokens_per_second_bound": round(bound, 1),
+                            "matvec_only_tokens_per_second": matvec_tokens_per_second(lm.model)}
     summary["ratios"] = {
         "single_tokens_per_second_vs_plain": round(s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate"]["tokens_per_second"], 2),
         "single_tokens_per_second_vs_plain_bf16": round(s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate_bf16"]["tokens_per_second"], 2),

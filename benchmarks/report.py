@@ -68,7 +68,8 @@ def generation_table(g: dict) -> list[str]:
     bandwidth = g["summary"].get("bandwidth")
     if bandwidth:
         lines += ["", f"Memory read {bandwidth['read_gbs']} GB/s over {bandwidth['weights_mb_as_loaded']} MB of weights as loaded: "
-                      f"at most {bandwidth['tokens_per_second_bound']} tokens/s a stream."]
+                      f"at most {bandwidth['tokens_per_second_bound']} tokens/s a stream. A decode step's matrix-vector products "
+                      f"alone, with torch's kernels on the loaded weights, allow {bandwidth.get('matvec_only_tokens_per_second', '–')} tokens/s."]
     before = g.get("before", {}).get("summary")
     if before:
         lines += ["", f"Before ({g['before']['checkout']}), the same trial right after:", "",
