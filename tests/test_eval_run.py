@@ -104,3 +104,32 @@ def test_run_trained_on_a_sample_uses_its_eval_split_and_task_metric(tmp_path, t
     assert set(probe) == {"base", "sample-run"} and 0 <= probe["sample-run"]["score"] <= 1
     report = (run / "eval" / "eval.md").read_text()
     assert "## Out-of-distribution probe" in report and "## Forgetting probe" in report
+
+
+def test_a_qlora_run_is_evaluated_on_its_4bit_base(tmp_path, tokenizer, monkeypatch):
+    """A QLoRA adapter learned to correct the 4-bit base: evaluate_run loads that base, and says so in eval.md."""
+    pytest.importorskip("bitsandbytes")
+    from conftest import build_tiny_model
+    from datasets import Dataset
+
+    from workbench.compare import ModelBench
+    from workbench.data import SAMPLES, load_data
+    from workbench.training import TrainConfig, train
+
+    rows = list(load_data(SAMPLES["sentiment_json"].train_path).dataset)[:4]
+    # Layers at least one 4-bit block wide (64): bitsandbytes' CPU inference kernel needs that.
+    model_dir = build_tiny_model(tmp_path / "model", tokenizer, hidden_size=128, intermediate_size=256)
+    config = TrainConfig(model=str(model_dir), name="q", output_dir=str(tmp_path), adaptation="qlora", max_steps=1,
+                         batch_size=2, save_steps=1, max_length=128, precision="fp32")
+    run_dir = train(config, dataset=Dataset.from_list(rows)).run_dir
+    data = tmp_path / "held_out.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    loaded = []
+    from_adapters = ModelBench.from_adapters.__func__
+    monkeypatch.setattr(ModelBench, "from_adapters", classmethod(
+        lambda cls, *a, **kw: loaded.append(kw.get("quantization")) or from_adapters(cls, *a, **kw)))
+
+    results = evaluate_run(run_dir, data=data, probe=False, settings=GenerationSettings(max_new_tokens=2, temperature=0))
+    assert loaded == ["4bit"]
+    assert results["base_quantization"] == "4bit"
+    assert "Base loaded in 4bit" in (run_dir / "eval" / "eval.md").read_text()

@@ -254,7 +254,9 @@ def evaluate_run(
         sides, bench, tokenizer = [BASE, name], None, models[BASE].tokenizer
         use = lambda side: nullcontext(models[side].model)  # noqa: E731
     else:
-        bench = ModelBench.from_adapters([adapter_dir(run_dir)])
+        # On the base as trained (4-bit for QLoRA): on another base the adapter is not the model that trained,
+        # and its loss is not the trainer's (configs/sft_qlora.yaml: 0.35 on the full-precision base, 0.17 trained).
+        bench = ModelBench.from_adapters([adapter_dir(run_dir)], quantization=config.base_quantization() if config else None)
         sides, use, tokenizer = bench.sides, bench.use, bench.tokenizer
     kind = record_kind(records[0])
     loss = loss_settings(kind, config.loss_on if config else "answer", tokenizer)
@@ -267,7 +269,7 @@ def evaluate_run(
                           "sides": evaluate_task(sides, use, tokenizer, ood, score, settings, bench)}
     if judge:
         results["judge"] = _judge(judge, results, sides)
-    results.update(run=str(run_dir), data=source)
+    results.update(run=str(run_dir), data=source, base_quantization=bench.base.quantization if bench else None)
     write_report(results, run_dir / EVAL_DIR)
     return results
 
@@ -358,7 +360,9 @@ def write_report(results: dict, out_dir: str | Path) -> dict[str, Path]:
 def report_markdown(results: dict) -> str:
     """The whole report as markdown: metrics, out-of-distribution probe, forgetting probe, judge, per example."""
     parts = [f"# Evaluation of {results.get('run', '')}",
-             f"Data: {results.get('data', '')} ({results['samples']} held-out examples)", results["table"]]
+             f"Data: {results.get('data', '')} ({results['samples']} held-out examples)"
+             + (f". Base loaded in {results['base_quantization']}, as the run trained on it." if results.get("base_quantization") else ""),
+             results["table"]]
     if "ood" in results:
         ood = results["ood"]
         parts += [f"## Out-of-distribution probe\n\n{ood['data']} ({ood['samples']} examples: the same task on other text)",

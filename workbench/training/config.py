@@ -177,6 +177,11 @@ class TrainConfig:
         extra = {"project": "workbench", "trackio_static_space_id": False} if self.report_to == "trackio" else {}
         return {"report_to": self.report_to, "run_name": self.name, **extra}
 
+    def base_quantization(self) -> str | None:
+        """How the frozen base is loaded while training: 4-bit NF4 for QLoRA, else full precision. The adapter
+        learns to correct that base, so evaluation loads it the same way."""
+        return "4bit" if self.adaptation == "qlora" else None
+
     def compute_dtype(self):
         """The torch dtype of ``precision`` once resolved ("auto" counts as fp32 until then)."""
         import torch

@@ -20,7 +20,7 @@ def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
     estimate = info.get("estimate", {})
     measured = info.get("measured", {})
     weights = MODEL_DIR if config.adaptation == "full" else ADAPTER_DIR
-    quant = ', quantization="4bit"' if config.adaptation == "qlora" else ""
+    quant = f", quantization={config.base_quantization()!r}" if config.base_quantization() else ""
     if config.adaptation == "full":
         how = f"```python\nimport workbench\nlm = workbench.load_model({str(run_dir / MODEL_DIR)!r})\n```"
     else:

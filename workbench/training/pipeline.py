@@ -233,7 +233,7 @@ def _load_model(config: TrainConfig, precision: Precision) -> LoadedModel:
     torch.manual_seed(config.seed)
     lm = load_model(
         config.model,
-        quantization="4bit" if config.adaptation == "qlora" else None,
+        quantization=config.base_quantization(),
         precision=precision,
         for_training=True,
         frozen_base=config.adaptation != "full",
