@@ -196,10 +196,12 @@ def evaluate_sides(
 
 
 def evaluate_task(sides: list[str], use: SideModel, tokenizer, records: list[dict], score: ExampleScore,
-                  settings: GenerationSettings = EVAL_SETTINGS, bench: ModelBench | None = None) -> dict[str, dict[str, float]]:
-    """Only the task metric per side (the out-of-distribution probe: answers generated, no loss)."""
+                  settings: GenerationSettings = EVAL_SETTINGS, bench: ModelBench | None = None,
+                  desc: str = "out-of-distribution answers") -> dict[str, dict[str, float]]:
+    """Only the task metric per side (the out-of-distribution probe: answers generated, no loss); ``desc`` labels
+    the progress bar."""
     prompts = [as_messages(prompt_and_reference(r)[0]) for r in records]
-    answers = _generate_answers(sides, use, bench, tokenizer, prompts, settings, "out-of-distribution answers")
+    answers = _generate_answers(sides, use, bench, tokenizer, prompts, settings, desc)
     return {side: mean_scores([score(a, r) for a, r in zip(answers[side], records)]) for side in sides}
 
 
