@@ -133,3 +133,15 @@ def test_a_qlora_run_is_evaluated_on_its_4bit_base(tmp_path, tokenizer, monkeypa
     assert loaded == ["4bit"]
     assert results["base_quantization"] == "4bit"
     assert "Base loaded in 4bit" in (run_dir / "eval" / "eval.md").read_text()
+
+
+def test_the_forgetting_probe_alone_reports_what_the_full_evaluation_does(tmp_path, tiny_model_dir, make_adapter_run):
+    from workbench.evaluation import evaluate_forgetting
+
+    run = make_adapter_run(tmp_path / "sft-run", tiny_model_dir, seed=1)
+    data = tmp_path / "eval.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}))
+    full = evaluate_run(run, data=data, settings=GenerationSettings(max_new_tokens=2, temperature=0))["forgetting"]
+    alone = evaluate_forgetting(run, limit=3)
+    assert list(alone["sides"]) == ["base", "sft-run"] and len(alone["items"]) == 3
+    assert alone["items"] == full["items"][:3]  # the same questions, answered the same, by both sides

@@ -188,11 +188,14 @@ def evaluate_sides(
     out = {"sides": results, "examples": examples, "settings": settings.as_dict(), "samples": len(records), "beta": beta,
            "example_score": "mean of the task scores" if score else "ROUGE-L F1"}
     if probe:
-        items = load_probe()
-        probe_answers = _generate_answers(sides, use, bench, tokenizer, [as_messages(i.prompt) for i in items], PROBE_SETTINGS,
-                                          "forgetting probe")
-        out["forgetting"] = score_probe(items, probe_answers)
+        out["forgetting"] = _forgetting(sides, use, bench, tokenizer, load_probe())
     return out
+
+
+def _forgetting(sides: list[str], use: SideModel, bench: ModelBench | None, tokenizer, items: list) -> dict:
+    answers = _generate_answers(sides, use, bench, tokenizer, [as_messages(i.prompt) for i in items], PROBE_SETTINGS,
+                                "forgetting probe")
+    return score_probe(items, answers)
 
 
 def evaluate_task(sides: list[str], use: SideModel, tokenizer, records: list[dict], score: ExampleScore,
@@ -229,6 +232,29 @@ def _eval_data(run_dir: Path, config: TrainConfig | None, data: str | Path | Non
     return list(bundle.dataset), str(path), sample
 
 
+def _run_sides(run_dir: Path, config: TrainConfig | None) -> tuple[list[str], SideModel, object, ModelBench | None]:
+    """(sides, use, tokenizer, bench) for base vs a run: one bench for an adapter, two models for a full run."""
+    if is_full_run(run_dir):  # full fine-tuning: two models, both needed here
+        models = {BASE: load_model(config.model if config else "default"), run_dir.name: load_model(str(run_dir / MODEL_DIR))}
+        use = lambda side: nullcontext(models[side].model)  # noqa: E731
+        return [BASE, run_dir.name], use, models[BASE].tokenizer, None
+    # On the base as trained (4-bit for QLoRA): on another base the adapter is not the model that trained,
+    # and its loss is not the trainer's (configs/sft_qlora.yaml: 0.35 on the full-precision base, 0.17 trained).
+    bench = ModelBench.from_adapters([adapter_dir(run_dir)], quantization=config.base_quantization() if config else None)
+    return bench.sides, bench.use, bench.tokenizer, bench
+
+
+def evaluate_forgetting(run_dir: str | Path, limit: int | None = None) -> dict:
+    """Only the forgetting probe (its first ``limit`` questions), base vs the run, as ``evaluate_run`` reports it.
+
+    Example:
+        >>> print(forgetting_markdown({"forgetting": evaluate_forgetting("runs/sft-json")}))
+    """
+    run_dir = Path(run_dir)
+    sides, use, tokenizer, bench = _run_sides(run_dir, find_run_config(run_dir))
+    return _forgetting(sides, use, bench, tokenizer, load_probe()[:limit])
+
+
 def evaluate_run(
     run_dir: str | Path,
     data: str | Path | None = None,
@@ -250,16 +276,7 @@ def evaluate_run(
     config = find_run_config(run_dir)
     records, source, sample = _eval_data(run_dir, config, data)
     records = records[:max_samples]
-    name = run_dir.name
-    if is_full_run(run_dir):  # full fine-tuning: two models, both needed here
-        models = {BASE: load_model(config.model if config else "default"), name: load_model(str(run_dir / MODEL_DIR))}
-        sides, bench, tokenizer = [BASE, name], None, models[BASE].tokenizer
-        use = lambda side: nullcontext(models[side].model)  # noqa: E731
-    else:
-        # On the base as trained (4-bit for QLoRA): on another base the adapter is not the model that trained,
-        # and its loss is not the trainer's (configs/sft_qlora.yaml: 0.35 on the full-precision base, 0.17 trained).
-        bench = ModelBench.from_adapters([adapter_dir(run_dir)], quantization=config.base_quantization() if config else None)
-        sides, use, tokenizer = bench.sides, bench.use, bench.tokenizer
+    sides, use, tokenizer, bench = _run_sides(run_dir, config)
     kind = record_kind(records[0])
     loss = loss_settings(kind, config.loss_on if config else "answer", tokenizer)
     score = sample.score if sample else None
