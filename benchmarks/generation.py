@@ -81,7 +81,7 @@ def matvec_tokens_per_second(model, repeats: int = 5) -> float:
 
 
 def make_adapters(folder: Path, names=("adapter_a", "adapter_b", "adapter_c")) -> list[Path]:
-    """Two LoRA adapters with random (non-zero) weights: speed does not depend on what they learned."""
+    """LoRA adapters with random (non-zero) weights, one per name: speed does not depend on what they learned."""
     import json as json_
 
     import torch

@@ -29,7 +29,7 @@ from workbench.atomic import atomic_write_bytes, atomic_write_text
 from workbench.compare import BASE, ModelBench
 from workbench.data import SAMPLES, LossSettings, load_data, loss_labels, loss_settings, prompt_and_reference
 from workbench.data.formats import record_kind
-from workbench.data.samples import Sample, mean_scores
+from workbench.data.samples import ExampleScore, Sample, example_score, mean_scores
 from workbench.errors import WorkbenchError
 from workbench.forgetting import load_probe, score_probe
 from workbench.generation import GenerationSettings, Message, as_messages, stream_batch
@@ -47,7 +47,6 @@ SCALES = {"bleu": 100.0}  # sacrebleu's 0-100; the other rates run from 0 to 1
 CHANGES = ("improved", "regressed", "unchanged")
 
 SideModel = Callable[[str], AbstractContextManager]
-ExampleScore = Callable[[str, dict], dict[str, float]]
 
 
 def _answer_logprob(model, ids: list[int], labels: list[int]) -> tuple[float, int]:
@@ -111,7 +110,7 @@ def _example_scores(answers: list[str], references: list[str], records: list[dic
     if score is None:
         return text, per_example, [{} for _ in answers]
     task = [score(a, r) for a, r in zip(answers, records)]
-    return text | mean_scores(task), [sum(t.values()) / len(t) for t in task], task
+    return text | mean_scores(task), [example_score(t) for t in task], task
 
 
 def _change(tuned: float, base: float) -> str:

@@ -45,6 +45,15 @@ def sentiment_json_scores(prediction: str, record: dict) -> dict[str, float]:
             "stars_accuracy": float(got["stars"] == expected["stars"])}
 
 
+# One answer's task scores (each in [0, 1]) against its eval record.
+ExampleScore = Callable[[str, dict], dict[str, float]]
+
+
+def example_score(scores: dict[str, float]) -> float:
+    """One answer's task scores as one number, their mean: the per-example score and GRPO's reward."""
+    return sum(scores.values()) / len(scores)
+
+
 def mean_scores(per_example: list[dict[str, float]]) -> dict[str, float]:
     """The mean of each score over the examples (what a task metric reports for a whole set)."""
     keys = list(dict.fromkeys(k for scores in per_example for k in scores))
@@ -73,8 +82,7 @@ class Sample:
     train_path: Path
     eval_path: Path
     card_path: Path
-    # One answer's task scores (each in [0, 1]) against its eval record; None where the sample has no task metric.
-    score: Callable[[str, dict], dict[str, float]] | None = None
+    score: ExampleScore | None = None  # None where the sample has no task metric
     ood_path: Path | None = None  # an out-of-distribution probe: the same task on other text, reported apart
 
     @property

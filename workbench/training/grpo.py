@@ -11,16 +11,14 @@ as ``RUN/adapter/``, so ``ModelBench``, ``evaluate_run`` and ``export`` read the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.atomic import staged_dir
 from workbench.data import load_data, prompt_and_reference
+from workbench.data.samples import ExampleScore, example_score
 from workbench.generation import as_messages
 from workbench.training.runs import ADAPTER_DIR
-
-ExampleScore = Callable[[str, dict], dict[str, float]]
 
 
 @dataclass
@@ -58,7 +56,7 @@ def task_reward(score: ExampleScore, answers: list[dict] | None = None):
         for i, (completion, expected) in enumerate(zip(completions, reference)):
             text = _text(completion)
             parts = score(text, {"output": expected})
-            rewards.append(sum(parts.values()) / len(parts))
+            rewards.append(example_score(parts))
             if answers is not None:
                 prompt = prompts[i] if prompts else None
                 answers.append({"prompt": _text(prompt) if prompt else "", "answer": text, "reward": rewards[-1], "parts": parts})
@@ -119,6 +117,7 @@ def train_grpo(
 
         raise WorkbenchError(f"{run_dir} exists and is not empty: choose another folder or pass overwrite=True")
     precision = choose_precision()
+    resolved = TrainConfig(lora_r=lora_r, seed=seed).resolved(precision)
     torch.manual_seed(seed)
     lm = load_model(model, precision=precision, for_training=True, frozen_base=True)
     answers: list[dict] = []
@@ -143,12 +142,12 @@ def train_grpo(
             save_strategy="no",
             report_to="none",
             seed=seed,
-            # As training does (workbench/training/pipeline.py): precision from the hardware, no gradient
+            # The rules training uses (TrainConfig.resolved): precision from the hardware, no gradient
             # checkpointing on a CPU (TRL defaults it on), no TRL bf16 default where the CPU lacks bf16.
-            bf16=precision.dtype == torch.bfloat16,
-            fp16=precision.dtype == torch.float16,
+            bf16=resolved.precision == "bf16",
+            fp16=resolved.precision == "fp16",
             use_cpu=precision.device == "cpu",
-            gradient_checkpointing=precision.device == "cuda",
+            gradient_checkpointing=resolved.gradient_checkpointing,
             disable_tqdm=False,
         )
         trainer = GRPOTrainer(
@@ -157,7 +156,7 @@ def train_grpo(
             reward_funcs=task_reward(score, answers),
             args=args,
             train_dataset=prompt_dataset(data),
-            peft_config=lora_config(TrainConfig(lora_r=lora_r, seed=seed).resolved(precision)),
+            peft_config=lora_config(resolved),
             callbacks=[StepTimer()],
         )
         trainer.train()
