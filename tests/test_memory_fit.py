@@ -35,8 +35,10 @@ def test_the_chosen_layout_is_estimated_within_the_budget(default_model_dir, bud
 
     chosen = fit_to_memory(config.resolved(), lambda c: config_estimator(config, **lengths)(c).peak_memory_mb,
                            memory_budget_mb(config)).config
-    assert chosen.batch_size * chosen.gradient_accumulation == 8 and chosen.batch_size < 8
+    assert chosen.batch_size * chosen.gradient_accumulation == 8
+    assert chosen.batch_size < 8 or chosen.gradient_checkpointing and not config.gradient_checkpointing
     assert "gradient_accumulation" in fitted.fit
+    assert ("gradient checkpointing" in fitted.fit) == chosen.gradient_checkpointing
 
 
 def test_no_fit_when_it_fits_or_when_turned_off(default_model_dir):

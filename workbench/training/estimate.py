@@ -42,12 +42,13 @@ _STEP_OVERHEAD_S = 0.3  # Python, data collation, optimizer, logging per step: d
 # tokenizer loaded and the data tokenized (+120 MB by the time the trainer is built).
 _BASELINE_BYTES = 900 * MB
 # On the CPU, malloc keeps the memory of a step's freed temporaries (casts, attention and MLP intermediates)
-# resident between the tensors saved for backward, and it grows over the first steps as batch shapes change:
-# by step 3 the RSS above weights, optimizer and baseline was 1.58-1.88x the bytes saved for backward
-# (saved_tensors_hooks) for SFT LoRA, QLoRA, full and DPO LoRA alike; by the end of whole runs with their
-# evaluations (configs/sft_lora.yaml, 40 steps: 2936 MB; configs/dpo_lora.yaml, 20 steps: 4426 MB) it was
-# 1.97x and 2.01x the bytes counted for the longest batch.
-_CPU_ALLOCATOR_OVERHEAD = 1.0
+# resident between the tensors saved for backward, and some of it whatever the batch. Fitted by least squares to
+# nine measured peaks (SFT+LoRA, QLoRA and DPO+LoRA at batches 1-8, sample and identity-like data, 3-4 steps on a
+# quiet machine; docs/estimate.md "Small batches"): the RSS above baseline, weights and optimizer was 248 MB +
+# 1.76x the bytes saved for backward, within -270..+300 MB. The earlier 2.0x alone missed small batches by up to
+# 474 MB, which took a run fitted to 2 GB over its budget.
+_CPU_ALLOCATOR_FIXED_BYTES = 248 * MB
+_CPU_ALLOCATOR_PER_SAVED_BYTE = 0.76
 # Batches are padded to their longest sequence; the peak comes from the longest batch of the run. Where the
 # longest example is not known: longest / mean on the sample data was 78/67.8 = 1.15 (SFT) and 1.38 (DPO).
 _LONGEST_BATCH_OVER_MEAN = 1.3
@@ -106,7 +107,7 @@ def estimate_run(
     activations = per_token * longest_batch + per_step
     on_cpu = device == "cpu"
     baseline = _BASELINE_BYTES if on_cpu else 0
-    allocator = activations * _CPU_ALLOCATOR_OVERHEAD if on_cpu else 0
+    allocator = _CPU_ALLOCATOR_FIXED_BYTES + activations * _CPU_ALLOCATOR_PER_SAVED_BYTE if on_cpu else 0
     peak = baseline + weights + optimizer + activations + allocator
 
     seconds, tokens, rate = _time(config, steps, mean_tokens, device, world_size, eval_examples, total)
@@ -175,8 +176,11 @@ def _saved_for_backward(model, config, device: str) -> tuple[float, float]:
         if autocast and config.adaptation != "qlora" and module.weight.dtype == torch.float32:
             per_step += 2 * module.in_features * module.out_features
     if config.gradient_checkpointing:
-        # Only each layer's fp32 input is kept; one layer at a time is recomputed with its weight copies.
-        per_token = layers * 4 * hidden + per_token / layers
+        # Only each layer's fp32 input is kept; one layer at a time is recomputed with its weight copies. Two
+        # checkpointed runs peaked ~1 GB above that (docs/estimate.md, "Small batches"): a per-token part that
+        # checkpointing does not shrink, the size of 1.5 vocabulary-wide fp32 rows (the LM head's and the
+        # loss's scale), fitted to them. Without checkpointing the allocator's share absorbs it.
+        per_token = layers * 4 * hidden + per_token / layers + 1.5 * 4 * head.out_features
         per_step /= layers
     return per_token, per_step
 
