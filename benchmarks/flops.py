@@ -9,12 +9,14 @@ gradient checkpointing is not useful arithmetic and is not counted.
 
 from __future__ import annotations
 
+import collections
 import functools
 
 
 @functools.cache
 def model_shape(lora_r: int = 16) -> dict:
-    """N, N_lora, layers and width of the embedded model, read from its config on the meta device (no weights)."""
+    """N, N_lora, layers, width and the linear layers' shapes as (in, out, count) of the embedded model, read from
+    its config on the meta device (no weights)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -27,7 +29,9 @@ def model_shape(lora_r: int = 16) -> dict:
     n = sum(m.in_features * m.out_features for m in linears.values())
     # PEFT's all-linear leaves out the output layer.
     n_lora = sum(lora_r * (m.in_features + m.out_features) for name, m in linears.items() if name != "lm_head")
-    return {"n": n, "n_lora": n_lora, "layers": config.num_hidden_layers, "d_model": config.hidden_size}
+    shapes = collections.Counter((m.in_features, m.out_features) for m in linears.values())
+    return {"n": n, "n_lora": n_lora, "layers": config.num_hidden_layers, "d_model": config.hidden_size,
+            "linear_shapes": sorted((i, o, count) for (i, o), count in shapes.items())}
 
 
 def flops_per_token(suite: str, seq_len: float) -> float:

@@ -84,6 +84,36 @@ def matmul_gflops(dtype_name: str, n: int = 2048, repeats: int = 5) -> float:
     return round(2 * n**3 / best / 1e9, 1)
 
 
+def linear_matmul_gflops(shapes: list[tuple[int, int, int]], tokens: int, dtype_name: str = "bfloat16",
+                         repeats: int = 5) -> float:
+    """Best-of rate in GFLOP/s of a LoRA step's frozen-weight matmuls at a batch of ``tokens`` tokens.
+
+    For each linear layer (``shapes``: in, out, count) the forward product and the activation gradient's, in the
+    model's own shapes: the ceiling the step's matmuls can reach here, below the 2048^3 probe's when the
+    matrices are small.
+    """
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    cases = [(torch.randn(tokens, i, dtype=dtype), torch.randn(o, i, dtype=dtype), torch.randn(tokens, o, dtype=dtype), count)
+             for i, o, count in shapes]
+
+    def once():
+        for x, w, grad, count in cases:
+            for _ in range(count):
+                x @ w.T
+                grad @ w
+
+    once()  # warm-up: thread pool, kernels
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        once()
+        best = min(best, time.perf_counter() - start)
+    flops = sum(4 * tokens * i * o * count for i, o, count in shapes)
+    return round(flops / best / 1e9, 1)
+
+
 def run_and_write(run, default_out: str) -> None:
     """A benchmark script's command line: settings as one JSON argument ("out" names the results file, default
     ``benchmarks/results/<default_out>``), the result written with the machine and the load before and after."""

@@ -32,6 +32,7 @@ class StepClock:
     """
 
     def __init__(self):
+        self.started = time.perf_counter()
         self.marks: list[tuple[float, float, int]] = []
         self.losses: list[float] = []
 
@@ -44,6 +45,8 @@ class StepClock:
         (t0, c0, n0), (t1, c1, n1) = self.marks[0], self.marks[-1]
         steps = len(self.marks) - 1
         return {
+            # Loading, set-up and the first step (where torch.compile compiles): what a run pays once.
+            "seconds_to_first_step": round(t0 - self.started, 1),
             "tokens_per_second": round((n1 - n0) / (t1 - t0), 1),
             "tokens_per_cpu_second": round((n1 - n0) / (c1 - c0), 1),
             "steps_per_second": round(steps / (t1 - t0), 4),

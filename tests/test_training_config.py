@@ -68,7 +68,8 @@ def test_unknown_yaml_key_suggests_the_right_one(tmp_path):
 
 def test_defaults_follow_the_guide_and_the_hardware():
     config = TrainConfig(data="x").resolved()
-    assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (16, 32, 0.05)
+    assert (config.lora_r, config.lora_alpha) == (16, 32)
+    assert config.lora_dropout == 0  # the guide says 0.05-0.1; on a CPU its random numbers cost a quarter of a step
     assert config.learning_rate == 2e-4 and TrainConfig(adaptation="full").resolved().learning_rate == 2e-5
     assert config.gradient_checkpointing is False  # CPU: memory is plentiful, compute is not
     assert config.precision in ("bf16", "fp32", "fp16") and config.name.startswith("sft-lora-")

@@ -67,7 +67,10 @@ class TrainConfig:
     # LoRA (docs/measurements.md: r 8-64, alpha = 2r, dropout 0.05-0.1)
     lora_r: int = _f(16, "LoRA rank: the adapter's width. Lower means fewer trainable parameters.")
     lora_alpha: int | None = _f(None, "LoRA scaling numerator; None: 2 * lora_r.")
-    lora_dropout: float = _f(0.05, "Dropout on the adapter's input, against overfitting (0.05-0.1).")
+    # Dropout defaults to 0 (PEFT's default), not the guide's 0.05: on a CPU its random numbers took a quarter of a
+    # LoRA step, and configs/sft_lora.yaml trained 1.7x faster without it to the same held-out loss
+    # (docs/benchmarks.md, "Training speed as shipped").
+    lora_dropout: float = _f(0.0, "Dropout on the adapter's input, against overfitting: 0.05-0.1 when the eval loss turns up (slower on a CPU).")
     lora_target_modules: str | list[str] = _f("all-linear", "Layers that get an adapter: 'all-linear' or a list of names like [q_proj, v_proj].")
 
     # Optimisation
@@ -83,6 +86,12 @@ class TrainConfig:
     seed: int = _f(42, "Random seed for the split, the adapter's initialisation and the data order.")
     loss_on: Literal["answer", "all"] = _f("answer", "SFT: train on the assistant's answer only ('answer') or on every token ('all').")
     beta: float = _f(0.1, "DPO: how far the model may move from the reference (lower moves further).")
+    padding_free: bool | None = _f(
+        None,
+        "SFT: put a batch's examples end to end instead of padding them to the longest (TRL's padding-free batches; "
+        "the same losses). None: on, except on a CPU for examples of 128 tokens or fewer on average, which train "
+        "faster padded with eager attention.",
+    )
 
     # Evaluation, logging, checkpoints
     eval_fraction: float = _f(0.1, "Share of the training data held out for evaluation when eval_data is None (0: no evaluation).")

@@ -7,6 +7,7 @@ config and step count in plan.py, and the run folder's layout in runs.py.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import shutil
@@ -34,7 +35,7 @@ from workbench.training.config import TrainConfig, check_against_model
 from workbench.training.estimate import Estimate, config_estimator, estimate_run, peak_memory_mb, token_lengths
 from workbench.training.events import OnEvent, ProgressCallback
 from workbench.training.model_card import write_model_card
-from workbench.training.plan import fit_to_memory, lora_config, memory_budget_mb, planned_steps
+from workbench.training.plan import batching, fit_to_memory, lora_config, memory_budget_mb, planned_steps
 from workbench.training.plots import save_loss_plot
 from workbench.training.runs import (
     ADAPTER_DIR,
@@ -163,12 +164,19 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, 
         # The trainer tokenizes with the tokenizer's template: the marked copy renders the same text and lets
         # TRL find the assistant's tokens. The saved tokenizer keeps it; it renders prompts as the original does.
         lm.tokenizer.chat_template = loss.chat_template
+    lengths = _example_lengths(config, data, lm.tokenizer)
     if checkpoint is None:  # a resumed run keeps the layout it started with (saved in its config.yaml)
         with _explained_setup_errors(config, lm.model):  # the fit's estimate builds the adapter first
-            config, fit_note = _fit_memory(config, data, lm.tokenizer, run_dir)
+            config, fit_note = _fit_memory(config, data, lengths, run_dir)
         if fit_note:
             emit({"type": "log", "message": fit_note})
             notes.append(fit_note)
+    mean_tokens = sum(lengths) / len(lengths)
+    padding_free, attention = batching(config, mean_tokens, precision.device)
+    config = dataclasses.replace(config, padding_free=padding_free)
+    lm.model.set_attn_implementation(attention)
+    emit({"type": "log", "message": f"batches {'padding-free' if padding_free else 'padded'}, {attention} attention "
+                                    f"(examples of {mean_tokens:.0f} tokens on average, on the {precision.device})"})
     callback = ProgressCallback(run_dir, on_event, stop)
     args = _training_args(config, run_dir, precision, data, checkpoint, loss)
     trainer = _build_trainer(config, lm.model, lm.tokenizer, args, data, callback)
@@ -245,7 +253,13 @@ def _load_model(config: TrainConfig, precision: Precision) -> LoadedModel:
     return lm
 
 
-def _fit_memory(config: TrainConfig, data: _Data, tokenizer, run_dir: Path) -> tuple[TrainConfig, str]:
+def _example_lengths(config: TrainConfig, data: _Data, tokenizer) -> list[int]:
+    """Token lengths of (up to 2,048 of) the training examples as training tokenizes them, capped at max_length."""
+    sample = data.train.select(range(min(len(data.train), 2048)))
+    return [min(n, config.max_length) for n in length_stats(sample, tokenizer).lengths] or [config.max_length]
+
+
+def _fit_memory(config: TrainConfig, data: _Data, lengths: list[int], run_dir: Path) -> tuple[TrainConfig, str]:
     """(the config with the batch layout that fits its memory budget, the sentence that says what was chosen).
 
     Decided from the workbench's own estimate of the meta-device model (estimate.config_estimator) and the
@@ -258,8 +272,6 @@ def _fit_memory(config: TrainConfig, data: _Data, tokenizer, run_dir: Path) -> t
     budget = memory_budget_mb(config)
     if budget is None:
         return config, ""
-    sample = data.train.select(range(min(len(data.train), 2048)))
-    lengths = [min(n, config.max_length) for n in length_stats(sample, tokenizer).lengths] or [config.max_length]
     estimate_for = config_estimator(config, len(data.train), sum(lengths) / len(lengths), data.eval_examples, max(lengths))
     chosen = fit_to_memory(config, lambda variant: estimate_for(variant).peak_memory_mb, budget)
     if chosen.changed and is_main_process():

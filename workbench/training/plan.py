@@ -35,6 +35,28 @@ def lora_config(config):
     )
 
 
+# A short example's attention, forward and backward, on the CPU (one layer, bf16, 9 heads of 64, with the mask
+# tensor transformers passes; benchmarks/attention.py, docs/benchmarks.md "Training speed as shipped"): a padded
+# batch of 8 x 70 tokens took 19.3 ms with SDPA's CPU kernel and 6.1 ms eager. Padding-free rows cost more there:
+# the CPU has no variable-length kernel, so the same 8 examples end to end (560 tokens) took 27.8 ms (SDPA) or
+# 24.0 ms (eager) under a block mask. Longer examples keep the path measured end to end for them: padding-free
+# with SDPA, 1.21x padded batches on the identity-like data.
+SHORT_EXAMPLE_TOKENS = 128
+
+
+def batching(config, mean_tokens: float, device: str) -> tuple[bool, str]:
+    """(padding-free batches, attention implementation) of a run whose examples average ``mean_tokens`` tokens.
+
+    Padding-free batches (SFT only: TRL 1.16's DPO has none) save the pads' compute and memory, but on a CPU
+    short examples train faster padded, with eager attention. ``config.padding_free`` overrides the first.
+    """
+    short = device == "cpu" and mean_tokens <= SHORT_EXAMPLE_TOKENS
+    wanted = not short if config.padding_free is None else config.padding_free
+    padding_free = config.method == "sft" and config.batch_size > 1 and wanted
+    attention = "eager" if short and config.method == "sft" and not padding_free else "sdpa"
+    return padding_free, attention
+
+
 def planned_steps(config, n_train: int, world: int) -> int:
     """Optimizer steps the run will take: ``max_steps``, or the epochs over ``n_train`` examples."""
     if config.max_steps > 0:

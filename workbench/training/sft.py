@@ -11,8 +11,9 @@ from workbench.training.fused_head import score_only_labelled_positions
 
 
 def method_args(config, loss: LossSettings) -> dict:
-    """SFTConfig fields for this run: the length cap and which tokens the loss counts (from the masking rule)."""
-    return {"max_length": config.max_length, **loss.sft_args()}
+    """SFTConfig fields for this run: the length cap, padding-free batches (as plan.batching chose), and which
+    tokens the loss counts (from the masking rule)."""
+    return {"max_length": config.max_length, "padding_free": bool(config.padding_free), **loss.sft_args()}
 
 
 def build_trainer(model, tokenizer, training_args: dict, train_dataset, eval_dataset, peft_config, callbacks):
@@ -20,12 +21,20 @@ def build_trainer(model, tokenizer, training_args: dict, train_dataset, eval_dat
 
     score_only_labelled_positions()  # the prompt's positions carry no loss: skip their vocabulary projection
 
-    return SFTTrainer(
+    args = SFTConfig(**training_args)
+    # TRL refuses padding_free with a max_length unless it packs, and packing would change which examples share
+    # a step. So the trainer is built padded (TRL tokenizes and truncates to max_length as usual), then its own
+    # collator is switched to padding-free: each batch one row with position ids marking where examples start,
+    # which transformers' attention reads as separate sequences.
+    padding_free, args.padding_free = args.padding_free, False
+    trainer = SFTTrainer(
         model=model,
-        args=SFTConfig(**training_args),
+        args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=callbacks,
     )
+    trainer.data_collator.padding_free = trainer.args.padding_free = padding_free
+    return trainer
