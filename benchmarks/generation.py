@@ -80,6 +80,32 @@ def matvec_tokens_per_second(model, repeats: int = 5) -> float:
     return round(1 / best, 1)
 
 
+def compiled_decode(folder, inputs, max_new: int, repeats: int = 3) -> dict:
+    """Greedy decoding in bf16 with ``torch.compile`` and a static cache (transformers' own compile path, which it
+    turns on for GPUs only), against the same model eager: compile time, tokens/s, and where the answers part."""
+    import torch
+    from transformers import AutoModelForCausalLM, CompileConfig
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).eval()
+    compile_config = CompileConfig(fullgraph=False, dynamic=False, mode="default")  # no CUDA graphs on a CPU
+    compile_config._compile_all_devices = True  # transformers' switch for compiling on a CPU
+
+    def greedy(**kwargs) -> tuple[float, list[int]]:
+        start = time.perf_counter()
+        out = model.generate(**inputs, max_new_tokens=max_new, min_new_tokens=max_new, do_sample=False, **kwargs)
+        return time.perf_counter() - start, out[0, inputs["input_ids"].shape[1]:].tolist()
+
+    static = {"cache_implementation": "static", "compile_config": compile_config}
+    with torch.inference_mode():
+        greedy()  # warm-up
+        eager_s, eager = min(greedy() for _ in range(repeats))
+        compile_s, _ = greedy(**static)  # the first call compiles
+        compiled_s, compiled = min(greedy(**static) for _ in range(repeats))
+    return {"compile_seconds": round(compile_s, 1), "eager_tokens_per_second": round(max_new / eager_s, 1),
+            "compiled_tokens_per_second": round(max_new / compiled_s, 1), "speedup": round(eager_s / compiled_s, 2),
+            "first_difference_at": next((i for i, (a, b) in enumerate(zip(eager, compiled)) if a != b), None)}
+
+
 def make_adapters(folder: Path, names=("adapter_a", "adapter_b", "adapter_c")) -> list[Path]:
     """LoRA adapters with random (non-zero) weights, one per name: speed does not depend on what they learned."""
     import json as json_
@@ -196,6 +222,8 @@ def trial(spec: dict) -> dict:
     bound = bandwidth * 1e9 / loaded_bytes
     summary["bandwidth"] = {"read_gbs": bandwidth, "weights_mb_as_loaded": round(loaded_bytes / 1e6, 1), "tokens_per_second_bound": round(bound, 1),
                             "matvec_only_tokens_per_second": matvec_tokens_per_second(lm.model)}
+    if spec.get("compile"):
+        summary["compiled_decode"] = compiled_decode(folder, inputs, max_new)
     summary["ratios"] = {
         "single_tokens_per_second_vs_plain": round(s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate"]["tokens_per_second"], 2),
         "single_tokens_per_second_vs_plain_bf16": round(s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate_bf16"]["tokens_per_second"], 2),
@@ -227,12 +255,13 @@ def time_cases(cases: dict, repeats: int) -> tuple[dict[str, list[dict]], dict[s
     return trials, summary
 
 
-def run(repeats: int, max_new_tokens: int, log=print, before: str | None = None) -> dict:
-    """The generation trial; with ``before`` (a checkout of an older commit) the same trial there too, after it."""
+def run(repeats: int, max_new_tokens: int, log=print, before: str | None = None, compile: bool = False) -> dict:
+    """The generation trial; with ``before`` (a checkout of an older commit) the same trial there too, after it;
+    with ``compile`` also ``compiled_decode`` (a minute or more of compiling)."""
     from benchmarks.harness import run_trial
 
-    log(f"generation: 5 cases x {repeats}, up to {max_new_tokens} new tokens")
-    spec = {"repeats": repeats, "max_new_tokens": max_new_tokens}
+    log(f"generation: 8 cases x {repeats}, up to {max_new_tokens} new tokens" + (", and compiled decoding" if compile else ""))
+    spec = {"repeats": repeats, "max_new_tokens": max_new_tokens, "compile": compile}
     result = run_trial("generation", spec)
     if "error" in result:
         log(result["log_tail"])

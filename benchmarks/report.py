@@ -63,19 +63,24 @@ def generation_table(g: dict) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     for name, row in g["summary"].items():
-        if name not in ("ratios", "bandwidth"):
+        if name not in ("ratios", "bandwidth", "compiled_decode"):
             lines.append(f"| {name} | {row['tokens_per_second']} | {row['ttft_s']} | {row['seconds']} | {row['tokens']} |")
     bandwidth = g["summary"].get("bandwidth")
     if bandwidth:
         lines += ["", f"Memory read {bandwidth['read_gbs']} GB/s over {bandwidth['weights_mb_as_loaded']} MB of weights as loaded: "
                       f"at most {bandwidth['tokens_per_second_bound']} tokens/s a stream. A decode step's matrix-vector products "
                       f"alone, with torch's kernels on the loaded weights, allow {bandwidth.get('matvec_only_tokens_per_second', '–')} tokens/s."]
+    compiled = g["summary"].get("compiled_decode")
+    if compiled:
+        lines += ["", f"Greedy decoding in bf16 under torch.compile (static cache): {compiled['compiled_tokens_per_second']} tokens/s "
+                      f"against {compiled['eager_tokens_per_second']} eager ({compiled['speedup']}x), after {compiled['compile_seconds']} s "
+                      f"of compiling; the answers part at token {compiled['first_difference_at']}."]
     before = g.get("before", {}).get("summary")
     if before:
         lines += ["", f"Before ({g['before']['checkout']}), the same trial right after:", "",
                   "| case | seconds before | seconds now |", "| --- | ---: | ---: |"]
         lines += [f"| {name} | {row['seconds']} | {g['summary'][name]['seconds']} |" for name, row in before.items()
-                  if name in g["summary"] and name not in ("ratios", "bandwidth")]
+                  if name in g["summary"] and name not in ("ratios", "bandwidth", "compiled_decode")]
         lines += [f"| ratio {name} | {value} | {g['summary']['ratios'][name]} |" for name, value in before["ratios"].items() if name in g["summary"]["ratios"]]
     return lines
 

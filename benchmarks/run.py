@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--max-new-tokens", type=int, help="generation length (default 64; 24 with --quick)")
+    parser.add_argument("--compile-decode", action="store_true", help="also time greedy decoding under torch.compile (a minute or more of compiling)")
     parser.add_argument("--lessons", action="store_true", help="also run the lesson notebooks in full mode")
     parser.add_argument("--out", help="results file (default benchmarks/results/<date>-<machine>[-quick].json)")
     args = parser.parse_args(argv)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> Path:
             ))
             save()
     if "generation" in parts:
-        results["generation"] = generation.run(repeats, max_new, log, args.before)
+        results["generation"] = generation.run(repeats, max_new, log, args.before, args.compile_decode)
         save()
     if "app" in parts:
         results["app"] = app_start.run(repeats, log)
