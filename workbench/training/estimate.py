@@ -32,6 +32,10 @@ _CPU_FLOPS_PER_CORE_FP32 = 90 * 4 * 135e6 / 2
 # bf16 autocast on a Zen 4 EPYC with AVX512-BF16, quiet (the workbench's choice there), LoRA's frozen base in
 # bf16: 201 tokens/s in the benchmark suite, ~210 between evaluations in configs/sft_lora.yaml.
 _CPU_FLOPS_PER_CORE_BF16 = 200 * 4 * 135e6 / 2
+# Those SFT rates were measured with LoRA dropout 0.05, whose random numbers took a quarter of a CPU step. Without
+# it (the default since 2026-12-01; DPO's rate above never had it) the same bf16 step ran 1.63x as fast
+# (benchmarks/train_step.py, docs/benchmarks.md "Training speed as shipped").
+_CPU_SFT_WITHOUT_DROPOUT_SPEEDUP = 1.6
 # Evaluation is a forward pass without autograd or dropout, and ran at 1.9x training's FLOP rate there: five
 # evaluations of 60 examples took 25.7 s in configs/sft_lora.yaml, which 2N FLOPs a token at the rate above
 # would put at 49 s.
@@ -194,6 +198,7 @@ def _time(config, steps, mean_tokens, device, world_size, eval_examples, total) 
     if config.method == "dpo":
         train_flops += 2 * total  # the reference model's forward pass
         eval_flops += 2 * total
+    train_speedup = 1.0
     if device == "cuda":
         throughput = _GPU_FLOPS
     else:
@@ -201,12 +206,14 @@ def _time(config, steps, mean_tokens, device, world_size, eval_examples, total) 
         # No QLoRA discount: de-quantising costs per weight and pass, shared by a batch's hundreds of tokens (it
         # halves generation, one token a pass); QLoRA and LoRA steps took as long in the same probe runs.
         throughput = per_core * torch.get_num_threads()
+        if config.method == "sft" and config.adaptation != "full" and config.lora_dropout == 0 and config.precision == "bf16":
+            train_speedup = _CPU_SFT_WITHOUT_DROPOUT_SPEEDUP
     seqs = 2 if config.method == "dpo" else 1  # DPO: chosen and rejected (mean_tokens counts prompt + chosen)
     tokens = world_size * steps * config.gradient_accumulation * config.batch_size * seqs * mean_tokens
     # The Trainer evaluates at the start and every eval_steps; each process evaluates its share.
     evaluations = (1 + steps // config.eval_steps) if eval_examples else 0
     eval_tokens = evaluations * eval_examples * seqs * mean_tokens
-    flops = tokens * train_flops + eval_tokens * eval_flops / _EVAL_SPEEDUP
+    flops = tokens * train_flops / train_speedup + eval_tokens * eval_flops / _EVAL_SPEEDUP
     seconds = flops / (throughput * world_size) + steps * _STEP_OVERHEAD_S
     return seconds, int(tokens), tokens / seconds
 
