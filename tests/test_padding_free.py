@@ -1,4 +1,5 @@
-"""Padding-free SFT batches (issue #23): the same losses as padded batches, with no pad token in the model's input."""
+"""How SFT batches are built (issue #23): padding-free batches give the padded ones' losses, plan.batching's rule,
+and the attention it chooses reaching the model."""
 
 from __future__ import annotations
 
