@@ -46,14 +46,10 @@ def memory_bandwidth_gbs(gib: float = 1.0, repeats: int = 5) -> float:
     """Best-of read rate of one large tensor in GB/s with torch's threads: what a decode step is bound by."""
     import torch
 
+    from benchmarks.machine import best_seconds
+
     x = torch.ones(int(gib * 2**30 / 4), dtype=torch.float32)
-    x.sum()  # warm-up: pages touched, thread pool up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        x.sum()
-        best = min(best, time.perf_counter() - start)
-    return round(x.numel() * 4 / best / 1e9, 1)
+    return round(x.numel() * 4 / best_seconds(x.sum, repeats) / 1e9, 1)  # the untimed call touches the pages
 
 
 def weight_bytes(model) -> int:
@@ -68,16 +64,17 @@ def matvec_tokens_per_second(model, repeats: int = 5) -> float:
     import torch
     import torch.nn.functional as F
 
+    from benchmarks.machine import best_seconds
+
     weights = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
     inputs = [torch.randn(1, w.shape[1], dtype=w.dtype) for w in weights]
-    best = float("inf")
+
+    def decode_step_matvecs():
+        for w, x in zip(weights, inputs):
+            F.linear(x, w)
+
     with torch.inference_mode():
-        for _ in range(repeats + 1):  # the first round warms up
-            start = time.perf_counter()
-            for w, x in zip(weights, inputs):
-                F.linear(x, w)
-            best = min(best, time.perf_counter() - start)
-    return round(1 / best, 1)
+        return round(1 / best_seconds(decode_step_matvecs, repeats), 1)
 
 
 def compiled_decode(folder, inputs, max_new: int, repeats: int = 3) -> dict:

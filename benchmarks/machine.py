@@ -63,6 +63,17 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def best_seconds(fn, repeats: int) -> float:
+    """The fastest of ``repeats`` timed calls of ``fn``, after one untimed call (thread pool, kernels, caches)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def matmul_gflops(dtype_name: str, n: int = 2048, repeats: int = 5) -> float:
     """Best-of rate of an n^3 matrix multiply in GFLOP/s: the arithmetic ceiling MFU is measured against."""
     import torch
@@ -71,17 +82,13 @@ def matmul_gflops(dtype_name: str, n: int = 2048, repeats: int = 5) -> float:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     a = torch.randn(n, n, dtype=dtype, device=device)
     b = torch.randn(n, n, dtype=dtype, device=device)
-    a @ b  # warm-up: thread pool, kernels
-    best = float("inf")
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+
+    def multiply():
         a @ b
         if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return round(2 * n**3 / best / 1e9, 1)
+            torch.cuda.synchronize()  # CUDA runs asynchronously: wait for the product before the clock stops
+
+    return round(2 * n**3 / best_seconds(multiply, repeats) / 1e9, 1)
 
 
 def linear_matmul_gflops(shapes: list[tuple[int, int, int]], tokens: int, dtype_name: str = "bfloat16",
@@ -104,14 +111,8 @@ def linear_matmul_gflops(shapes: list[tuple[int, int, int]], tokens: int, dtype_
                 x @ w.T
                 grad @ w
 
-    once()  # warm-up: thread pool, kernels
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        once()
-        best = min(best, time.perf_counter() - start)
     flops = sum(4 * tokens * i * o * count for i, o, count in shapes)
-    return round(flops / best / 1e9, 1)
+    return round(flops / best_seconds(once, repeats) / 1e9, 1)
 
 
 def run_and_write(run, default_out: str) -> None:
