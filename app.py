@@ -10,32 +10,36 @@ from __future__ import annotations
 
 import os
 
-from workbench import zerogpu  # noqa: F401  (first: on ZeroGPU, `spaces` must be imported before CUDA starts)
-
 import gradio as gr
 
-from workbench.learners import runs_root, workshop_enabled
+from workbench.inference.threads import release_idle_workers
 from workbench.models import DEFAULT_MODEL, describe_default_model
-from workbench.threads import release_idle_workers
-from workbench.ui import public, request_limits
-from workbench.ui.i18n import localize, translations
+from workbench.server import (
+    public,
+    request_limits,
+    zerogpu,  # noqa: F401  (first: on ZeroGPU, `spaces` must be imported before CUDA starts)
+)
+from workbench.server.shared_model import get_model
 from workbench.ui.arena_tab import build_arena_tab, default_votes_folder
 from workbench.ui.chat_tab import build_chat_tab
 from workbench.ui.data_tab import build_data_tab
 from workbench.ui.evaluate_tab import build_evaluate_tab
 from workbench.ui.export_tab import build_export_tab
-from workbench.ui.method_tab import build_method_tab
+from workbench.ui.i18n import localize, translations
 from workbench.ui.identity import build_identity_bar
+from workbench.ui.method_tab import build_method_tab
 from workbench.ui.runs_tab import build_runs_tab
-from workbench.ui.shared_model import get_model
 from workbench.ui.teacher_tab import build_teacher_tab, teacher_password
 from workbench.ui.train_tab import build_train_tab
+from workbench.workspace.learners import runs_root, workshop_enabled
 
 
 def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
     with gr.Blocks(title="Fine-tuning Workbench") as app:
-        gr.Markdown("# Fine-tuning Workbench\nSee a real model change its behaviour in minutes, on your own CPU: "
-                    "look at the data, train, compare the answers, evaluate.")
+        gr.Markdown(
+            "# Fine-tuning Workbench\nSee a real model change its behaviour in minutes, on your own CPU: "
+            "look at the data, train, compare the answers, evaluate."
+        )
         gr.Markdown(f"Serving **{describe_default_model() if model_name == DEFAULT_MODEL else model_name}**.")
         who = build_identity_bar(app)
         with gr.Tabs() as tabs:

@@ -40,8 +40,14 @@ def journey(checkout: Path = ROOT, log=print) -> dict:
 
     port = free_port()
     runs = tempfile.mkdtemp(prefix="journey-runs-")
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1", WORKBENCH_RUNS=runs)
+    env = dict(
+        os.environ,
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_ANALYTICS_ENABLED="False",
+        HF_HUB_OFFLINE="1",
+        WORKBENCH_RUNS=runs,
+    )
     stages: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -51,7 +57,9 @@ def journey(checkout: Path = ROOT, log=print) -> dict:
         clock = time.perf_counter()
         log(f"  {stage}: {stages[stage]} s (load {os.getloadavg()[0]:.1f})")
 
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         url = f"http://127.0.0.1:{port}/"
         while True:
@@ -87,16 +95,37 @@ def journey(checkout: Path = ROOT, log=print) -> dict:
         proc.wait(30)
     losses = [row["loss"] for row in _metrics(Path(runs) / "journey") if "loss" in row]
     shutil.rmtree(runs, ignore_errors=True)
-    return {"stages_seconds": stages, "total_seconds": round(sum(stages.values()), 1), "train_losses": losses,
-            "answers": answers, "table": table}
+    return {
+        "stages_seconds": stages,
+        "total_seconds": round(sum(stages.values()), 1),
+        "train_losses": losses,
+        "answers": answers,
+        "table": table,
+    }
 
 
 def _side_by_side(client, endpoints: dict) -> list[str]:
     """Tuned and base answers to PROMPT with the page's sampling: the Arena tab, or the Compare tab it replaced."""
     if "/arena" in endpoints:
         client.predict(api_name="/arena_runs")
-        sides = client.predict(PROMPT, "Named sides", ["base"], "journey", 1.0, "base", 1.0, "(none)", 1.0, "(none)", 1.0,
-                               "", 0.3, 96, 0, api_name="/arena")[:2]
+        sides = client.predict(
+            PROMPT,
+            "Named sides",
+            ["base"],
+            "journey",
+            1.0,
+            "base",
+            1.0,
+            "(none)",
+            1.0,
+            "(none)",
+            1.0,
+            "",
+            0.3,
+            96,
+            0,
+            api_name="/arena",
+        )[:2]
         # Gradio 6 gives a chat message's content as a list of parts ({"text": ..., "type": "text"}).
         contents = [side["value"][-1]["content"] for side in sides]
         return [c if isinstance(c, str) else "".join(part.get("text", "") for part in c) for c in contents]

@@ -22,10 +22,18 @@ def free_port() -> int:
 
 def cold_start_seconds(timeout: float = 300) -> float:
     port = free_port()
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1", GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1", WORKBENCH_RUNS=tempfile.mkdtemp(prefix="bench-runs-"))
+    env = dict(
+        os.environ,
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_ANALYTICS_ENABLED="False",
+        HF_HUB_OFFLINE="1",
+        WORKBENCH_RUNS=tempfile.mkdtemp(prefix="bench-runs-"),
+    )
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         while time.perf_counter() - start < timeout:
             if proc.poll() is not None:
@@ -55,4 +63,8 @@ def run(repeats: int, log=print) -> dict:
             log(f"  {exc}")
             return {"error": str(exc), "seconds": times}
         log(f"  {times[-1]} s (load {os.getloadavg()[0]:.2f})")
-    return {"median_seconds": statistics.median(times), "seconds": times, "loadavg": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "median_seconds": statistics.median(times),
+        "seconds": times,
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }

@@ -23,18 +23,36 @@ from benchmarks.harness import emit, process_peak_rss_mb
 
 # Six earlier turns, each answer about as long as a 64-token reply, so the seventh turn's prompt is long.
 HISTORY = [
-    ("Tell me about the history of Paris.", "Paris grew from a Gallic settlement on the Seine into a Roman town, then the capital of the Franks and of France. "
-     "Its medieval university, its cathedral and its walls made it the largest city in Europe by the 1300s."),
-    ("What happened there in 1789?", "The storming of the Bastille on 14 July 1789 opened the French Revolution; the monarchy fell three years later "
-     "and the city became the stage of the Republic, the Terror and finally Napoleon's empire."),
-    ("And in the 19th century?", "Haussmann rebuilt the centre with wide boulevards, parks and sewers under Napoleon III; the city hosted world fairs, "
-     "and the Eiffel Tower was built for the one of 1889."),
-    ("Name three museums.", "The Louvre, the Musée d'Orsay and the Centre Pompidou: old masters, impressionists and modern art, in that order, "
-     "each one a day's visit on its own."),
-    ("Which one would you pick first?", "The Musée d'Orsay: it is smaller than the Louvre, its building is a former railway station, and its "
-     "impressionist rooms are the best known in the world."),
-    ("How do I get there?", "Take the RER C to the Musée d'Orsay station, or the metro line 12 to Solférino and walk five minutes along the "
-     "river; buy the ticket online to skip the queue."),
+    (
+        "Tell me about the history of Paris.",
+        "Paris grew from a Gallic settlement on the Seine into a Roman town, then the capital of the Franks and of France. "
+        "Its medieval university, its cathedral and its walls made it the largest city in Europe by the 1300s.",
+    ),
+    (
+        "What happened there in 1789?",
+        "The storming of the Bastille on 14 July 1789 opened the French Revolution; the monarchy fell three years later "
+        "and the city became the stage of the Republic, the Terror and finally Napoleon's empire.",
+    ),
+    (
+        "And in the 19th century?",
+        "Haussmann rebuilt the centre with wide boulevards, parks and sewers under Napoleon III; the city hosted world fairs, "
+        "and the Eiffel Tower was built for the one of 1889.",
+    ),
+    (
+        "Name three museums.",
+        "The Louvre, the Musée d'Orsay and the Centre Pompidou: old masters, impressionists and modern art, in that order, "
+        "each one a day's visit on its own.",
+    ),
+    (
+        "Which one would you pick first?",
+        "The Musée d'Orsay: it is smaller than the Louvre, its building is a former railway station, and its "
+        "impressionist rooms are the best known in the world.",
+    ),
+    (
+        "How do I get there?",
+        "Take the RER C to the Musée d'Orsay station, or the metro line 12 to Solférino and walk five minutes along the "
+        "river; buy the ticket online to skip the queue.",
+    ),
 ]
 
 
@@ -52,8 +70,8 @@ def trial(spec: dict) -> dict:
     from peft.helpers import rescale_adapter_scale
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.arena import Arena, ArenaChat, Side, Turn
-    from workbench.generation import GenerationSettings
+    from workbench.inference.arena import Arena, ArenaChat, Side, Turn
+    from workbench.inference.generation import GenerationSettings
     from workbench.models import ensure_default_model
 
     max_new = spec["max_new_tokens"]
@@ -62,7 +80,9 @@ def trial(spec: dict) -> dict:
     folder = ensure_default_model()
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    plain = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder), str(root / "run-a" / "adapter"), adapter_name="a")
+    plain = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(folder), str(root / "run-a" / "adapter"), adapter_name="a"
+    )
     plain.load_adapter(str(root / "run-b" / "adapter"), adapter_name="b")
     inputs = tokenizer.apply_chat_template(
         [{"role": "user", "content": PROMPT}], add_generation_prompt=True, return_tensors="pt", return_dict=True
@@ -113,14 +133,32 @@ def trial(spec: dict) -> dict:
     s = summary
     summary["ratios"] = {
         "turn_speedup_vs_plain_x4": round(s["plain_generate_x4"]["seconds"] / s["arena_turn_4_sides"]["seconds"], 2),
-        "turn_tokens_per_second_vs_plain_x4": round(s["arena_turn_4_sides"]["tokens_per_second"] / s["plain_generate_x4"]["tokens_per_second"], 2),
-        "ttft_after_6_turns_vs_first_turn": round(s["arena_turn_after_6_turns"]["ttft_s"] / s["arena_turn_4_sides"]["ttft_s"], 2),
+        "turn_tokens_per_second_vs_plain_x4": round(
+            s["arena_turn_4_sides"]["tokens_per_second"] / s["plain_generate_x4"]["tokens_per_second"], 2
+        ),
+        "ttft_after_6_turns_vs_first_turn": round(
+            s["arena_turn_after_6_turns"]["ttft_s"] / s["arena_turn_4_sides"]["ttft_s"], 2
+        ),
     }
-    history_tokens = len(tokenizer.apply_chat_template(ArenaChat(sides[:1], turns=[Turn(u, [a], settings, True) for u, a in HISTORY]).conversation(0)
-                                                       + [{"role": "user", "content": PROMPT}], add_generation_prompt=True, return_dict=True)["input_ids"])
-    return {"summary": summary, "trials": trials, "prompt": PROMPT, "max_new_tokens": max_new, "history_prompt_tokens": history_tokens,
-            "sides": [s.label for s in sides], "peak_rss_mb": process_peak_rss_mb(),
-            "arena_dtype": arena.bench.base.precision.dtype_name, "plain_dtype": str(plain.dtype).removeprefix("torch.")}
+    history_tokens = len(
+        tokenizer.apply_chat_template(
+            ArenaChat(sides[:1], turns=[Turn(u, [a], settings, True) for u, a in HISTORY]).conversation(0)
+            + [{"role": "user", "content": PROMPT}],
+            add_generation_prompt=True,
+            return_dict=True,
+        )["input_ids"]
+    )
+    return {
+        "summary": summary,
+        "trials": trials,
+        "prompt": PROMPT,
+        "max_new_tokens": max_new,
+        "history_prompt_tokens": history_tokens,
+        "sides": [s.label for s in sides],
+        "peak_rss_mb": process_peak_rss_mb(),
+        "arena_dtype": arena.bench.base.precision.dtype_name,
+        "plain_dtype": str(plain.dtype).removeprefix("torch."),
+    }
 
 
 def run(repeats: int, max_new_tokens: int, log=print) -> dict:

@@ -43,7 +43,9 @@ def run(repeats: int = 20, log=print) -> dict:
     torch.manual_seed(0)
     results = {}
     for name, rows, tokens, examples in SHAPES:
-        q, k, v = (torch.randn(rows, HEADS, tokens, HEAD_DIM, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+        q, k, v = (
+            torch.randn(rows, HEADS, tokens, HEAD_DIM, dtype=torch.bfloat16, requires_grad=True) for _ in range(3)
+        )
         grad = torch.randn_like(q)
         mask = _mask(tokens, examples)  # a mask tensor, as transformers passes for padded batches too
 
@@ -56,7 +58,11 @@ def run(repeats: int = 20, log=print) -> dict:
 
         with sdpa_kernel(SDPBackend.MATH):
             math = _milliseconds(sdpa, repeats)
-        results[name] = {"sdpa_ms": _milliseconds(sdpa, repeats), "sdpa_math_ms": math, "eager_ms": _milliseconds(eager, repeats)}
+        results[name] = {
+            "sdpa_ms": _milliseconds(sdpa, repeats),
+            "sdpa_math_ms": math,
+            "eager_ms": _milliseconds(eager, repeats),
+        }
         log(f"{name}: {results[name]} (forward + backward, one layer)")
     return {"shapes": results}
 

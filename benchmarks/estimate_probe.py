@@ -32,13 +32,19 @@ def rss_mb() -> float:
 
 def rss_kinds() -> dict[str, int]:
     with open("/proc/self/status") as f:
-        return {k: round(int(v.split()[0]) / 1024) for k, v in (line.split(":") for line in f) if k in ("RssAnon", "RssFile")}
+        return {
+            k: round(int(v.split()[0]) / 1024)
+            for k, v in (line.split(":") for line in f)
+            if k in ("RssAnon", "RssFile")
+        }
 
 
 def mark(name: str) -> None:
     t = os.times()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    marks.append((name, round(rss_mb()), round(maxrss), round(time.time() - T0, 1), round(t.user + t.system, 1), rss_kinds()))
+    marks.append(
+        (name, round(rss_mb()), round(maxrss), round(time.time() - T0, 1), round(t.user + t.system, 1), rss_kinds())
+    )
     print("MARK", marks[-1], flush=True)
 
 
@@ -131,6 +137,7 @@ def main() -> None:
 
     pipeline.load_model = load
     for method in pipeline.METHODS.values():
+
         def build(*args, _build=method.build_trainer, **kwargs):
             phase[0] = "build"
             trainer = _build(*args, **kwargs)
@@ -141,8 +148,14 @@ def main() -> None:
         method.build_trainer = build
     result = pipeline.train(TrainConfig.from_yaml(sys.argv[1], sys.argv[3:]))
     mark("end")
-    report = {"marks": marks, "phase_peaks": {k: round(v) for k, v in peaks.items()}, "shapes": shapes,
-              "saved_mb": saved, "estimate": result.estimate, "measured": result.measured}
+    report = {
+        "marks": marks,
+        "phase_peaks": {k: round(v) for k, v in peaks.items()},
+        "shapes": shapes,
+        "saved_mb": saved,
+        "estimate": result.estimate,
+        "measured": result.measured,
+    }
     with open(sys.argv[2], "w") as f:
         json.dump(report, f, indent=1)
 

@@ -30,8 +30,13 @@ def model_shape(lora_r: int = 16) -> dict:
     # PEFT's all-linear leaves out the output layer.
     n_lora = sum(lora_r * (m.in_features + m.out_features) for name, m in linears.items() if name != "lm_head")
     shapes = collections.Counter((m.in_features, m.out_features) for m in linears.values())
-    return {"n": n, "n_lora": n_lora, "layers": config.num_hidden_layers, "d_model": config.hidden_size,
-            "linear_shapes": sorted((i, o, count) for (i, o), count in shapes.items())}
+    return {
+        "n": n,
+        "n_lora": n_lora,
+        "layers": config.num_hidden_layers,
+        "d_model": config.hidden_size,
+        "linear_shapes": sorted((i, o, count) for (i, o), count in shapes.items()),
+    }
 
 
 def flops_per_token(suite: str, seq_len: float) -> float:

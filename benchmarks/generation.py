@@ -90,7 +90,7 @@ def compiled_decode(folder, inputs, max_new: int, repeats: int = 3) -> dict:
     def greedy(**kwargs) -> tuple[float, list[int]]:
         start = time.perf_counter()
         out = model.generate(**inputs, max_new_tokens=max_new, min_new_tokens=max_new, do_sample=False, **kwargs)
-        return time.perf_counter() - start, out[0, inputs["input_ids"].shape[1]:].tolist()
+        return time.perf_counter() - start, out[0, inputs["input_ids"].shape[1] :].tolist()
 
     static = {"cache_implementation": "static", "compile_config": compile_config}
     with torch.inference_mode():
@@ -98,9 +98,13 @@ def compiled_decode(folder, inputs, max_new: int, repeats: int = 3) -> dict:
         eager_s, eager = min(greedy() for _ in range(repeats))
         compile_s, _ = greedy(**static)  # the first call compiles
         compiled_s, compiled = min(greedy(**static) for _ in range(repeats))
-    return {"compile_seconds": round(compile_s, 1), "eager_tokens_per_second": round(max_new / eager_s, 1),
-            "compiled_tokens_per_second": round(max_new / compiled_s, 1), "speedup": round(eager_s / compiled_s, 2),
-            "first_difference_at": next((i for i, (a, b) in enumerate(zip(eager, compiled)) if a != b), None)}
+    return {
+        "compile_seconds": round(compile_s, 1),
+        "eager_tokens_per_second": round(max_new / eager_s, 1),
+        "compiled_tokens_per_second": round(max_new / compiled_s, 1),
+        "speedup": round(eager_s / compiled_s, 2),
+        "first_difference_at": next((i for i, (a, b) in enumerate(zip(eager, compiled)) if a != b), None),
+    }
 
 
 def make_adapters(folder: Path, names=("adapter_a", "adapter_b", "adapter_c")) -> list[Path]:
@@ -117,7 +121,9 @@ def make_adapters(folder: Path, names=("adapter_a", "adapter_b", "adapter_c")) -
     for seed, name in enumerate(names):
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_pretrained(ensure_default_model())
-        config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
+        config = LoraConfig(
+            r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM"
+        )
         peft = get_peft_model(model, config)
         for p in peft.parameters():
             if p.requires_grad:
@@ -136,8 +142,8 @@ def trial(spec: dict) -> dict:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.compare import ModelBench
-    from workbench.generation import GenerationSettings, stream_chat
+    from workbench.inference.bench import ModelBench
+    from workbench.inference.generation import GenerationSettings, stream_chat
     from workbench.models import ensure_default_model, load_model
 
     max_new = spec["max_new_tokens"]
@@ -149,7 +155,9 @@ def trial(spec: dict) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(folder)
     plain = AutoModelForCausalLM.from_pretrained(folder)
     plain_bf16 = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16)
-    plain_peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(folder), str(adapters[0]), adapter_name="a")
+    plain_peft = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(folder), str(adapters[0]), adapter_name="a"
+    )
     for name, path in zip("bc", adapters[1:]):
         plain_peft.load_adapter(str(path), adapter_name=name)
     inputs = tokenizer.apply_chat_template(
@@ -217,21 +225,44 @@ def trial(spec: dict) -> dict:
     trials, summary = time_cases(cases, spec["repeats"])
     s = summary
     bound = bandwidth * 1e9 / loaded_bytes
-    summary["bandwidth"] = {"read_gbs": bandwidth, "weights_mb_as_loaded": round(loaded_bytes / 1e6, 1), "tokens_per_second_bound": round(bound, 1),
-                            "matvec_only_tokens_per_second": matvec_tokens_per_second(lm.model)}
+    summary["bandwidth"] = {
+        "read_gbs": bandwidth,
+        "weights_mb_as_loaded": round(loaded_bytes / 1e6, 1),
+        "tokens_per_second_bound": round(bound, 1),
+        "matvec_only_tokens_per_second": matvec_tokens_per_second(lm.model),
+    }
     if spec.get("compile"):
         summary["compiled_decode"] = compiled_decode(folder, inputs, max_new)
     summary["ratios"] = {
-        "single_tokens_per_second_vs_plain": round(s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate"]["tokens_per_second"], 2),
-        "single_tokens_per_second_vs_plain_bf16": round(s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate_bf16"]["tokens_per_second"], 2),
+        "single_tokens_per_second_vs_plain": round(
+            s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate"]["tokens_per_second"], 2
+        ),
+        "single_tokens_per_second_vs_plain_bf16": round(
+            s["workbench_stream_chat"]["tokens_per_second"] / s["plain_generate_bf16"]["tokens_per_second"], 2
+        ),
         "single_share_of_bandwidth_bound": round(s["workbench_stream_chat"]["tokens_per_second"] / bound, 2),
-        "side_by_side_speedup_vs_plain_x3": round(s["plain_generate_x3"]["seconds"] / s["workbench_side_by_side"]["seconds"], 2),
-        "side_by_side_tokens_per_second_vs_plain_x3": round(s["workbench_side_by_side"]["tokens_per_second"] / s["plain_generate_x3"]["tokens_per_second"], 2),
-        "batching_speedup_vs_one_by_one": round(s["workbench_sides_one_by_one"]["seconds"] / s["workbench_side_by_side"]["seconds"], 2),
-        "four_sides_speedup_vs_plain_x4": round(s["plain_generate_x4"]["seconds"] / s["workbench_side_by_side_4"]["seconds"], 2),
+        "side_by_side_speedup_vs_plain_x3": round(
+            s["plain_generate_x3"]["seconds"] / s["workbench_side_by_side"]["seconds"], 2
+        ),
+        "side_by_side_tokens_per_second_vs_plain_x3": round(
+            s["workbench_side_by_side"]["tokens_per_second"] / s["plain_generate_x3"]["tokens_per_second"], 2
+        ),
+        "batching_speedup_vs_one_by_one": round(
+            s["workbench_sides_one_by_one"]["seconds"] / s["workbench_side_by_side"]["seconds"], 2
+        ),
+        "four_sides_speedup_vs_plain_x4": round(
+            s["plain_generate_x4"]["seconds"] / s["workbench_side_by_side_4"]["seconds"], 2
+        ),
     }
-    return {"summary": summary, "trials": trials, "prompt": PROMPT, "max_new_tokens": max_new, "peak_rss_mb": process_peak_rss_mb(),
-            "workbench_dtype": lm.precision.dtype_name, "plain_dtype": str(plain.dtype).removeprefix("torch.")}
+    return {
+        "summary": summary,
+        "trials": trials,
+        "prompt": PROMPT,
+        "max_new_tokens": max_new,
+        "peak_rss_mb": process_peak_rss_mb(),
+        "workbench_dtype": lm.precision.dtype_name,
+        "plain_dtype": str(plain.dtype).removeprefix("torch."),
+    }
 
 
 def time_cases(cases: dict, repeats: int) -> tuple[dict[str, list[dict]], dict[str, dict]]:
@@ -246,9 +277,20 @@ def time_cases(cases: dict, repeats: int) -> tuple[dict[str, list[dict]], dict[s
         for name, fn in cases.items():
             with torch.inference_mode():
                 tokens, ttft, seconds = fn()
-            trials[name].append({"tokens": tokens, "ttft_s": round(ttft, 3), "seconds": round(seconds, 2), "tokens_per_second": round(tokens / seconds, 1)})
-    summary = {name: {key: statistics.median(t[key] for t in ts) for key in ("tokens_per_second", "ttft_s", "seconds", "tokens")}
-               for name, ts in trials.items()}
+            trials[name].append(
+                {
+                    "tokens": tokens,
+                    "ttft_s": round(ttft, 3),
+                    "seconds": round(seconds, 2),
+                    "tokens_per_second": round(tokens / seconds, 1),
+                }
+            )
+    summary = {
+        name: {
+            key: statistics.median(t[key] for t in ts) for key in ("tokens_per_second", "ttft_s", "seconds", "tokens")
+        }
+        for name, ts in trials.items()
+    }
     return trials, summary
 
 
@@ -257,7 +299,10 @@ def run(repeats: int, max_new_tokens: int, log=print, before: str | None = None,
     with ``compile`` also ``compiled_decode`` (a minute or more of compiling)."""
     from benchmarks.harness import run_trial
 
-    log(f"generation: 8 cases x {repeats}, up to {max_new_tokens} new tokens" + (", and compiled decoding" if compile else ""))
+    log(
+        f"generation: 8 cases x {repeats}, up to {max_new_tokens} new tokens"
+        + (", and compiled decoding" if compile else "")
+    )
     spec = {"repeats": repeats, "max_new_tokens": max_new_tokens, "compile": compile}
     result = run_trial("generation", spec)
     if "error" in result:
@@ -267,7 +312,10 @@ def run(repeats: int, max_new_tokens: int, log=print, before: str | None = None,
     if before:
         log(f"generation, before: {before}")
         earlier = run_trial("generation", spec | {"checkout": before})
-        result["before"] = {"checkout": before, **({"error": earlier["error"]} if "error" in earlier else {"summary": earlier["summary"]})}
+        result["before"] = {
+            "checkout": before,
+            **({"error": earlier["error"]} if "error" in earlier else {"summary": earlier["summary"]}),
+        }
         log(f"  {json.dumps(earlier.get('summary', {}).get('ratios') or earlier.get('log_tail'))}")
     return result
 

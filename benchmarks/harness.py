@@ -26,15 +26,25 @@ def run_trial(module: str, spec: dict, timeout: float = 3600) -> dict:
     ``spec["checkout"]``, where given, runs the trial in another checkout of the project (an older commit,
     for a before/after comparison in one alternating run).
     """
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
     started = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{module}", json.dumps(spec)],
-        cwd=spec.get("checkout", ROOT), env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=spec.get("checkout", ROOT),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(MARKER):
-            result = json.loads(line[len(MARKER):])
+            result = json.loads(line[len(MARKER) :])
             result["wall_seconds"] = round(time.time() - started, 1)
             return result
     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])
@@ -54,7 +64,11 @@ def alternate(module: str, specs: dict[str, dict], repeats: int, log=print) -> d
             result = run_trial(module, spec)
             result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
             trials[name].append(result)
-            brief = result.get("error") or ", ".join(f"{k}={v}" for k, v in result.items() if k in ("tokens_per_second", "tokens_per_cpu_second", "peak_rss_mb", "seconds"))
+            brief = result.get("error") or ", ".join(
+                f"{k}={v}"
+                for k, v in result.items()
+                if k in ("tokens_per_second", "tokens_per_cpu_second", "peak_rss_mb", "seconds")
+            )
             log(f"  [{round_ + 1}/{repeats}] {module}:{name}: {brief}")
             if "error" in result:
                 log(result["log_tail"])

@@ -29,7 +29,9 @@ def run(log=print) -> dict:
         os.environ["WORKBENCH_RUNS"] = runs
         start = time.perf_counter()
         try:
-            NotebookClient(notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+            NotebookClient(
+                notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+            ).execute()
             error = None
         except Exception as exc:  # a failing cell is a result to report, not a reason to stop the suite
             error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
@@ -37,6 +39,11 @@ def run(log=print) -> dict:
             os.environ.clear()
             os.environ.update(env_before)
         seconds = round(time.perf_counter() - start, 1)
-        results[path.stem] = {"seconds": seconds, "within_budget": seconds <= BUDGET_SECONDS, "error": error, "loadavg": [round(x, 2) for x in os.getloadavg()]}
+        results[path.stem] = {
+            "seconds": seconds,
+            "within_budget": seconds <= BUDGET_SECONDS,
+            "error": error,
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+        }
         log(f"  lesson {path.stem}: {seconds} s{' ERROR ' + error if error else ''}")
     return results

@@ -91,8 +91,9 @@ def matmul_gflops(dtype_name: str, n: int = 2048, repeats: int = 5) -> float:
     return round(2 * n**3 / best_seconds(multiply, repeats) / 1e9, 1)
 
 
-def linear_matmul_gflops(shapes: list[tuple[int, int, int]], tokens: int, dtype_name: str = "bfloat16",
-                         repeats: int = 5) -> float:
+def linear_matmul_gflops(
+    shapes: list[tuple[int, int, int]], tokens: int, dtype_name: str = "bfloat16", repeats: int = 5
+) -> float:
     """Best-of rate in GFLOP/s of a LoRA step's frozen-weight matmuls at a batch of ``tokens`` tokens.
 
     For each linear layer (``shapes``: in, out, count) the forward product and the activation gradient's, in the
@@ -102,8 +103,15 @@ def linear_matmul_gflops(shapes: list[tuple[int, int, int]], tokens: int, dtype_
     import torch
 
     dtype = getattr(torch, dtype_name)
-    cases = [(torch.randn(tokens, i, dtype=dtype), torch.randn(o, i, dtype=dtype), torch.randn(tokens, o, dtype=dtype), count)
-             for i, o, count in shapes]
+    cases = [
+        (
+            torch.randn(tokens, i, dtype=dtype),
+            torch.randn(o, i, dtype=dtype),
+            torch.randn(tokens, o, dtype=dtype),
+            count,
+        )
+        for i, o, count in shapes
+    ]
 
     def once():
         for x, w, grad, count in cases:

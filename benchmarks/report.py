@@ -1,7 +1,7 @@
 """Render a results file as the markdown tables of docs/benchmarks.md, with each target of issue #8 checked.
 
-    python -m benchmarks.report benchmarks/results/<file>.json                 # print
-    python -m benchmarks.report benchmarks/results/<file>.json --write docs/benchmarks.md
+python -m benchmarks.report benchmarks/results/<file>.json                 # print
+python -m benchmarks.report benchmarks/results/<file>.json --write docs/benchmarks.md
 """
 
 from __future__ import annotations
@@ -64,24 +64,44 @@ def generation_table(g: dict) -> list[str]:
     ]
     for name, row in g["summary"].items():
         if name not in ("ratios", "bandwidth", "compiled_decode"):
-            lines.append(f"| {name} | {row['tokens_per_second']} | {row['ttft_s']} | {row['seconds']} | {row['tokens']} |")
+            lines.append(
+                f"| {name} | {row['tokens_per_second']} | {row['ttft_s']} | {row['seconds']} | {row['tokens']} |"
+            )
     bandwidth = g["summary"].get("bandwidth")
     if bandwidth:
-        lines += ["", f"Memory read {bandwidth['read_gbs']} GB/s over {bandwidth['weights_mb_as_loaded']} MB of weights as loaded: "
-                      f"at most {bandwidth['tokens_per_second_bound']} tokens/s a stream. A decode step's matrix-vector products "
-                      f"alone, with torch's kernels on the loaded weights, allow {bandwidth.get('matvec_only_tokens_per_second', '–')} tokens/s."]
+        lines += [
+            "",
+            f"Memory read {bandwidth['read_gbs']} GB/s over {bandwidth['weights_mb_as_loaded']} MB of weights as loaded: "
+            f"at most {bandwidth['tokens_per_second_bound']} tokens/s a stream. A decode step's matrix-vector products "
+            f"alone, with torch's kernels on the loaded weights, allow {bandwidth.get('matvec_only_tokens_per_second', '–')} tokens/s.",
+        ]
     compiled = g["summary"].get("compiled_decode")
     if compiled:
-        lines += ["", f"Greedy decoding in bf16 under torch.compile (static cache): {compiled['compiled_tokens_per_second']} tokens/s "
-                      f"against {compiled['eager_tokens_per_second']} eager ({compiled['speedup']}x), after {compiled['compile_seconds']} s "
-                      f"of compiling; the answers part at token {compiled['first_difference_at']}."]
+        lines += [
+            "",
+            f"Greedy decoding in bf16 under torch.compile (static cache): {compiled['compiled_tokens_per_second']} tokens/s "
+            f"against {compiled['eager_tokens_per_second']} eager ({compiled['speedup']}x), after {compiled['compile_seconds']} s "
+            f"of compiling; the answers part at token {compiled['first_difference_at']}.",
+        ]
     before = g.get("before", {}).get("summary")
     if before:
-        lines += ["", f"Before ({g['before']['checkout']}), the same trial right after:", "",
-                  "| case | seconds before | seconds now |", "| --- | ---: | ---: |"]
-        lines += [f"| {name} | {row['seconds']} | {g['summary'][name]['seconds']} |" for name, row in before.items()
-                  if name in g["summary"] and name not in ("ratios", "bandwidth", "compiled_decode")]
-        lines += [f"| ratio {name} | {value} | {g['summary']['ratios'][name]} |" for name, value in before["ratios"].items() if name in g["summary"]["ratios"]]
+        lines += [
+            "",
+            f"Before ({g['before']['checkout']}), the same trial right after:",
+            "",
+            "| case | seconds before | seconds now |",
+            "| --- | ---: | ---: |",
+        ]
+        lines += [
+            f"| {name} | {row['seconds']} | {g['summary'][name]['seconds']} |"
+            for name, row in before.items()
+            if name in g["summary"] and name not in ("ratios", "bandwidth", "compiled_decode")
+        ]
+        lines += [
+            f"| ratio {name} | {value} | {g['summary']['ratios'][name]} |"
+            for name, value in before["ratios"].items()
+            if name in g["summary"]["ratios"]
+        ]
     return lines
 
 
@@ -92,52 +112,137 @@ def targets(r: dict) -> list[str]:
     def add(name, value, goal, met):
         rows.append(f"| {name} | {value} | {goal} | {'yes' if met else 'no' if met is not None else '–'} |")
 
-    t = {suite: data for suite, data in r.get("training", {}).items() if "trl-fp32" in data["summary"] and "trl-defaults" in data["summary"]}
+    t = {
+        suite: data
+        for suite, data in r.get("training", {}).items()
+        if "trl-fp32" in data["summary"] and "trl-defaults" in data["summary"]
+    }
     if "sft-lora" in t:
         s = t["sft-lora"]["summary"]
-        add("SFT+LoRA vs plain TRL fp32", f"{_fmt(s['ratio_vs_trl_fp32'])}x", ">= 1.5x", s["ratio_vs_trl_fp32"] and s["ratio_vs_trl_fp32"] >= 1.5)
-        add("SFT+LoRA vs TRL defaults", f"{_fmt(s['ratio_vs_trl_defaults'])}x", ">= 15x", s["ratio_vs_trl_defaults"] and s["ratio_vs_trl_defaults"] >= 15)
+        add(
+            "SFT+LoRA vs plain TRL fp32",
+            f"{_fmt(s['ratio_vs_trl_fp32'])}x",
+            ">= 1.5x",
+            s["ratio_vs_trl_fp32"] and s["ratio_vs_trl_fp32"] >= 1.5,
+        )
+        add(
+            "SFT+LoRA vs TRL defaults",
+            f"{_fmt(s['ratio_vs_trl_defaults'])}x",
+            ">= 15x",
+            s["ratio_vs_trl_defaults"] and s["ratio_vs_trl_defaults"] >= 15,
+        )
         mfu = s["workbench"].get("mfu_vs_fp32_matmul")
-        add("SFT+LoRA MFU vs fp32 matmul (bf16 matmul)", f"{_pct(mfu)} ({_pct(s['workbench'].get('mfu_vs_bf16_matmul'))})", ">= 60% of fp32", mfu and mfu >= 0.6)
+        add(
+            "SFT+LoRA MFU vs fp32 matmul (bf16 matmul)",
+            f"{_pct(mfu)} ({_pct(s['workbench'].get('mfu_vs_bf16_matmul'))})",
+            ">= 60% of fp32",
+            mfu and mfu >= 0.6,
+        )
     if "sft-qlora" in t and "sft-lora" in t:
         q, lo = t["sft-qlora"]["summary"]["workbench"], t["sft-lora"]["summary"]["workbench"]
-        share = q["train_peak_rss_mb"] / lo["train_peak_rss_mb"] if q["train_peak_rss_mb"] and lo["train_peak_rss_mb"] else None
-        add("QLoRA peak RSS ÷ LoRA's", f"{_fmt(share and round(share, 2))} ({_fmt(q['train_peak_rss_mb'], '.0f')} / {_fmt(lo['train_peak_rss_mb'], '.0f')} MB)", "<= 0.5", share and share <= 0.5)
-        tq = q["tokens_per_second"] / lo["tokens_per_second"] if q["tokens_per_second"] and lo["tokens_per_second"] else None
+        share = (
+            q["train_peak_rss_mb"] / lo["train_peak_rss_mb"]
+            if q["train_peak_rss_mb"] and lo["train_peak_rss_mb"]
+            else None
+        )
+        add(
+            "QLoRA peak RSS ÷ LoRA's",
+            f"{_fmt(share and round(share, 2))} ({_fmt(q['train_peak_rss_mb'], '.0f')} / {_fmt(lo['train_peak_rss_mb'], '.0f')} MB)",
+            "<= 0.5",
+            share and share <= 0.5,
+        )
+        tq = (
+            q["tokens_per_second"] / lo["tokens_per_second"]
+            if q["tokens_per_second"] and lo["tokens_per_second"]
+            else None
+        )
         add("QLoRA tokens/s ÷ LoRA's", _fmt(tq and round(tq, 2)), "reported", None)
     if "dpo-lora" in t:
         s = t["dpo-lora"]["summary"]
-        add("DPO+LoRA vs plain TRL fp32", f"{_fmt(s['ratio_vs_trl_fp32'])}x", ">= 1.2x", s["ratio_vs_trl_fp32"] and s["ratio_vs_trl_fp32"] >= 1.2)
-        add("DPO+LoRA vs TRL defaults", f"{_fmt(s['ratio_vs_trl_defaults'])}x", ">= 15x", s["ratio_vs_trl_defaults"] and s["ratio_vs_trl_defaults"] >= 15)
+        add(
+            "DPO+LoRA vs plain TRL fp32",
+            f"{_fmt(s['ratio_vs_trl_fp32'])}x",
+            ">= 1.2x",
+            s["ratio_vs_trl_fp32"] and s["ratio_vs_trl_fp32"] >= 1.2,
+        )
+        add(
+            "DPO+LoRA vs TRL defaults",
+            f"{_fmt(s['ratio_vs_trl_defaults'])}x",
+            ">= 15x",
+            s["ratio_vs_trl_defaults"] and s["ratio_vs_trl_defaults"] >= 15,
+        )
         if "sft-lora" in t:
             d, lo = s["workbench"]["train_peak_rss_mb"], t["sft-lora"]["summary"]["workbench"]["train_peak_rss_mb"]
             share = d / lo if d and lo else None
-            add("DPO+LoRA peak RSS ÷ SFT+LoRA's (same batch of 8: 16 vs 8 sequences)", _fmt(share and round(share, 2)), "<= 1.10", share and share <= 1.1)
+            add(
+                "DPO+LoRA peak RSS ÷ SFT+LoRA's (same batch of 8: 16 vs 8 sequences)",
+                _fmt(share and round(share, 2)),
+                "<= 1.10",
+                share and share <= 1.1,
+            )
     g = r.get("generation", {}).get("summary")
     if g:
         ratios = g["ratios"]
-        add("side by side vs three plain generate calls (wall time)", f"{ratios['side_by_side_speedup_vs_plain_x3']}x", ">= 2x", ratios["side_by_side_speedup_vs_plain_x3"] >= 2)
-        add("single stream tokens/s vs plain generate", f"{ratios['single_tokens_per_second_vs_plain']}x", ">= 1x", ratios["single_tokens_per_second_vs_plain"] >= 1)
+        add(
+            "side by side vs three plain generate calls (wall time)",
+            f"{ratios['side_by_side_speedup_vs_plain_x3']}x",
+            ">= 2x",
+            ratios["side_by_side_speedup_vs_plain_x3"] >= 2,
+        )
+        add(
+            "single stream tokens/s vs plain generate",
+            f"{ratios['single_tokens_per_second_vs_plain']}x",
+            ">= 1x",
+            ratios["single_tokens_per_second_vs_plain"] >= 1,
+        )
         if "single_share_of_bandwidth_bound" in ratios:  # issue #23's generation targets
-            add("single stream share of the memory-bandwidth bound", f"{ratios['single_share_of_bandwidth_bound']:.0%}", ">= 50%", ratios["single_share_of_bandwidth_bound"] >= 0.5)
-            add("single stream tokens/s vs plain generate in bf16", f"{ratios['single_tokens_per_second_vs_plain_bf16']}x", ">= 1.5x", ratios["single_tokens_per_second_vs_plain_bf16"] >= 1.5)
-            add("4-side arena turn vs four plain generate calls (wall time)", f"{ratios['four_sides_speedup_vs_plain_x4']}x", ">= 3x", ratios["four_sides_speedup_vs_plain_x4"] >= 3)
+            add(
+                "single stream share of the memory-bandwidth bound",
+                f"{ratios['single_share_of_bandwidth_bound']:.0%}",
+                ">= 50%",
+                ratios["single_share_of_bandwidth_bound"] >= 0.5,
+            )
+            add(
+                "single stream tokens/s vs plain generate in bf16",
+                f"{ratios['single_tokens_per_second_vs_plain_bf16']}x",
+                ">= 1.5x",
+                ratios["single_tokens_per_second_vs_plain_bf16"] >= 1.5,
+            )
+            add(
+                "4-side arena turn vs four plain generate calls (wall time)",
+                f"{ratios['four_sides_speedup_vs_plain_x4']}x",
+                ">= 3x",
+                ratios["four_sides_speedup_vs_plain_x4"] >= 3,
+            )
         ttft = g["workbench_stream_chat"]["ttft_s"]
         add("first token, short prompt (s)", ttft, "< 1 s", ttft < 1)
     for name, lesson in r.get("lessons", {}).items():
-        add(f"lesson {name} full mode (s)", lesson["seconds"], "<= 600 s", lesson["within_budget"] and not lesson["error"])
+        add(
+            f"lesson {name} full mode (s)",
+            lesson["seconds"],
+            "<= 600 s",
+            lesson["within_budget"] and not lesson["error"],
+        )
     return ["| target | measured | goal | met |", "| --- | --- | --- | --- |", *rows]
 
 
 def render(r: dict) -> str:
     parts = [machine_line(r), "", "**Targets (issue #8)**", "", *targets(r)]
     if "training" in r:
-        parts += ["", "**Training** (medians; tokens/s counts non-padding tokens trained, first step untimed)", "", *training_table(r["training"])]
+        parts += [
+            "",
+            "**Training** (medians; tokens/s counts non-padding tokens trained, first step untimed)",
+            "",
+            *training_table(r["training"]),
+        ]
     if "generation" in r:
         parts += ["", "**Generation** (medians)", "", *generation_table(r["generation"])]
     if "app" in r:
         app = r["app"]
-        parts += ["", f"**App cold start** to first served page: median {app.get('median_seconds', '–')} s (trials {app.get('seconds')})"]
+        parts += [
+            "",
+            f"**App cold start** to first served page: median {app.get('median_seconds', '–')} s (trials {app.get('seconds')})",
+        ]
     return "\n".join(parts)
 
 

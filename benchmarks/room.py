@@ -34,8 +34,18 @@ from benchmarks.soak import is_loopback, percentile  # noqa: E402
 
 MAX_LEARNERS = 50
 HTTP_TIMEOUT_S = 300
-TRAIN_FORM = dict(method="sft", adaptation="lora", lora_r=8, lora_alpha=16, learning_rate=2e-4, epochs=1, max_steps=2,
-                  batch_size=4, max_length=128, beta=0.1)
+TRAIN_FORM = dict(
+    method="sft",
+    adaptation="lora",
+    lora_r=8,
+    lora_alpha=16,
+    learning_rate=2e-4,
+    epochs=1,
+    max_steps=2,
+    batch_size=4,
+    max_length=128,
+    beta=0.1,
+)
 PROMPT = "Rate this product review: the kettle boils fast and looks great."
 
 
@@ -57,10 +67,14 @@ class Room:
 
     def error(self, where: str, exc: BaseException | str) -> None:
         with self.lock:
-            self.errors.append(f"{where}: {exc if isinstance(exc, str) else type(exc).__name__ + ': ' + str(exc)}"[:300])
+            self.errors.append(
+                f"{where}: {exc if isinstance(exc, str) else type(exc).__name__ + ': ' + str(exc)}"[:300]
+            )
 
 
-def learner(url: str, index: int, data_file: str, room: Room, deadline: float, max_new_tokens: int, compare: bool) -> None:
+def learner(
+    url: str, index: int, data_file: str, room: Room, deadline: float, max_new_tokens: int, compare: bool
+) -> None:
     """One learner's journey; every failure is counted, and the learner stops at the deadline."""
     from gradio_client import Client, handle_file
 
@@ -131,8 +145,9 @@ def side_by_side(client, name: str, room: Room, max_new_tokens: int) -> None:
         raise RuntimeError(f"{run} is not among the Arena's sides: {str(listed)[:160]}")
     slots = ["base", 1.0, run, 1.0] + ["(none)", 1.0] * 2
     t0 = time.monotonic()
-    side_a, side_b, *_ = client.predict(PROMPT, "Named sides", ["base"], *slots, "", 0.0, max(16, max_new_tokens), 0,
-                                        api_name="/arena")
+    side_a, side_b, *_ = client.predict(
+        PROMPT, "Named sides", ["base"], *slots, "", 0.0, max(16, max_new_tokens), 0, api_name="/arena"
+    )
     with room.lock:
         room.side_by_side_latencies.append(time.monotonic() - t0)
     if not (side_a["value"] and side_b["value"] and side_b["label"] == f"B: {run}"):
@@ -164,32 +179,43 @@ def sample_pages(url: str, room: Room, done: threading.Event) -> None:
 def launch(model: str):
     """Serve the app in this process as app.py does, on loopback, in workshop mode; return the Blocks."""
     from app import build_app, launch_options, queue_options
-    from workbench.ui.shared_model import get_model
+    from workbench.server.shared_model import get_model
 
     print(get_model(model).summary(), flush=True)
     app = build_app(model)
-    app.queue(**queue_options()).launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_options())
+    app.queue(**queue_options()).launch(
+        prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_options()
+    )
     return app
 
 
 def stats(values: list[float]) -> dict:
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50": round(statistics.median(values), 3), "p95": round(percentile(values, 95), 3),
-            "max": round(max(values), 3)}
+    return {
+        "n": len(values),
+        "p50": round(statistics.median(values), 3),
+        "p95": round(percentile(values, 95), 3),
+        "max": round(max(values), 3),
+    }
 
 
 def run_room(url: str, learners: int, seconds: float, max_new_tokens: int, compare: bool = True) -> dict:
     room = Room()
     folder = tempfile.TemporaryDirectory(prefix="room-data-")
     data = Path(folder.name) / "mine.jsonl"
-    data.write_text("".join(json.dumps({"prompt": f"Say {i} in words.", "completion": f"number {i}"}) + "\n" for i in range(40)))
+    data.write_text(
+        "".join(json.dumps({"prompt": f"Say {i} in words.", "completion": f"number {i}"}) + "\n" for i in range(40))
+    )
     started = time.monotonic()
     deadline = started + seconds
     done = threading.Event()
     sampler = threading.Thread(target=sample_pages, args=(url, room, done), daemon=True)
     sampler.start()
-    threads = [threading.Thread(target=learner, args=(url, i, str(data), room, deadline, max_new_tokens, compare)) for i in range(learners)]
+    threads = [
+        threading.Thread(target=learner, args=(url, i, str(data), room, deadline, max_new_tokens, compare))
+        for i in range(learners)
+    ]
     for thread in threads:
         thread.start()
         time.sleep(0.2)  # learners arrive within seconds of each other, not in the same millisecond
@@ -218,12 +244,22 @@ def run_room(url: str, learners: int, seconds: float, max_new_tokens: int, compa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a workshop app already running on this machine; default: launch one here")
-    parser.add_argument("--model", default=os.environ.get("WORKBENCH_MODEL", "default"), help="model to serve when launching")
-    parser.add_argument("--learners", type=int, default=20, help=f"simulated learners (default 20, at most {MAX_LEARNERS})")
+    parser.add_argument(
+        "--model", default=os.environ.get("WORKBENCH_MODEL", "default"), help="model to serve when launching"
+    )
+    parser.add_argument(
+        "--learners", type=int, default=20, help=f"simulated learners (default 20, at most {MAX_LEARNERS})"
+    )
     parser.add_argument("--seconds", type=float, default=900, help="every learner stops by then (default 900)")
-    parser.add_argument("--max-new-tokens", type=int, default=16, help="chat and side-by-side answer length (default 16)")
-    parser.add_argument("--side-by-side", action=argparse.BooleanOptionalAction, default=True,
-                        help="after training, chat side by side (base vs the learner's run) and vote (default: on)")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=16, help="chat and side-by-side answer length (default 16)"
+    )
+    parser.add_argument(
+        "--side-by-side",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after training, chat side by side (base vs the learner's run) and vote (default: on)",
+    )
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args(argv)
     if not 1 <= args.learners <= MAX_LEARNERS:
@@ -249,8 +285,11 @@ def main(argv: list[str] | None = None) -> int:
             app.close()
         if scratch is not None:
             scratch.cleanup()
-    result |= {"url": url, "model": args.model if app is not None else "(external app)",
-               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
+    result |= {
+        "url": url,
+        "model": args.model if app is not None else "(external app)",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+    }
     print(json.dumps(result, indent=1))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

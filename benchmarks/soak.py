@@ -50,16 +50,25 @@ def launch(model: str):
     """Serve the app in this process exactly as app.py does, on loopback; return the Blocks."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from app import build_app, launch_options, queue_options
-    from workbench.ui.shared_model import get_model
+    from workbench.server.shared_model import get_model
 
     print(get_model(model).summary(), flush=True)  # load before the clock starts, as main() does
     app = build_app(model)
-    app.queue(**queue_options()).launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_options())
+    app.queue(**queue_options()).launch(
+        prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_options()
+    )
     return app
 
 
-def visitor(url: str, deadline: float, max_new_tokens: int, index: int, latencies: list[float], errors: list[str],
-            lock: threading.Lock) -> None:
+def visitor(
+    url: str,
+    deadline: float,
+    max_new_tokens: int,
+    index: int,
+    latencies: list[float],
+    errors: list[str],
+    lock: threading.Lock,
+) -> None:
     """One session sending chat requests back to back (a fresh conversation each time) until the deadline."""
     from gradio_client import Client
 
@@ -90,8 +99,11 @@ def bomb_file() -> Path:
     import pyarrow.parquet as pq
 
     path = Path(tempfile.mkdtemp(prefix="soak-")) / "bomb.parquet"
-    pq.write_table(pa.table({"prompt": [f"{i} " + "a" * 1_000_000 for i in range(60)], "completion": ["b"] * 60}),
-                   path, compression="zstd")
+    pq.write_table(
+        pa.table({"prompt": [f"{i} " + "a" * 1_000_000 for i in range(60)], "completion": ["b"] * 60}),
+        path,
+        compression="zstd",
+    )
     return path
 
 
@@ -102,7 +114,10 @@ def abuser(url: str, deadline: float, index: int, counts: dict[str, int], lock: 
     client = Client(url, verbose=False)
     bomb = bomb_file()
     attacks = [
-        lambda: (client.predict(handle_file(str(bomb)), api_name="/upload"), client.predict("upload", 256, api_name="/load_data")),
+        lambda: (
+            client.predict(handle_file(str(bomb)), api_name="/upload"),
+            client.predict("upload", 256, api_name="/load_data"),
+        ),
         lambda: client.predict(api_name="/vote_a"),  # a vote with no round behind it: the server must refuse it
         lambda: client.predict(api_name="/stop"),
     ]
@@ -128,7 +143,9 @@ def percentile(values: list[float], q: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="an app already running on this machine; default: launch one here")
-    parser.add_argument("--model", default=os.environ.get("WORKBENCH_MODEL", "default"), help="model to serve when launching")
+    parser.add_argument(
+        "--model", default=os.environ.get("WORKBENCH_MODEL", "default"), help="model to serve when launching"
+    )
     parser.add_argument("--public", action="store_true", help="launch in public mode (WORKBENCH_PUBLIC=1: its caps)")
     parser.add_argument("--seconds", type=float, default=150, help="how long to keep sending (default 150)")
     parser.add_argument("--clients", type=int, default=12, help="concurrent sessions (default 12)")
@@ -154,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     deadline = started + args.seconds
     attacks: dict[str, int] = {}
-    threads = [threading.Thread(target=visitor, args=(url, deadline, args.max_new_tokens, i, latencies, errors, lock))
-               for i in range(args.clients)]
+    threads = [
+        threading.Thread(target=visitor, args=(url, deadline, args.max_new_tokens, i, latencies, errors, lock))
+        for i in range(args.clients)
+    ]
     threads += [threading.Thread(target=abuser, args=(url, deadline, i, attacks, lock)) for i in range(args.abusers)]
     for thread in threads:
         thread.start()

@@ -1,7 +1,7 @@
 """Does a second thread's OpenMP pool slow decoding, and does releasing the caller's pool fix it?
 
 One process, the embedded model, one batch of 3 answers x 64 tokens, each case 3 times (see
-``workbench/threads.py`` and docs/benchmarks.md):
+``workbench/inference/threads.py`` and docs/benchmarks.md):
 
     uv run python -m benchmarks.threads_probe
 """
@@ -13,9 +13,9 @@ import time
 
 import torch
 
-from workbench.generation import GenerationSettings, as_messages, batch_chat_inputs
+from workbench.inference.generation import GenerationSettings, as_messages, batch_chat_inputs
+from workbench.inference.threads import release_idle_workers
 from workbench.models import load_model
-from workbench.threads import release_idle_workers
 
 
 def main(repeats: int = 3) -> None:
@@ -39,6 +39,7 @@ def main(repeats: int = 3) -> None:
             thread = threading.Thread(target=generate)
             thread.start()
             thread.join()
+
         return run
 
     generate()  # warm-up: this thread now holds an OpenMP pool, as a notebook's or a server's thread does

@@ -35,28 +35,47 @@ def run(repeats: int = 2, steps: int = 4, compile_steps: int = 12, batch_size: i
     trials = alternate("training", specs, repeats, log)
     if compile_steps:
         compiled = {**base, "variant": "workbench", "steps": compile_steps}
-        trials |= alternate("training", {"workbench-long": compiled,
-                                         "workbench-torch-compile": {**compiled, "trl_args": {"torch_compile": True}}}, 1, log)
+        trials |= alternate(
+            "training",
+            {"workbench-long": compiled, "workbench-torch-compile": {**compiled, "trl_args": {"torch_compile": True}}},
+            1,
+            log,
+        )
     summary = {}
     for name, ts in trials.items():
         tps, seq = median(ts, "tokens_per_second"), median(ts, "mean_seq_len")
-        summary[name] = {"tokens_per_second": tps, "tokens_per_cpu_second": median(ts, "tokens_per_cpu_second"),
-                         "train_peak_rss_mb": median(ts, "train_peak_rss_mb"),
-                         "seconds_to_first_step": median(ts, "seconds_to_first_step"), "losses": [t.get("losses") for t in ts]}
+        summary[name] = {
+            "tokens_per_second": tps,
+            "tokens_per_cpu_second": median(ts, "tokens_per_cpu_second"),
+            "train_peak_rss_mb": median(ts, "train_peak_rss_mb"),
+            "seconds_to_first_step": median(ts, "seconds_to_first_step"),
+            "losses": [t.get("losses") for t in ts],
+        }
         if tps and seq:
-            summary[name]["share_of_bf16_matmul"] = round(tps * flops_per_token("sft-lora", seq) / 1e9 / peaks["bfloat16"], 3)
+            summary[name]["share_of_bf16_matmul"] = round(
+                tps * flops_per_token("sft-lora", seq) / 1e9 / peaks["bfloat16"], 3
+            )
     wb = summary["workbench"]["tokens_per_second"]
     for name in specs:
         if name != "workbench":
-            summary[f"workbench_vs_{name.removeprefix('workbench-').replace('-', '_')}"] = ratio(wb, summary[name]["tokens_per_second"])
+            summary[f"workbench_vs_{name.removeprefix('workbench-').replace('-', '_')}"] = ratio(
+                wb, summary[name]["tokens_per_second"]
+            )
     if compile_steps:
-        summary["torch_compile_vs_workbench"] = ratio(summary["workbench-torch-compile"]["tokens_per_second"],
-                                                      summary["workbench-long"]["tokens_per_second"])
+        summary["torch_compile_vs_workbench"] = ratio(
+            summary["workbench-torch-compile"]["tokens_per_second"], summary["workbench-long"]["tokens_per_second"]
+        )
     tokens = round(batch_size * median(trials["workbench"], "mean_seq_len"))
     at_shapes = machine.linear_matmul_gflops(model_shape()["linear_shapes"], tokens)
-    summary["step_shapes"] = {"tokens": tokens, "bf16_gflops": at_shapes, "share_of_bf16_probe": round(at_shapes / peaks["bfloat16"], 3)}
+    summary["step_shapes"] = {
+        "tokens": tokens,
+        "bf16_gflops": at_shapes,
+        "share_of_bf16_probe": round(at_shapes / peaks["bfloat16"], 3),
+    }
     log(json.dumps(summary))
-    profiled = alternate("training", {"profiled": {**base, "variant": "workbench", "profile": True}}, 1, log)["profiled"][0]
+    profiled = alternate("training", {"profiled": {**base, "variant": "workbench", "profile": True}}, 1, log)[
+        "profiled"
+    ][0]
     log(json.dumps(profiled.get("profile")))
     return {"matmul_gflops": peaks, "summary": summary, "trials": trials, "profile": profiled}
 

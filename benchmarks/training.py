@@ -87,7 +87,7 @@ def trial(spec: dict) -> dict:
     out = tempfile.mkdtemp(prefix="bench-train-")
     if spec["variant"] == "workbench":
         from workbench.training import TrainConfig, train
-        from workbench.training.runs import load_run_config
+        from workbench.training.config import load_run_config
 
         def on_event(event):
             if event["type"] == "step" and "num_input_tokens_seen" in event["metrics"]:
@@ -104,9 +104,18 @@ def trial(spec: dict) -> dict:
         if spec.get("profile"):
             on_event = _profiled(on_event, clock, profile := {})
         config = TrainConfig(
-            name="bench", output_dir=out, data=data, eval_data=None, eval_fraction=0.0, method=method,
-            adaptation=adaptation, max_steps=spec["steps"], batch_size=spec["batch_size"],
-            max_length=spec["max_length"], save_steps=spec["steps"] + 1, **spec.get("config", {}),
+            name="bench",
+            output_dir=out,
+            data=data,
+            eval_data=None,
+            eval_fraction=0.0,
+            method=method,
+            adaptation=adaptation,
+            max_steps=spec["steps"],
+            batch_size=spec["batch_size"],
+            max_length=spec["max_length"],
+            save_steps=spec["steps"] + 1,
+            **spec.get("config", {}),
         )
         with PeakRSS() as peak:
             ran = train(config, on_event=on_event)
@@ -119,7 +128,9 @@ def trial(spec: dict) -> dict:
 
         script = dpo_trl if method == "dpo" else sft_trl
         precision = spec["variant"].removeprefix("trl-")
-        trainer = script.build_trainer(adaptation, precision, spec["steps"], spec["batch_size"], spec["max_length"], out)
+        trainer = script.build_trainer(
+            adaptation, precision, spec["steps"], spec["batch_size"], spec["max_length"], out
+        )
         # Measurement only: count non-padding tokens as the workbench does (it does not change the training).
         trainer.args.include_num_input_tokens_seen = "non_padding"
         trainer.args.logging_steps = 1
@@ -136,7 +147,12 @@ def trial(spec: dict) -> dict:
         with PeakRSS() as peak:
             trainer.train()
     sequences_per_step = spec["batch_size"] * (2 if method == "dpo" else 1)
-    result = {**clock.rates(), "losses": clock.losses, "peak_rss_mb": process_peak_rss_mb(), "train_peak_rss_mb": peak.mb}
+    result = {
+        **clock.rates(),
+        "losses": clock.losses,
+        "peak_rss_mb": process_peak_rss_mb(),
+        "train_peak_rss_mb": peak.mb,
+    }
     if spec["variant"] == "workbench":
         result |= {"layout": layout, "estimate_mb": ran.estimate["peak_memory_mb"]}
         if spec.get("profile"):
@@ -146,8 +162,17 @@ def trial(spec: dict) -> dict:
     return result
 
 
-def run(suites: list[str], repeats: int, steps: int, batch_size: int, max_length: int, peaks: dict, log=print,
-        variants: list[str] = VARIANTS, before: str | None = None) -> dict:
+def run(
+    suites: list[str],
+    repeats: int,
+    steps: int,
+    batch_size: int,
+    max_length: int,
+    peaks: dict,
+    log=print,
+    variants: list[str] = VARIANTS,
+    before: str | None = None,
+) -> dict:
     """Alternate the variants of each suite; medians, ratios and MFU against the measured matmul peaks.
 
     ``before`` (a checkout of an older commit) adds the variant "workbench-before": the same run on that code.
@@ -156,9 +181,18 @@ def run(suites: list[str], repeats: int, steps: int, batch_size: int, max_length
 
     results = {}
     for suite in suites:
-        specs = {v: {"suite": suite, "variant": v, "steps": steps, "batch_size": batch_size, "max_length": max_length} for v in variants}
+        specs = {
+            v: {"suite": suite, "variant": v, "steps": steps, "batch_size": batch_size, "max_length": max_length}
+            for v in variants
+        }
         if before:
-            specs["workbench-before"] = {**specs.get("workbench", {"suite": suite, "steps": steps, "batch_size": batch_size, "max_length": max_length}), "variant": "workbench", "checkout": before}
+            specs["workbench-before"] = {
+                **specs.get(
+                    "workbench", {"suite": suite, "steps": steps, "batch_size": batch_size, "max_length": max_length}
+                ),
+                "variant": "workbench",
+                "checkout": before,
+            }
         log(f"training {suite}: {', '.join(specs)} x {repeats}, {steps} steps of batch {batch_size}")
         trials = alternate("training", specs, repeats, log)
         summary = {}
@@ -168,7 +202,9 @@ def run(suites: list[str], repeats: int, steps: int, batch_size: int, max_length
             row = {
                 "tokens_per_second": tps,
                 # Other work on a shared machine only ever slows a trial down: the best trial is the least disturbed.
-                "tokens_per_second_best": max((t["tokens_per_second"] for t in ts if "tokens_per_second" in t), default=None),
+                "tokens_per_second_best": max(
+                    (t["tokens_per_second"] for t in ts if "tokens_per_second" in t), default=None
+                ),
                 "tokens_per_cpu_second": median(ts, "tokens_per_cpu_second"),
                 "steps_per_second": median(ts, "steps_per_second"),
                 "peak_rss_mb": median(ts, "peak_rss_mb"),

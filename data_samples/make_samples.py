@@ -15,22 +15,61 @@ SEED = 1234
 
 INSTRUCTION = "Rate this product review."
 PRODUCTS = [
-    "headphones", "blender", "backpack", "desk lamp", "phone case", "coffee maker", "keyboard", "water bottle",
-    "running shoes", "umbrella", "toaster", "mouse", "charger", "tent", "jacket", "kettle", "monitor", "yoga mat",
-    "watch", "speaker", "vacuum", "pillow",
+    "headphones",
+    "blender",
+    "backpack",
+    "desk lamp",
+    "phone case",
+    "coffee maker",
+    "keyboard",
+    "water bottle",
+    "running shoes",
+    "umbrella",
+    "toaster",
+    "mouse",
+    "charger",
+    "tent",
+    "jacket",
+    "kettle",
+    "monitor",
+    "yoga mat",
+    "watch",
+    "speaker",
+    "vacuum",
+    "pillow",
 ]
-MINOR = ["the cable is a bit short", "the colour is darker than shown", "it is a little heavy", "setup took a while",
-         "the box was dented", "it is slightly noisy"]
+MINOR = [
+    "the cable is a bit short",
+    "the colour is darker than shown",
+    "it is a little heavy",
+    "setup took a while",
+    "the box was dented",
+    "it is slightly noisy",
+]
 MAJOR = ["broke", "stopped working", "fell apart", "arrived damaged", "overheated"]
 TEMPLATES = {
-    5: ["Absolutely love this {p}!", "Best {p} I have ever owned.", "Fantastic {p}, works perfectly.",
-        "Excellent quality. I would buy this {p} again in a heartbeat."],
+    5: [
+        "Absolutely love this {p}!",
+        "Best {p} I have ever owned.",
+        "Fantastic {p}, works perfectly.",
+        "Excellent quality. I would buy this {p} again in a heartbeat.",
+    ],
     4: ["Good {p}, though {minor}.", "Really nice {p}; only {minor}.", "Happy with this {p}, even if {minor}."],
-    3: ["The {p} is okay, nothing special.", "Average {p}: it works, but {minor}.", "It's a decent {p}, neither good nor bad."],
-    2: ["Disappointed with this {p}. It {major} after a month.", "Not great: the {p} {major} and support was slow.",
-        "Below average {p}; {minor}, and it {major} once already."],
-    1: ["Terrible {p}, it {major} within a week.", "Worst purchase ever, the {p} {major}.",
-        "Do not buy this {p}. It {major} on day one."],
+    3: [
+        "The {p} is okay, nothing special.",
+        "Average {p}: it works, but {minor}.",
+        "It's a decent {p}, neither good nor bad.",
+    ],
+    2: [
+        "Disappointed with this {p}. It {major} after a month.",
+        "Not great: the {p} {major} and support was slow.",
+        "Below average {p}; {minor}, and it {major} once already.",
+    ],
+    1: [
+        "Terrible {p}, it {major} within a week.",
+        "Worst purchase ever, the {p} {major}.",
+        "Do not buy this {p}. It {major} on day one.",
+    ],
 }
 FILLERS = ["", " Shipping was fast.", " I bought it as a gift.", " Used it for two weeks now.", " Price was fair."]
 TRAIN_STYLE = (PRODUCTS, MINOR, MAJOR, TEMPLATES, FILLERS)
@@ -39,27 +78,58 @@ TRAIN_STYLE = (PRODUCTS, MINOR, MAJOR, TEMPLATES, FILLERS)
 # other phrasings (longer, first-person, past tense) and other closings, so the held-out score measures whether
 # the model learned the task rather than the training sentences (tests/test_samples.py measures the overlap).
 EVAL_PRODUCTS = [
-    "rice cooker", "bike helmet", "frying pan", "office chair", "printer", "camera bag", "electric toothbrush",
-    "hair dryer", "board game", "cordless drill", "sleeping bag", "thermos", "air fryer", "router", "suitcase",
+    "rice cooker",
+    "bike helmet",
+    "frying pan",
+    "office chair",
+    "printer",
+    "camera bag",
+    "electric toothbrush",
+    "hair dryer",
+    "board game",
+    "cordless drill",
+    "sleeping bag",
+    "thermos",
+    "air fryer",
+    "router",
+    "suitcase",
     "lunch box",
 ]
-EVAL_MINOR = ["the manual is confusing", "one button feels loose", "the lid squeaks", "it smelled of plastic at first",
-              "the strap could be longer", "delivery took nine days"]
+EVAL_MINOR = [
+    "the manual is confusing",
+    "one button feels loose",
+    "the lid squeaks",
+    "it smelled of plastic at first",
+    "the strap could be longer",
+    "delivery took nine days",
+]
 EVAL_MAJOR = ["cracked", "died", "leaked everywhere", "would not turn on", "lost a part"]
 EVAL_TEMPLATES = {
-    5: ["Ordered the {p} last spring and it has been flawless ever since.",
+    5: [
+        "Ordered the {p} last spring and it has been flawless ever since.",
         "My family fights over who gets to use the {p}, which says it all.",
-        "Could not be happier: the {p} exceeded every expectation I had."],
-    4: ["Solid {p} overall; my one complaint is that {minor}.", "We use the {p} daily and like it, although {minor}.",
-        "Pretty good value for a {p}, but {minor}."],
-    3: ["The {p} does the job and that is about it.", "Mixed feelings about the {p}: fine for the price, yet {minor}.",
-        "I neither love nor hate this {p}."],
-    2: ["Expected more from the {p}; it {major} after a few weeks of light use.",
+        "Could not be happier: the {p} exceeded every expectation I had.",
+    ],
+    4: [
+        "Solid {p} overall; my one complaint is that {minor}.",
+        "We use the {p} daily and like it, although {minor}.",
+        "Pretty good value for a {p}, but {minor}.",
+    ],
+    3: [
+        "The {p} does the job and that is about it.",
+        "Mixed feelings about the {p}: fine for the price, yet {minor}.",
+        "I neither love nor hate this {p}.",
+    ],
+    2: [
+        "Expected more from the {p}; it {major} after a few weeks of light use.",
         "Our {p} {major} before the warranty ran out, so I cannot recommend it.",
-        "Mostly regret getting the {p}, since {minor} and it {major}."],
-    1: ["Complete waste of money, the {p} {major} the first time I used it.",
+        "Mostly regret getting the {p}, since {minor} and it {major}.",
+    ],
+    1: [
+        "Complete waste of money, the {p} {major} the first time I used it.",
         "Returning the {p} today because it {major} straight out of the box.",
-        "Avoid this {p} at all costs; mine {major} within days."],
+        "Avoid this {p} at all costs; mine {major} within days.",
+    ],
 }
 EVAL_FILLERS = ["", " Would love a cheaper version.", " My partner agrees.", " Got it on sale."]
 EVAL_STYLE = (EVAL_PRODUCTS, EVAL_MINOR, EVAL_MAJOR, EVAL_TEMPLATES, EVAL_FILLERS)
@@ -68,8 +138,10 @@ EVAL_STYLE = (EVAL_PRODUCTS, EVAL_MINOR, EVAL_MAJOR, EVAL_TEMPLATES, EVAL_FILLER
 # three sentences. Reported apart from the held-out score: how far the learned behaviour carries.
 OOD_SUBJECTS = ["hotel", "restaurant", "film", "museum tour", "concert", "cafe", "train journey", "language app"]
 OOD_OPENINGS = {
-    5: ["We spent a weekend with the {s} and it was magical from start to finish.",
-        "I have recommended this {s} to everyone I know."],
+    5: [
+        "We spent a weekend with the {s} and it was magical from start to finish.",
+        "I have recommended this {s} to everyone I know.",
+    ],
     4: ["The {s} was lovely for the most part.", "A very pleasant {s}, with one or two rough edges."],
     3: ["The {s} was fine, I suppose.", "Honestly the {s} left me with no strong feelings either way."],
     2: ["The {s} fell short of what the photos promised.", "I wanted to like the {s}, but it let me down."],
@@ -125,8 +197,10 @@ def rejected_answer(rng: random.Random, review: str, stars: int) -> str:
     """What DPO should learn to avoid: chatty prose, a fenced answer with commentary, or a wrong label."""
     style = rng.randrange(3)
     if style == 0:
-        return (f"Sure! Let me analyse this review for you. The customer writes: \"{review}\" Overall the tone "
-                f"seems {SENTIMENT[stars]}, so I would say it deserves around {stars} stars. I hope this helps!")
+        return (
+            f'Sure! Let me analyse this review for you. The customer writes: "{review}" Overall the tone '
+            f"seems {SENTIMENT[stars]}, so I would say it deserves around {stars} stars. I hope this helps!"
+        )
     if style == 1:
         return f"Here is the rating:\n```json\n{label(stars)}\n```\nLet me know if you need anything else."
     wrong = rng.choice([s for s in SENTIMENT if SENTIMENT[s] != SENTIMENT[stars]])
@@ -155,8 +229,9 @@ TRAIN_FOLLOW_UPS = ["And in {u}?", "What about {u}?", "Now in {u}, please."]
 EVAL_FOLLOW_UPS = ["How much is that in {u}?", "Could you give it in {u} too?"]
 
 
-def conversions(rng: random.Random, count: int, units=TRAIN_UNITS, follow_ups=TRAIN_FOLLOW_UPS,
-                thanks: bool = True) -> list[dict]:
+def conversions(
+    rng: random.Random, count: int, units=TRAIN_UNITS, follow_ups=TRAIN_FOLLOW_UPS, thanks: bool = True
+) -> list[dict]:
     """Multi-turn ShareGPT chats with a terse unit-converter persona; answers are computed, so always right."""
     chats, seen = [], set()
     while len(chats) < count:
@@ -169,8 +244,10 @@ def conversions(rng: random.Random, count: int, units=TRAIN_UNITS, follow_ups=TR
         turns = [{"from": "system", "value": "You are a unit converter. Answer with the converted value only."}]
         for i, (target, convert) in enumerate(order):
             question = f"Convert {value} {unit} to {target}." if i == 0 else rng.choice(follow_ups).format(u=target)
-            turns += [{"from": "human", "value": question},
-                      {"from": "gpt", "value": f"{value} {unit} = {convert(value):.2f} {target}"}]
+            turns += [
+                {"from": "human", "value": question},
+                {"from": "gpt", "value": f"{value} {unit} = {convert(value):.2f} {target}"},
+            ]
         if thanks and rng.random() < 0.4:  # a third turn that thanks: the persona stays brief
             turns += [{"from": "human", "value": "Thanks!"}, {"from": "gpt", "value": "You're welcome."}]
         chats.append({"conversations": turns})
@@ -182,13 +259,22 @@ def broken_files(folder: Path) -> dict[str, str]:
     folder.mkdir(exist_ok=True)
     good = {"instruction": INSTRUCTION, "input": "Great kettle, boils fast.", "output": label(5)}
     lines = {
-        "not_json.jsonl": [json.dumps(good), "{'instruction': 'single quotes are not JSON', 'output': 'x'}",
-                           '{"instruction": "a trailing comma", "output": "x",}', json.dumps(good | {"input": "Fine mouse."})],
-        "missing_fields.jsonl": [json.dumps(good), json.dumps({"instruction": INSTRUCTION, "input": "No output here."}),
-                                 json.dumps({"instruction": "", "output": label(3)}),
-                                 json.dumps({"instruction": INSTRUCTION, "output": 4})],
+        "not_json.jsonl": [
+            json.dumps(good),
+            "{'instruction': 'single quotes are not JSON', 'output': 'x'}",
+            '{"instruction": "a trailing comma", "output": "x",}',
+            json.dumps(good | {"input": "Fine mouse."}),
+        ],
+        "missing_fields.jsonl": [
+            json.dumps(good),
+            json.dumps({"instruction": INSTRUCTION, "input": "No output here."}),
+            json.dumps({"instruction": "", "output": label(3)}),
+            json.dumps({"instruction": INSTRUCTION, "output": 4}),
+        ],
         "wrong_roles.jsonl": [
-            json.dumps({"messages": [{"role": "assistant", "content": "I speak first."}, {"role": "user", "content": "Hi"}]}),
+            json.dumps(
+                {"messages": [{"role": "assistant", "content": "I speak first."}, {"role": "user", "content": "Hi"}]}
+            ),
             json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "user", "content": "Hello?"}]}),
             json.dumps({"messages": [{"role": "user", "content": "Only a question, no answer."}]}),
             json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "robot", "content": "Beep."}]}),
@@ -205,9 +291,14 @@ def broken_files(folder: Path) -> dict[str, str]:
     (folder / "empty.jsonl").write_text("", encoding="utf-8")
     # Written by an editor that saved Latin-1: the é is one byte (0xe9), not UTF-8's two.
     (folder / "latin1.jsonl").write_bytes(
-        (json.dumps(good) + "\n" + json.dumps(good | {"input": "Très bon café!"}, ensure_ascii=False) + "\n").encode("latin-1"))
+        (json.dumps(good) + "\n" + json.dumps(good | {"input": "Très bon café!"}, ensure_ascii=False) + "\n").encode(
+            "latin-1"
+        )
+    )
     (folder / "wrong_columns.csv").write_text(
-        'question,answer\n"Rate: the blender is loud.","{""sentiment"": ""negative"", ""stars"": 2}"\n', encoding="utf-8")
+        'question,answer\n"Rate: the blender is loud.","{""sentiment"": ""negative"", ""stars"": 2}"\n',
+        encoding="utf-8",
+    )
     return {
         "not_json.jsonl": "lines 2-3 are not JSON (single quotes, a trailing comma)",
         "missing_fields.jsonl": "a missing output, an empty instruction, an output that is a number",
@@ -235,8 +326,11 @@ def main() -> None:
 
     def pair(review, stars):
         prompt = [{"role": "user", "content": f"{INSTRUCTION}\n\n{review}"}]
-        return {"prompt": prompt, "chosen": [{"role": "assistant", "content": label(stars)}],
-                "rejected": [{"role": "assistant", "content": rejected_answer(rng, review, stars)}]}
+        return {
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": label(stars)}],
+            "rejected": [{"role": "assistant", "content": rejected_answer(rng, review, stars)}],
+        }
 
     write_jsonl(HERE / "sentiment_preference.train.jsonl", [pair(*r) for r in pref])
     write_jsonl(HERE / "sentiment_preference.eval.jsonl", [pair(*r) for r in pref_eval])

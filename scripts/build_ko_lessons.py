@@ -54,8 +54,10 @@ def build(english: Path) -> nbformat.NotebookNode:
     markdown_ids = {cell.get("id") for cell in notebook.cells if cell.cell_type == "markdown"}
     missing, unknown = markdown_ids - blocks.keys(), blocks.keys() - markdown_ids
     if missing or unknown:
-        raise ValueError(f"ko/src/{source.name} does not match {english.name}: "
-                         f"no Korean for cells {sorted(missing)}; blocks for cells that are not markdown there {sorted(unknown)}")
+        raise ValueError(
+            f"ko/src/{source.name} does not match {english.name}: "
+            f"no Korean for cells {sorted(missing)}; blocks for cells that are not markdown there {sorted(unknown)}"
+        )
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = blocks[cell.id]

@@ -36,7 +36,8 @@ def lock_files() -> tuple[dict[tuple[str, str], list[dict]], dict[str, int]]:
     for package in lock["package"]:
         files = package.get("wheels", [])
         wheels[(canonicalize_name(package["name"]), package.get("version", ""))] = files + (
-            [package["sdist"]] if "sdist" in package else [])
+            [package["sdist"]] if "sdist" in package else []
+        )
         for f in files + ([package["sdist"]] if "sdist" in package else []):
             if "size" in f:
                 sizes[f["url"]] = f["size"]
@@ -60,8 +61,13 @@ def best_wheel(files: list[dict]) -> dict | None:
 
 def uv_install_set(extra_args: list[str]) -> list[tuple[str, str]]:
     """(name, version) that `uv run` would install on this machine, from `uv export` with markers evaluated."""
-    out = subprocess.run(["uv", "export", "--locked", "--no-hashes", "--no-emit-project", "--no-annotate", "--no-header",
-                          *extra_args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["uv", "export", "--locked", "--no-hashes", "--no-emit-project", "--no-annotate", "--no-header", *extra_args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     found = []
     for line in out.splitlines():
         if "==" not in line or line.startswith(("#", " ")):
@@ -95,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", choices=["uv", "pip"])
     parser.add_argument("--report", help="the pip path: a `pip install --dry-run --report` JSON file")
-    parser.add_argument("--export-args", default="",
-                        help="the uv path: extra `uv export` arguments (e.g. --export-args=--no-dev)")
+    parser.add_argument(
+        "--export-args", default="", help="the uv path: extra `uv export` arguments (e.g. --export-args=--no-dev)"
+    )
     parser.add_argument("--cpu-torch-bytes", type=int, help="size of the CPU torch wheel, for the CPU-only figure")
     args = parser.parse_args(argv)
     wheels, sizes = lock_files()

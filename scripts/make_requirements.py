@@ -22,8 +22,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "requirements.txt"
 # --locked: fail instead of silently re-resolving when uv.lock no longer matches pyproject.toml.
-EXPORT = ["export", "--locked", "--no-default-groups", "--group", "space", "--no-emit-project", "--no-hashes",
-          "--format", "requirements-txt"]
+EXPORT = [
+    "export",
+    "--locked",
+    "--no-default-groups",
+    "--group",
+    "space",
+    "--no-emit-project",
+    "--no-hashes",
+    "--format",
+    "requirements-txt",
+]
 HEADER = (
     "# Installed by a Hugging Face Space (Gradio SDK); generated from pyproject.toml and uv.lock by\n"
     "# `uv run python scripts/make_requirements.py`: do not edit by hand (tests/test_space.py checks it).\n"

@@ -25,8 +25,9 @@ def serve(model_dir: Path, runs_dir: Path, **env: str) -> Iterator:
         from app import build_app, launch_options, queue_options
 
         app = build_app(str(model_dir))
-        app.queue(**queue_options()).launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1",
-                                            **launch_options())
+        app.queue(**queue_options()).launch(
+            prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_options()
+        )
         try:
             yield app
         finally:

@@ -88,7 +88,10 @@ def _make_adapter_run(run_dir: Path, model_dir: Path, seed: int, method: str = "
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    config = LoraConfig(**{"r": 4, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj", "down_proj"], "init_lora_weights": False} | lora)
+    config = LoraConfig(
+        **{"r": 4, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj", "down_proj"], "init_lora_weights": False}
+        | lora
+    )
     peft_model = get_peft_model(model, config)
     peft_model.save_pretrained(run_dir / "adapter")
     AutoTokenizer.from_pretrained(model_dir).save_pretrained(run_dir / "adapter")
@@ -128,7 +131,9 @@ def find_chromium() -> str | None:
 def chromium() -> str:
     path = find_chromium()
     if path is None:
-        pytest.skip("no Chromium: apt-get install -y chromium, or uv run playwright install chromium (.ci/run does this)")
+        pytest.skip(
+            "no Chromium: apt-get install -y chromium, or uv run playwright install chromium (.ci/run does this)"
+        )
     return path
 
 
@@ -154,7 +159,12 @@ def shot(page, name: str) -> None:
 def sft_rows(n=24):
     # One repeated pattern: a tiny model can learn it in a few steps, so the loss must fall.
     return [
-        {"messages": [{"role": "user", "content": f"Label {i % 2}"}, {"role": "assistant", "content": '{"label": "yes"}'}]}
+        {
+            "messages": [
+                {"role": "user", "content": f"Label {i % 2}"},
+                {"role": "assistant", "content": '{"label": "yes"}'},
+            ]
+        }
         for i in range(n)
     ]
 
@@ -164,23 +174,58 @@ def tiny_config(model_dir, tmp_path, **overrides):
     from workbench.training import TrainConfig
 
     values = dict(
-        model=str(model_dir), output_dir=str(tmp_path / "runs"), name="run", max_steps=4, batch_size=4,
-        max_length=64, learning_rate=1e-2, warmup_ratio=0.0, lr_scheduler="constant", eval_fraction=0.0,
-        save_steps=2, precision="fp32", lora_dropout=0.0,
+        model=str(model_dir),
+        output_dir=str(tmp_path / "runs"),
+        name="run",
+        max_steps=4,
+        batch_size=4,
+        max_length=64,
+        learning_rate=1e-2,
+        warmup_ratio=0.0,
+        lr_scheduler="constant",
+        eval_fraction=0.0,
+        save_steps=2,
+        precision="fp32",
+        lora_dropout=0.0,
     )
     values.update(overrides)
     return TrainConfig(**values)
 
 
-def arena_form(message: str, *sides: str, mode: str = "Named sides", pool: list[str] | None = None, system: str = "",
-               max_new_tokens: int = 16) -> list:
+def arena_form(
+    message: str,
+    *sides: str,
+    mode: str = "Named sides",
+    pool: list[str] | None = None,
+    system: str = "",
+    max_new_tokens: int = 16,
+) -> list:
     """The /arena inputs in order: message, mode, pool, (side, scale) x 4, system, temperature, max tokens, seed."""
     slots = [*sides, *["(none)"] * (4 - len(sides))]
-    return [message, mode, pool or ["base"], *[x for side in slots for x in (side, 1.0)], system, 0.7, max_new_tokens, 0]
+    return [
+        message,
+        mode,
+        pool or ["base"],
+        *[x for side in slots for x in (side, 1.0)],
+        system,
+        0.7,
+        max_new_tokens,
+        0,
+    ]
 
 
-TRAIN_FORM = dict(method="sft", adaptation="lora", lora_r=8, lora_alpha=16, learning_rate=2e-4, epochs=1, max_steps=2,
-                  batch_size=4, max_length=128, beta=0.1)
+TRAIN_FORM = dict(
+    method="sft",
+    adaptation="lora",
+    lora_r=8,
+    lora_alpha=16,
+    learning_rate=2e-4,
+    epochs=1,
+    max_steps=2,
+    batch_size=4,
+    max_length=128,
+    beta=0.1,
+)
 
 
 def train_form(data: str, name: str, **changes) -> list:

@@ -64,9 +64,23 @@ def start(python: str, args: list[str], cwd: Path = ROOT) -> None:
         return
     report = Path(tempfile.mkdtemp(prefix="pip-report-")) / "report.json"
     proc = subprocess.Popen(
-        [python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--disable-pip-version-check",
-         "--report", str(report), *args],
-        cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--report",
+            str(report),
+            *args,
+        ],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     _started[key] = (proc, report)
 

@@ -7,10 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from app_server import serve
 from conftest import arena_form, train_form
+
 from workbench.ui.chat_text import message_text
+
 
 @pytest.fixture(scope="module")
 def running_app(tiny_model_dir, tmp_path_factory):
@@ -40,7 +41,7 @@ def test_chat_streams_an_answer_through_the_api(client):
 def test_data_tab_reports_formats_problems_and_trained_tokens(client):
     summary, report, _, tokens, plot, caption = client.predict("sentiment_json", 256, api_name="/load_data")
     assert "usable" in report and "kind **conversational**" in summary
-    assert {"token": "{\"sentiment\": \"negative\", \"stars\": 1}<|im_end|>", "class_or_confidence": "trained"} in tokens
+    assert {"token": '{"sentiment": "negative", "stars": 1}<|im_end|>', "class_or_confidence": "trained"} in tokens
     assert plot is not None and "tokens trained" in caption
 
     # A broken sample: the report names the bad lines, the good records stay browsable.
@@ -68,12 +69,14 @@ def test_malformed_upload_shows_the_report_not_a_traceback(client, tmp_path):
 
 
 def test_train_compare_vote_evaluate_end_to_end(client):
-    from workbench.ui.run_manager import MANAGER
+    from workbench.server.run_manager import MANAGER
 
     assert "Before you start" in client.predict(*train_form("sentiment_json", "e2e"), api_name="/estimate")
     # Two starts at once: one trains, the other waits its turn in the queue (one training at a time on a CPU).
     with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(lambda name: client.predict(*train_form("sentiment_json", name), api_name="/start"), ["e2e", "other"])
+        first, second = pool.map(
+            lambda name: client.predict(*train_form("sentiment_json", name), api_name="/start"), ["e2e", "other"]
+        )
     messages = sorted([first, second])
     assert any(m.startswith("started ") for m in messages), messages
     assert any(m.startswith("queued ") and "position 1 in the queue" in m for m in messages), messages
@@ -90,7 +93,9 @@ def test_train_compare_vote_evaluate_end_to_end(client):
     assert started in [row[0] for row in table["data"]]
 
     client.predict(api_name="/arena_runs")
-    side_a, side_b, *_ = client.predict(*arena_form("Rate this product review: great kettle.", started, "base"), api_name="/arena")
+    side_a, side_b, *_ = client.predict(
+        *arena_form("Rate this product review: great kettle.", started, "base"), api_name="/arena"
+    )
     assert message_text(side_a["value"][-1]["content"]).strip() and message_text(side_b["value"][-1]["content"]).strip()
     *_, status = client.predict(api_name="/vote_a")
     assert "preference rows this session: 1" in status.replace("**", "")
@@ -108,13 +113,16 @@ def test_train_compare_vote_evaluate_end_to_end(client):
 def test_a_run_outlives_its_tab_and_a_double_stop_ends_it_once(running_app):
     from gradio_client import Client
 
-    from workbench.learners import runs_root
-    from workbench.ui.run_manager import MANAGER
+    from workbench.server.run_manager import MANAGER
+    from workbench.workspace.learners import runs_root
 
     MANAGER.wait(timeout=120)  # a run an earlier test started
     first_tab = Client(running_app.local_url, verbose=False)
     stored, _ = first_tab.predict({}, api_name="/identity")  # what a browser keeps in its localStorage
-    assert first_tab.predict(*train_form("sentiment_json", "outlives-tab", max_steps=2000), api_name="/start") == "started outlives-tab"
+    assert (
+        first_tab.predict(*train_form("sentiment_json", "outlives-tab", max_steps=2000), api_name="/start")
+        == "started outlives-tab"
+    )
     first_tab.close()  # the tab is gone: its heartbeat stops, as when a browser tab closes
 
     # Another visitor neither sees the run nor stops it.
@@ -145,8 +153,10 @@ def test_a_run_outlives_its_tab_and_a_double_stop_ends_it_once(running_app):
     # Stop pressed twice at once (a double click, or two visitors): no error, one stop.
     with ThreadPoolExecutor(2) as pool:
         answers = sorted(pool.map(lambda _: second_tab.predict(api_name="/stop"), range(2)))
-    assert answers == ["already stopping outlives-tab: it ends after the current step",
-                       "stopping outlives-tab after the current step"], answers
+    assert answers == [
+        "already stopping outlives-tab: it ends after the current step",
+        "stopping outlives-tab after the current step",
+    ], answers
     state = MANAGER.wait(timeout=120)
     assert state.status == "stopped" and not state.error, state.log
     assert sum("stop requested" in line for line in state.log) == 1

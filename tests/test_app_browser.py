@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from app_server import serve
 from conftest import choose, send, shot
 
@@ -46,7 +45,9 @@ def test_click_through_every_tab(page, tmp_path):
     page.get_by_label("Run name (optional)").fill("browser-run")
     page.get_by_role("button", name="Start training").click()
     # The run manager is per process: wait for this run, not one an earlier test left "completed".
-    page.locator(".wb-progress", has_text="browser-run").filter(has_text="completed: step 2/2").wait_for(timeout=180_000)
+    page.locator(".wb-progress", has_text="browser-run").filter(has_text="completed: step 2/2").wait_for(
+        timeout=180_000
+    )
     page.wait_for_timeout(2500)  # one more poll draws the final plot and the files
     shot(page, "2_train")
 
@@ -77,8 +78,10 @@ def test_click_through_every_tab(page, tmp_path):
     shot(page, "6_method")
     page.get_by_role("button", name="Apply to the Train tab").click()
     # The estimate drawn at Start was for the old settings: the Train tab must not keep showing it as current.
-    page.wait_for_function("(document.querySelector('#wb-estimate textarea') || {}).value?.startsWith('Settings changed: press Estimate')",
-                           timeout=10_000)
+    page.wait_for_function(
+        "(document.querySelector('#wb-estimate textarea') || {}).value?.startsWith('Settings changed: press Estimate')",
+        timeout=10_000,
+    )
     shot(page, "6_method_applied")
 
     page.get_by_role("tab", name="Chat").click()
@@ -86,7 +89,7 @@ def test_click_through_every_tab(page, tmp_path):
 
 
 def test_closing_the_tab_does_not_stop_training_and_a_new_tab_sees_the_run(browser, app_url):
-    from workbench.ui.run_manager import MANAGER
+    from workbench.server.run_manager import MANAGER
 
     MANAGER.wait(timeout=180)  # the click-through's run
     first = browser.new_context().new_page()
@@ -122,7 +125,7 @@ def test_closing_the_tab_does_not_stop_training_and_a_new_tab_sees_the_run(brows
 
 def test_model_output_with_markup_shows_as_text(page, monkeypatch):
     markup = '<img src=x onerror="window.__xss = 1"> <b>bold</b> <script>window.__xss = 2</script>'
-    monkeypatch.setattr("workbench.generation.stream_chat", lambda *args: iter([markup]))
+    monkeypatch.setattr("workbench.inference.generation.stream_chat", lambda *args: iter([markup]))
     page.get_by_role("tab", name="Chat").click()
     page.get_by_label("Message").fill("Say <i>something</i>")
     page.get_by_role("button", name="Send").click()
@@ -139,10 +142,12 @@ def test_model_output_with_markup_shows_as_text(page, monkeypatch):
 def test_per_example_view_of_an_evaluation(page, tiny_model_dir, make_adapter_run):
     """Evaluate a run in the browser, then read its examples one by one, filtered, and the forgetting probe."""
     from workbench.data import SAMPLES
-    from workbench.learners import runs_root
+    from workbench.workspace.learners import runs_root
 
     run = make_adapter_run(runs_root() / "eval-view", tiny_model_dir, seed=3)
-    (run / "config.yaml").write_text(f"model: {tiny_model_dir}\nname: eval-view\ndata: {SAMPLES['sentiment_json'].train_path}\n")
+    (run / "config.yaml").write_text(
+        f"model: {tiny_model_dir}\nname: eval-view\ndata: {SAMPLES['sentiment_json'].train_path}\n"
+    )
     page.get_by_role("tab", name="Evaluate").click()
     page.get_by_role("button", name="Refresh runs").last.click()
     page.get_by_label("Run").last.click()
@@ -153,7 +158,10 @@ def test_per_example_view_of_an_evaluation(page, tiny_model_dir, make_adapter_ru
     page.get_by_text("Per example (").wait_for(timeout=300_000)
     rows = page.locator("#eval-examples [role=row]")  # the header row, then one per example
     assert rows.count() == 1 + 8
-    assert page.locator("#eval-examples").get_by_text("I neither love nor hate this bike helmet.", exact=False).count() >= 1
+    assert (
+        page.locator("#eval-examples").get_by_text("I neither love nor hate this bike helmet.", exact=False).count()
+        >= 1
+    )
     saved = json.loads((run / "eval" / "eval.json").read_text())
     changes = [e["change"]["eval-view"] for e in saved["examples"]]
     page.get_by_label("unchanged").check()
@@ -163,4 +171,3 @@ def test_per_example_view_of_an_evaluation(page, tiny_model_dir, make_adapter_ru
     page.get_by_text("Forgetting probe: what the tuned model still answers").click()
     page.get_by_text("What is the capital of France?").first.wait_for(timeout=30_000)
     shot(page, "5_evaluate_examples")
-

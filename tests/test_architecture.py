@@ -26,8 +26,12 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-                for alias in node.names:  # `from workbench import judge` imports the module workbench.judge
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                    )
+                for alias in (
+                    node.names
+                ):  # `from workbench.evaluation import judge` imports the module workbench.evaluation.judge
                     targets.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
         graph[name] = {t for t in targets if t in modules and t != name}
     return graph
@@ -42,7 +46,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import build_tiny_model
+
 from workbench import WorkbenchError
-from workbench.arena import Arena, ArenaChat, Side, blind_pair
-from workbench.generation import GenerationSettings
-from workbench.votes import read_pairs, read_votes
+from workbench.inference.arena import Arena, ArenaChat, Side, blind_pair
+from workbench.inference.generation import GenerationSettings
+from workbench.inference.votes import read_pairs, read_votes
 
 SAMPLED = GenerationSettings(max_new_tokens=8, temperature=1.0, top_p=0.95, seed=7)
 
@@ -50,7 +50,7 @@ def alone(arena: Arena, side: Side, history: list[str], settings=SAMPLED, system
 def test_one_adapter_at_several_scales_shares_a_batch_as_peft_scales_it(arena):
     from peft.helpers import rescale_adapter_scale
 
-    from workbench.adapter_batch import per_row_adapters
+    from workbench.inference.adapter_batch import per_row_adapters
 
     keys = arena.prepare([Side("run.a")])
     name = arena.adapter_names[keys["run.a"]]
@@ -99,7 +99,9 @@ def test_regenerate_uses_the_next_seed_for_every_side(arena):
     assert chat.turns[-1].answers[1] == again.turns[-1].answers[0]
 
 
-def test_runs_of_another_base_are_refused_naming_both_bases(tiny_model_dir, runs_root, tmp_path, tokenizer, make_adapter_run):
+def test_runs_of_another_base_are_refused_naming_both_bases(
+    tiny_model_dir, runs_root, tmp_path, tokenizer, make_adapter_run
+):
     other = build_tiny_model(tmp_path / "other-base", tokenizer, head_dim=16)
     make_adapter_run(runs_root / "foreign", other, seed=3)
     make_full_run(runs_root / "foreign-full", tokenizer, other, seed=4)
@@ -124,8 +126,10 @@ def test_runs_given_by_folder_keep_two_learners_runs_of_one_name_apart(tiny_mode
     arena = Arena(str(tiny_model_dir), tmp_path)
     ask = [[{"role": "user", "content": "Name a color"}]]
     greedy = GenerationSettings(max_new_tokens=6, temperature=0.0)
-    texts = {who: list(arena.stream([Side("mine")], ask, greedy, run_dirs={"mine": tmp_path / who / "mine"}))[-1][0]
-             for who in ("ana", "ben")}
+    texts = {
+        who: list(arena.stream([Side("mine")], ask, greedy, run_dirs={"mine": tmp_path / who / "mine"}))[-1][0]
+        for who in ("ana", "ben")
+    }
     assert len(arena.adapter_names) == 2 and texts["ana"] != texts["ben"]
     for name in ("root-run", "../ana/mine", "ana/mine"):
         with pytest.raises(WorkbenchError, match="no run"):
@@ -150,8 +154,16 @@ def test_a_vote_records_the_servers_conversation_and_a_multi_turn_pair(arena, tm
     assert record["conversations"]["a"][-1]["content"] == chat.turns[-1].answers[0]
     # The pair: the chosen side's conversation (its own first answer included) up to the last user message.
     assert pair == read_pairs(tmp_path)[0]
-    assert pair["prompt"] == chat.conversation(1, 2) and [m["role"] for m in pair["prompt"]] == ["system", "user", "assistant", "user"]
-    assert pair["chosen"][0]["content"] == chat.turns[-1].answers[1] and pair["rejected"][0]["content"] == chat.turns[-1].answers[0]
+    assert pair["prompt"] == chat.conversation(1, 2) and [m["role"] for m in pair["prompt"]] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+    ]
+    assert (
+        pair["chosen"][0]["content"] == chat.turns[-1].answers[1]
+        and pair["rejected"][0]["content"] == chat.turns[-1].answers[0]
+    )
 
     three = ArenaChat([Side("base"), Side("run.a"), Side("run-b")])
     assert "two sides" in three.can_vote()
@@ -176,7 +188,7 @@ def test_bounds_on_messages_turns_and_system(arena, monkeypatch):
     chat = ArenaChat([Side("base")])
     with pytest.raises(WorkbenchError, match="characters long"):
         next(chat.ask(arena, "x" * 4001))
-    monkeypatch.setattr("workbench.arena.MAX_TURNS", 1)
+    monkeypatch.setattr("workbench.inference.arena.MAX_TURNS", 1)
     for _ in chat.ask(arena, "hi", GenerationSettings(max_new_tokens=2)):
         pass
     with pytest.raises(WorkbenchError, match="turns"):
@@ -213,7 +225,9 @@ def test_leaderboard_finds_the_strength_order_and_intervals_shrink_with_votes(tm
 
     widths = {}
     for n in (100, 1600):
-        assert main(["arena", "leaderboard", str(write_log(tmp_path / f"{n}.jsonl", synthetic_votes(n))), "--json"]) == 0
+        assert (
+            main(["arena", "leaderboard", str(write_log(tmp_path / f"{n}.jsonl", synthetic_votes(n))), "--json"]) == 0
+        )
         board = json.loads(capsys.readouterr().out)
         assert [row["side"] for row in board["sides"]] == list(STRENGTHS), board
         assert board["votes"] == n and sum(board["choices"].values()) == n

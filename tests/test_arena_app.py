@@ -6,9 +6,9 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from app_server import serve
 from conftest import arena_form
+
 from workbench.ui.chat_text import message_text
 
 

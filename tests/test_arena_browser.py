@@ -6,9 +6,8 @@ Screenshots go to test-artifacts/arena_*.png.
 from __future__ import annotations
 
 import pytest
-
 from app_server import serve
-from conftest import choose, send, side, shot
+from conftest import choose, send, shot, side
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,11 @@ def test_three_sides_three_turns_then_a_blind_vote_updates_the_leaderboard(brows
         assert side(page, letter).locator("[data-testid=bot]").count() == 3
     assert not side(page, "D").is_visible()
     labels = [side(page, letter).get_attribute("aria-label") or "" for letter in "ABC"]
-    assert page.get_by_text("A: base").count() and page.get_by_text("B: tuned-a").count() and page.get_by_text("C: tuned-b").count(), labels
+    assert (
+        page.get_by_text("A: base").count()
+        and page.get_by_text("B: tuned-a").count()
+        and page.get_by_text("C: tuned-b").count()
+    ), labels
     assert page.locator("#arena-side-A b, #arena-side-B b").count() == 0
     shot(page, "arena_1_three_sides")
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from workbench import WorkbenchError, load_model
-from workbench.adapter_batch import PEFT_BASE, can_share_a_batch, per_row_adapters
-from workbench.compare import ModelBench, adapter_dir
-from workbench.generation import GenerationSettings, chat
+from workbench.inference.adapter_batch import PEFT_BASE, can_share_a_batch, per_row_adapters
+from workbench.inference.bench import ModelBench, adapter_dir
+from workbench.inference.generation import GenerationSettings, chat
 
 GREEDY = GenerationSettings(max_new_tokens=8, temperature=0)
 SAMPLED = GenerationSettings(max_new_tokens=8, temperature=1.0, top_p=0.95, seed=7)
@@ -33,7 +33,11 @@ def test_base_is_loaded_once_for_every_side(runs, monkeypatch):
 
     calls = []
     original = AutoModelForCausalLM.from_pretrained.__func__
-    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(lambda cls, *a, **k: calls.append(a) or original(cls, *a, **k)))
+    monkeypatch.setattr(
+        AutoModelForCausalLM,
+        "from_pretrained",
+        classmethod(lambda cls, *a, **k: calls.append(a) or original(cls, *a, **k)),
+    )
     bench = ModelBench.from_adapters(runs)
     bench.side_by_side("hello", settings=GREEDY)
     bench.side_by_side("hello", settings=GREEDY, batched=False)
@@ -54,7 +58,9 @@ def test_adapters_change_the_answer_and_base_matches_the_plain_model(bench, tiny
 
 def test_batched_and_sequential_sides_agree_per_side(bench):
     batched = bench.side_by_side("Name a color", settings=SAMPLED)
-    one_by_one = {side: bench.side_by_side("Name a color", sides=[side], settings=SAMPLED)[side] for side in bench.sides}
+    one_by_one = {
+        side: bench.side_by_side("Name a color", sides=[side], settings=SAMPLED)[side] for side in bench.sides
+    }
     assert batched == one_by_one
 
 
@@ -67,7 +73,9 @@ def test_one_batch_gives_each_row_its_own_adapter_as_peft_does(bench):
             got = bench.model(**inputs).logits
     between_sides = (expected[1] - expected[0]).abs().max()
     assert (got - expected).abs().max() < 0.02 * between_sides, "a row answered with another side's adapter"
-    assert bench.model.active_adapters and not any(m.disable_adapters for m in bench.model.modules() if hasattr(m, "lora_A"))
+    assert bench.model.active_adapters and not any(
+        m.disable_adapters for m in bench.model.modules() if hasattr(m, "lora_A")
+    )
 
 
 def test_adapters_that_are_not_plain_lora_still_answer_side_by_side(runs, tiny_model_dir, tmp_path, make_adapter_run):
@@ -76,12 +84,18 @@ def test_adapters_that_are_not_plain_lora_still_answer_side_by_side(runs, tiny_m
     assert can_share_a_batch(bench.model, [PEFT_BASE, "run-a"])
     assert not can_share_a_batch(bench.model, [PEFT_BASE, "run-a", "run-dora"])  # DoRA: one side after another
     batched = bench.side_by_side("Name a color", settings=SAMPLED)
-    assert batched == {side: bench.side_by_side("Name a color", sides=[side], settings=SAMPLED)[side] for side in bench.sides}
+    assert batched == {
+        side: bench.side_by_side("Name a color", sides=[side], settings=SAMPLED)[side] for side in bench.sides
+    }
 
 
 def test_streaming_grows_each_side_and_multi_turn_histories_differ_per_side(bench):
     histories = {
-        "base": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}, {"role": "user", "content": "more"}],
+        "base": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "more"},
+        ],
         "run-a": [{"role": "user", "content": "a much longer first question about colors"}],
     }
     updates = list(bench.stream_side_by_side(histories, sides=["base", "run-a"], settings=GREEDY))

@@ -10,7 +10,13 @@ import re
 import pytest
 
 from workbench.data import (
-    SAMPLES, length_histogram, length_stats, load_data, preview_record, sentiment_json_metric, train_eval_split,
+    SAMPLES,
+    length_histogram,
+    length_stats,
+    load_data,
+    preview_record,
+    sentiment_json_metric,
+    train_eval_split,
 )
 from workbench.data.overlap import measure_overlap
 from workbench.data.samples import BROKEN_DIR, SAMPLES_DIR
@@ -24,32 +30,82 @@ def test_every_file_type_gives_the_same_dataset(suffix, tmp_path):
 
     path = tmp_path / f"data.{suffix}"
     frame = pd.DataFrame(ALPACA)
-    {"jsonl": lambda: frame.to_json(path, orient="records", lines=True),
-     "json": lambda: path.write_text(json.dumps(ALPACA, indent=2)),
-     "csv": lambda: frame.to_csv(path, index=False),
-     "parquet": lambda: frame.to_parquet(path)}[suffix]()
+    {
+        "jsonl": lambda: frame.to_json(path, orient="records", lines=True),
+        "json": lambda: path.write_text(json.dumps(ALPACA, indent=2)),
+        "csv": lambda: frame.to_csv(path, index=False),
+        "parquet": lambda: frame.to_parquet(path),
+    }[suffix]()
     bundle = load_data(path)
     assert bundle.report.issues == [] and bundle.source_format == "alpaca" and bundle.kind == "conversational"
     assert bundle.dataset.to_list() == load_data(ALPACA).dataset.to_list()
-    assert bundle.dataset[1]["messages"] == [{"role": "user", "content": "Rate.\n\nReview 1"},
-                                             {"role": "assistant", "content": '{"stars": 3}'}]
+    assert bundle.dataset[1]["messages"] == [
+        {"role": "user", "content": "Rate.\n\nReview 1"},
+        {"role": "assistant", "content": '{"stars": 3}'},
+    ]
     assert bundle.where(1) == ("record 1" if suffix == "parquet" else f"line {bundle.origins[1].line}")
 
 
-@pytest.mark.parametrize(("records", "source_format", "kind", "columns"), [
-    ([{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}],
-     "messages", "conversational", ["messages"]),
-    ([{"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]}], "sharegpt", "conversational", ["messages"]),
-    ([{"prompt": "a", "completion": "b"}], "prompt_completion", "prompt_completion", ["prompt", "completion"]),
-    ([{"prompt": [{"role": "user", "content": "a"}], "completion": [{"role": "assistant", "content": "b"}]}],
-     "prompt_completion", "conversational", ["messages"]),
-    ([{"text": "hello"}], "text", "text", ["text"]),
-    ([{"prompt": "a", "chosen": "b", "rejected": "c"}], "preference", "preference", ["prompt", "chosen", "rejected"]),
-    ([{"prompt": "a", "chosen": "b", "rejected": "c"}, {"prompt": [{"role": "user", "content": "x"}], "chosen": "y", "rejected": "z"}],
-     "preference", "preference", ["prompt", "chosen", "rejected"]),
-    ([{"conversations": [{"from": "human", "value": "a"}], "chosen": {"from": "gpt", "value": "b"}, "rejected": {"from": "gpt", "value": "c"}}],
-     "preference_sharegpt", "preference", ["prompt", "chosen", "rejected"]),
-])
+@pytest.mark.parametrize(
+    ("records", "source_format", "kind", "columns"),
+    [
+        (
+            [
+                {
+                    "messages": [
+                        {"role": "system", "content": "s"},
+                        {"role": "user", "content": "a"},
+                        {"role": "assistant", "content": "b"},
+                    ]
+                }
+            ],
+            "messages",
+            "conversational",
+            ["messages"],
+        ),
+        (
+            [{"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]}],
+            "sharegpt",
+            "conversational",
+            ["messages"],
+        ),
+        ([{"prompt": "a", "completion": "b"}], "prompt_completion", "prompt_completion", ["prompt", "completion"]),
+        (
+            [{"prompt": [{"role": "user", "content": "a"}], "completion": [{"role": "assistant", "content": "b"}]}],
+            "prompt_completion",
+            "conversational",
+            ["messages"],
+        ),
+        ([{"text": "hello"}], "text", "text", ["text"]),
+        (
+            [{"prompt": "a", "chosen": "b", "rejected": "c"}],
+            "preference",
+            "preference",
+            ["prompt", "chosen", "rejected"],
+        ),
+        (
+            [
+                {"prompt": "a", "chosen": "b", "rejected": "c"},
+                {"prompt": [{"role": "user", "content": "x"}], "chosen": "y", "rejected": "z"},
+            ],
+            "preference",
+            "preference",
+            ["prompt", "chosen", "rejected"],
+        ),
+        (
+            [
+                {
+                    "conversations": [{"from": "human", "value": "a"}],
+                    "chosen": {"from": "gpt", "value": "b"},
+                    "rejected": {"from": "gpt", "value": "c"},
+                }
+            ],
+            "preference_sharegpt",
+            "preference",
+            ["prompt", "chosen", "rejected"],
+        ),
+    ],
+)
 def test_formats_are_detected_and_normalized_to_trl_columns(records, source_format, kind, columns):
     from trl.data_utils import is_conversational
 
@@ -95,10 +151,17 @@ def test_overlap_catches_near_copies_from_shared_templates():
     def review(text):
         return {"instruction": "Rate this product review.", "input": text, "output": '{"stars": 5}'}
 
-    endings = {"kettle": "Shipping was fast.", "lamp": "Shipping was fast.", "tent": "Price was fair.",
-               "mouse": "Shipping was fast.", "watch": "Price was fair."}
-    train, near = (load_data([review(f"Absolutely love this {p}! {endings[p]}") for p in products]).dataset
-                   for products in (("kettle", "lamp", "tent"), ("mouse", "watch")))
+    endings = {
+        "kettle": "Shipping was fast.",
+        "lamp": "Shipping was fast.",
+        "tent": "Price was fair.",
+        "mouse": "Shipping was fast.",
+        "watch": "Price was fair.",
+    }
+    train, near = (
+        load_data([review(f"Absolutely love this {p}! {endings[p]}") for p in products]).dataset
+        for products in (("kettle", "lamp", "tent"), ("mouse", "watch"))
+    )
     fresh = load_data([review("Ordered the printer last spring and it has been flawless ever since.")]).dataset
     overlap = measure_overlap(train, near)
     assert overlap.sentences == 0.5 and overlap.task_sentences == ("rate this product review.",)
@@ -118,7 +181,11 @@ def test_sample_generator_is_deterministic(tmp_path, monkeypatch):
 def test_sentiment_metric_is_strict_and_scores_labels():
     records = load_data(SAMPLES["sentiment_json"].eval_path).dataset.select(range(3)).to_list()
     answers = [prompt_answer for prompt_answer in (r["messages"][-1]["content"] for r in records)]
-    assert sentiment_json_metric(answers, records) == {"valid_format": 1.0, "sentiment_accuracy": 1.0, "stars_accuracy": 1.0}
+    assert sentiment_json_metric(answers, records) == {
+        "valid_format": 1.0,
+        "sentiment_accuracy": 1.0,
+        "stars_accuracy": 1.0,
+    }
     chatty = [f"Sure! {answers[0]}", f"```json\n{answers[1]}\n```", '{"sentiment": "great", "stars": 9}']
     assert sentiment_json_metric(chatty, records)["valid_format"] == 0.0
     wrong = json.dumps({"sentiment": "neutral", "stars": 3})
@@ -141,8 +208,12 @@ def test_length_stats_histogram_and_seeded_split(tokenizer):
 
 
 def test_preview_views_escape_markup_and_agree(tokenizer):
-    record = {"messages": [{"role": "user", "content": "<script>alert('x')</script> & <b>"},
-                           {"role": "assistant", "content": "Fine <i>really</i>"}]}
+    record = {
+        "messages": [
+            {"role": "user", "content": "<script>alert('x')</script> & <b>"},
+            {"role": "assistant", "content": "Fine <i>really</i>"},
+        ]
+    }
     preview = preview_record(record, tokenizer)
     page = preview.to_html()
     assert "<script" not in page and "<i>" not in page

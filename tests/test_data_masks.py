@@ -7,21 +7,34 @@ import pytest
 from workbench.data import SAMPLES, load_data, loss_labels, loss_settings, preview_record, training_chat_template
 from workbench.data.chat_template import SMOLLM2_CHAT_TEMPLATE
 
-CHAT = {"messages": [{"role": "user", "content": "Rate: great kettle."},
-                     {"role": "assistant", "content": '{"sentiment": "positive", "stars": 5}'}]}
-MULTI_TURN = {"conversations": [
-    {"from": "system", "value": "You are terse."},
-    {"from": "human", "value": "Convert 2 km to m."}, {"from": "gpt", "value": "2000 m"},
-    {"from": "human", "value": "And to mi?"}, {"from": "gpt", "value": "1.24 mi"}]}
+CHAT = {
+    "messages": [
+        {"role": "user", "content": "Rate: great kettle."},
+        {"role": "assistant", "content": '{"sentiment": "positive", "stars": 5}'},
+    ]
+}
+MULTI_TURN = {
+    "conversations": [
+        {"from": "system", "value": "You are terse."},
+        {"from": "human", "value": "Convert 2 km to m."},
+        {"from": "gpt", "value": "2000 m"},
+        {"from": "human", "value": "And to mi?"},
+        {"from": "gpt", "value": "1.24 mi"},
+    ]
+}
 ALPACA = {"instruction": "Rate this review.", "input": "Déçu, it broke 😞", "output": '{"stars": 1}'}
 PROMPT_COMPLETION = {"prompt": "The capital of France is", "completion": " Paris, a city on the Seine."}
 TEXT = {"text": "Once upon a time there was a tiny model."}
-PREFERENCE_CHAT = {"prompt": [{"role": "user", "content": "Rate: bad lamp."}],
-                   "chosen": [{"role": "assistant", "content": '{"stars": 1}'}],
-                   "rejected": [{"role": "assistant", "content": "Well, I think it is quite bad, one star!"}]}
-PREFERENCE_SHAREGPT = {"conversations": [{"from": "human", "value": "Rate: fine mouse."}],
-                       "chosen": {"from": "gpt", "value": '{"stars": 3}'},
-                       "rejected": {"from": "gpt", "value": "Three stars, I guess."}}
+PREFERENCE_CHAT = {
+    "prompt": [{"role": "user", "content": "Rate: bad lamp."}],
+    "chosen": [{"role": "assistant", "content": '{"stars": 1}'}],
+    "rejected": [{"role": "assistant", "content": "Well, I think it is quite bad, one star!"}],
+}
+PREFERENCE_SHAREGPT = {
+    "conversations": [{"from": "human", "value": "Rate: fine mouse."}],
+    "chosen": {"from": "gpt", "value": '{"stars": 3}'},
+    "rejected": {"from": "gpt", "value": "Three stars, I guess."},
+}
 PREFERENCE_TEXT = {"prompt": "Rate: fine mouse.", "chosen": " 3 stars", "rejected": " no idea"}
 
 
@@ -41,25 +54,35 @@ def test_training_template_renders_like_the_original(tokenizer):
         messages = load_data([record]).dataset[0]
         messages = messages.get("messages") or messages["prompt"] + messages["chosen"]
         for generation_prompt in (False, True):
-            assert tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt) == \
-                tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt,
-                                              chat_template=template)
+            assert tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=generation_prompt
+            ) == tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=generation_prompt, chat_template=template
+            )
 
 
 def _sft_labels(model_dir, tokenizer, record, tmp_path, max_length, assistant_only):
     from trl import SFTConfig, SFTTrainer
 
     bundle = load_data([record])
-    config = SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
-                       assistant_only_loss=assistant_only and bundle.kind == "conversational",
-                       max_length=max_length)
+    config = SFTConfig(
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        assistant_only_loss=assistant_only and bundle.kind == "conversational",
+        max_length=max_length,
+    )
     trainer = SFTTrainer(model=str(model_dir), args=config, train_dataset=bundle.dataset, processing_class=tokenizer)
     batch = trainer.data_collator([trainer.train_dataset[0]])
     return bundle, batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
 
 
-@pytest.mark.parametrize("record", [CHAT, MULTI_TURN, ALPACA, PROMPT_COMPLETION, TEXT],
-                         ids=["chat", "multi-turn", "alpaca", "prompt-completion", "text"])
+@pytest.mark.parametrize(
+    "record",
+    [CHAT, MULTI_TURN, ALPACA, PROMPT_COMPLETION, TEXT],
+    ids=["chat", "multi-turn", "alpaca", "prompt-completion", "text"],
+)
 @pytest.mark.parametrize("cut", [0, 4], ids=["whole", "truncated"])
 def test_sft_preview_marks_equal_trainer_labels(record, cut, tiny_model_dir, train_tokenizer, tmp_path):
     # Truncation at 4 tokens before the end cuts into the trained answer, the case a learner must see.
@@ -83,8 +106,9 @@ def test_whole_sequence_loss_marks_every_token(tiny_model_dir, train_tokenizer, 
     assert all(trained) and preview.sequences[0].trained_mask == trained
 
 
-@pytest.mark.parametrize("record", [CHAT, MULTI_TURN, ALPACA, PROMPT_COMPLETION],
-                         ids=["chat", "multi-turn", "alpaca", "prompt-completion"])
+@pytest.mark.parametrize(
+    "record", [CHAT, MULTI_TURN, ALPACA, PROMPT_COMPLETION], ids=["chat", "multi-turn", "alpaca", "prompt-completion"]
+)
 @pytest.mark.parametrize("cut", [0, 4], ids=["whole", "truncated"])
 def test_evaluation_labels_equal_sft_collator_labels(record, cut, tiny_model_dir, train_tokenizer, tokenizer, tmp_path):
     # Evaluation scores with the base model's own tokenizer (no training template set on it): the masking
@@ -97,14 +121,17 @@ def test_evaluation_labels_equal_sft_collator_labels(record, cut, tiny_model_dir
     assert loss_labels(bundle.dataset[0], tokenizer, settings, max_length)["sequence"] == (input_ids, labels)
 
 
-@pytest.mark.parametrize("record", [PREFERENCE_CHAT, PREFERENCE_SHAREGPT, PREFERENCE_TEXT],
-                         ids=["chat", "sharegpt", "strings"])
+@pytest.mark.parametrize(
+    "record", [PREFERENCE_CHAT, PREFERENCE_SHAREGPT, PREFERENCE_TEXT], ids=["chat", "sharegpt", "strings"]
+)
 def test_dpo_preview_marks_equal_trainer_completion_mask(record, tiny_model_dir, tokenizer, tmp_path):
     from trl import DPOConfig, DPOTrainer
 
     bundle = load_data([record])
     config = DPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", max_length=None)
-    trainer = DPOTrainer(model=str(tiny_model_dir), args=config, train_dataset=bundle.dataset, processing_class=tokenizer)
+    trainer = DPOTrainer(
+        model=str(tiny_model_dir), args=config, train_dataset=bundle.dataset, processing_class=tokenizer
+    )
     batch = trainer.data_collator([trainer.train_dataset[0]])
     preview = preview_record(bundle, tokenizer)
     labels = loss_labels(bundle.dataset[0], tokenizer)
@@ -126,11 +153,20 @@ def test_sample_files_feed_both_trainers(tiny_model_dir, train_tokenizer, tokeni
         assert bundle.report.issues == [] and bundle.kind == sample.kind
         subset = bundle.dataset.select(range(8))
         if sample.kind == "preference":
-            trainer = DPOTrainer(model=str(tiny_model_dir), train_dataset=subset, processing_class=tokenizer,
-                                 args=DPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none"))
+            trainer = DPOTrainer(
+                model=str(tiny_model_dir),
+                train_dataset=subset,
+                processing_class=tokenizer,
+                args=DPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none"),
+            )
             assert {"prompt_ids", "chosen_ids", "rejected_ids"} <= set(trainer.train_dataset.column_names)
         else:
-            trainer = SFTTrainer(model=str(tiny_model_dir), train_dataset=subset, processing_class=train_tokenizer,
-                                 args=SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
-                                                assistant_only_loss=True))
+            trainer = SFTTrainer(
+                model=str(tiny_model_dir),
+                train_dataset=subset,
+                processing_class=train_tokenizer,
+                args=SFTConfig(
+                    output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", assistant_only_loss=True
+                ),
+            )
             assert len(trainer.train_dataset) == 8

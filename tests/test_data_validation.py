@@ -27,27 +27,104 @@ def chat(*messages) -> dict:
 CASES = [
     ("not JSON", "a.jsonl", jsonl(GOOD, "{'instruction': 'x'}", GOOD | {"input": "c"}), 2, None, "not_json"),
     ("trailing comma", "a.jsonl", jsonl(GOOD, '{"instruction": "x", "output": "y",}'), 2, None, "not_json"),
-    ("not UTF-8", "a.jsonl", jsonl(GOOD) + '{"instruction": "Très", "output": "x"}\n'.encode("latin-1") + jsonl(GOOD | {"input": "b"}), 2, None, "not_utf8"),
+    (
+        "not UTF-8",
+        "a.jsonl",
+        jsonl(GOOD) + '{"instruction": "Très", "output": "x"}\n'.encode("latin-1") + jsonl(GOOD | {"input": "b"}),
+        2,
+        None,
+        "not_utf8",
+    ),
     ("not an object", "a.jsonl", jsonl(GOOD, "[1, 2]"), 2, None, "wrong_type"),
     ("missing field", "a.jsonl", jsonl(GOOD, {"instruction": "x"}), 2, "output", "missing_field"),
     ("empty field", "a.jsonl", jsonl(GOOD, {"instruction": "  ", "output": "y"}), 2, "instruction", "empty_field"),
     ("wrong type", "a.jsonl", jsonl(GOOD, {"instruction": "x", "output": 4}), 2, "output", "wrong_type"),
     ("duplicate", "a.jsonl", jsonl(GOOD, GOOD | {"input": "b"}, GOOD), 3, None, "duplicate"),
-    ("assistant first", "c.jsonl", jsonl(CHAT, chat(("assistant", "Hi"), ("user", "Yo"))), 2, "messages[0].role", "role_order"),
-    ("two user turns", "c.jsonl", jsonl(CHAT, chat(("user", "a"), ("user", "b"), ("assistant", "c"))), 2, "messages[1].role", "role_order"),
+    (
+        "assistant first",
+        "c.jsonl",
+        jsonl(CHAT, chat(("assistant", "Hi"), ("user", "Yo"))),
+        2,
+        "messages[0].role",
+        "role_order",
+    ),
+    (
+        "two user turns",
+        "c.jsonl",
+        jsonl(CHAT, chat(("user", "a"), ("user", "b"), ("assistant", "c"))),
+        2,
+        "messages[1].role",
+        "role_order",
+    ),
     ("no assistant turn", "c.jsonl", jsonl(CHAT, chat(("system", "s"), ("user", "a"))), 2, "messages", "no_assistant"),
     ("unknown role", "c.jsonl", jsonl(CHAT, chat(("user", "a"), ("robot", "b"))), 2, "messages[1].role", "bad_role"),
-    ("empty content", "c.jsonl", jsonl(CHAT, chat(("user", "a"), ("assistant", ""))), 2, "messages[1].content", "empty_field"),
-    ("message without content", "c.jsonl", jsonl(CHAT, chat(("user", "a"), {"role": "assistant"})), 2, "messages[1].content", "missing_field"),
+    (
+        "empty content",
+        "c.jsonl",
+        jsonl(CHAT, chat(("user", "a"), ("assistant", ""))),
+        2,
+        "messages[1].content",
+        "empty_field",
+    ),
+    (
+        "message without content",
+        "c.jsonl",
+        jsonl(CHAT, chat(("user", "a"), {"role": "assistant"})),
+        2,
+        "messages[1].content",
+        "missing_field",
+    ),
     ("messages not a list", "c.jsonl", jsonl(CHAT, {"messages": "hello"}), 2, "messages", "wrong_type"),
-    ("content not a string", "c.jsonl", jsonl(CHAT, chat(("user", ["a"]), ("assistant", "b"))), 2, "messages[0].content", "wrong_type"),
-    ("ShareGPT unknown speaker", "s.jsonl", jsonl(SHAREGPT, {"conversations": [{"from": "alien", "value": "x"}]}), 2, "conversations[0].from", "bad_role"),
-    ("chosen == rejected", "p.jsonl", jsonl(PAIR, PAIR | {"chosen": "same", "rejected": "same"}), 2, "rejected", "same_answer"),
-    ("prompt ends on assistant", "p.jsonl", jsonl(PAIR | {"prompt": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}, PAIR), 1, "prompt[1].role", "role_order"),
-    ("chosen spoken by user", "p.jsonl", jsonl(PAIR, PAIR | {"chosen": [{"role": "user", "content": "x"}]}), 2, "chosen", "role_order"),
+    (
+        "content not a string",
+        "c.jsonl",
+        jsonl(CHAT, chat(("user", ["a"]), ("assistant", "b"))),
+        2,
+        "messages[0].content",
+        "wrong_type",
+    ),
+    (
+        "ShareGPT unknown speaker",
+        "s.jsonl",
+        jsonl(SHAREGPT, {"conversations": [{"from": "alien", "value": "x"}]}),
+        2,
+        "conversations[0].from",
+        "bad_role",
+    ),
+    (
+        "chosen == rejected",
+        "p.jsonl",
+        jsonl(PAIR, PAIR | {"chosen": "same", "rejected": "same"}),
+        2,
+        "rejected",
+        "same_answer",
+    ),
+    (
+        "prompt ends on assistant",
+        "p.jsonl",
+        jsonl(PAIR | {"prompt": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}, PAIR),
+        1,
+        "prompt[1].role",
+        "role_order",
+    ),
+    (
+        "chosen spoken by user",
+        "p.jsonl",
+        jsonl(PAIR, PAIR | {"chosen": [{"role": "user", "content": "x"}]}),
+        2,
+        "chosen",
+        "role_order",
+    ),
     ("CSV row too wide", "a.csv", b"instruction,output\nRate,good\nRate,bad,extra\nRate,fine\n", 3, None, "wrong_type"),
     ("CSV empty cell", "a.csv", b"instruction,input,output\nRate,,good\nRate,x,\n", 3, "output", "missing_field"),
-    ("JSON list record", "a.json", b'[\n {"instruction": "x", "output": "y"},\n\n {"instruction": "x"}\n]\n', 4, "output", "missing_field"),
+    (
+        "JSON list record",
+        "a.json",
+        b'[\n {"instruction": "x", "output": "y"},\n\n {"instruction": "x"}\n]\n',
+        4,
+        "output",
+        "missing_field",
+    ),
 ]
 
 
@@ -78,7 +155,9 @@ def test_empty_file_and_unknown_columns_leave_nothing_usable(tmp_path):
     report = load_data(tmp_path / "odd.jsonl").report
     assert [i.code for i in report.errors] == ["unknown_format"] and "question" in report.errors[0].message
     # A JSON file that does not parse has no records to save: the error names the line where parsing stopped.
-    (tmp_path / "bad.json").write_text('[\n {"instruction": "x", "output": "y"},\n {"instruction": "x" "output": "y"}\n]\n')
+    (tmp_path / "bad.json").write_text(
+        '[\n {"instruction": "x", "output": "y"},\n {"instruction": "x" "output": "y"}\n]\n'
+    )
     report = load_data(tmp_path / "bad.json").report
     assert [(i.line, i.code) for i in report.errors] == [(3, "not_json")] and not report.ok
 

@@ -8,17 +8,17 @@ import pytest
 import torch
 
 from workbench import GenerationSettings, WorkbenchError, load_model
-from workbench.evaluation import CHANGES, evaluate_run
+from workbench.evaluation.evaluate import CHANGES, evaluate_run
 
 
 def test_eval_loss_is_the_trainers_eval_loss(tmp_path, tiny_model_dir):
     """The held-out loss the evaluation reports equals the trainer's eval_loss on the same records and step."""
     from datasets import Dataset
 
-    from workbench.compare import ModelBench
     from workbench.data import SAMPLES, load_data, loss_settings
-    from workbench.evaluation import evaluate_sides
+    from workbench.evaluation.evaluate import evaluate_sides
     from workbench.hardware import Precision
+    from workbench.inference.bench import ModelBench
     from workbench.training import TrainConfig, read_metrics, train
 
     sample = SAMPLES["sentiment_json"]
@@ -26,16 +26,36 @@ def test_eval_loss_is_the_trainers_eval_loss(tmp_path, tiny_model_dir):
     eval_rows = list(load_data(sample.eval_path).dataset)[:4]
     # One evaluation batch holding every record: the trainer's eval loss is then the mean over all answer tokens.
     # max_length 48 truncates some records, which the evaluation must truncate the same way.
-    config = TrainConfig(model=str(tiny_model_dir), name="exact", output_dir=str(tmp_path), max_steps=2, batch_size=4,
-                         eval_steps=2, save_steps=2, logging_steps=1, learning_rate=5e-3, precision="fp32", max_length=48)
+    config = TrainConfig(
+        model=str(tiny_model_dir),
+        name="exact",
+        output_dir=str(tmp_path),
+        max_steps=2,
+        batch_size=4,
+        eval_steps=2,
+        save_steps=2,
+        logging_steps=1,
+        learning_rate=5e-3,
+        precision="fp32",
+        max_length=48,
+    )
     result = train(config, dataset=Dataset.from_list(train_rows), eval_dataset=Dataset.from_list(eval_rows))
     trainer_loss = [r["eval_loss"] for r in read_metrics(result.run_dir) if r.get("step") == 2 and "eval_loss" in r][-1]
 
     bench = ModelBench(load_model(str(tiny_model_dir), precision=Precision("cpu", torch.float32, "exact comparison")))
     bench.add_adapter(result.run_dir)
     loss = loss_settings("conversational", "answer", bench.tokenizer)
-    results = evaluate_sides(bench.sides, bench.use, bench.tokenizer, eval_rows, loss=loss, max_length=48, probe=False,
-                             settings=GenerationSettings(max_new_tokens=2, temperature=0), bench=bench)
+    results = evaluate_sides(
+        bench.sides,
+        bench.use,
+        bench.tokenizer,
+        eval_rows,
+        loss=loss,
+        max_length=48,
+        probe=False,
+        settings=GenerationSettings(max_new_tokens=2, temperature=0),
+        bench=bench,
+    )
     assert results["sides"]["exact"]["loss"] == pytest.approx(trainer_loss, rel=1e-4)
     assert results["sides"]["base"]["loss"] != pytest.approx(trainer_loss, rel=1e-4)
 
@@ -44,7 +64,12 @@ def test_evaluate_sft_run_writes_json_markdown_and_chart(tmp_path, tiny_model_di
     run = make_adapter_run(tmp_path / "sft-run", tiny_model_dir, seed=1)
     data = tmp_path / "eval.jsonl"
     rows = [
-        {"messages": [{"role": "user", "content": f"Rate review {i}"}, {"role": "assistant", "content": '{"sentiment": "positive", "stars": 4}'}]}
+        {
+            "messages": [
+                {"role": "user", "content": f"Rate review {i}"},
+                {"role": "assistant", "content": '{"sentiment": "positive", "stars": 4}'},
+            ]
+        }
         for i in range(3)
     ]
     data.write_text("\n".join(json.dumps(r) for r in rows))
@@ -72,7 +97,11 @@ def test_dpo_metrics_are_rewards_against_the_base(tmp_path, tiny_model_dir, make
     run = make_adapter_run(tmp_path / "dpo-run", tiny_model_dir, seed=2, method="dpo")
     data = tmp_path / "pairs.jsonl"
     pairs = [
-        {"prompt": [{"role": "user", "content": f"Q{i}"}], "chosen": [{"role": "assistant", "content": "Yes."}], "rejected": [{"role": "assistant", "content": "No way."}]}
+        {
+            "prompt": [{"role": "user", "content": f"Q{i}"}],
+            "chosen": [{"role": "assistant", "content": "Yes."}],
+            "rejected": [{"role": "assistant", "content": "No way."}],
+        }
         for i in range(2)
     ]
     data.write_text("\n".join(json.dumps(p) for p in pairs))
@@ -112,35 +141,51 @@ def test_a_qlora_run_is_evaluated_on_its_4bit_base(tmp_path, tokenizer, monkeypa
     from conftest import build_tiny_model
     from datasets import Dataset
 
-    from workbench.compare import ModelBench
     from workbench.data import SAMPLES, load_data
+    from workbench.inference.bench import ModelBench
     from workbench.training import TrainConfig, train
 
     rows = list(load_data(SAMPLES["sentiment_json"].train_path).dataset)[:4]
     # Layers at least one 4-bit block wide (64): bitsandbytes' CPU inference kernel needs that.
     model_dir = build_tiny_model(tmp_path / "model", tokenizer, hidden_size=128, intermediate_size=256)
-    config = TrainConfig(model=str(model_dir), name="q", output_dir=str(tmp_path), adaptation="qlora", max_steps=1,
-                         batch_size=2, save_steps=1, max_length=128, precision="fp32")
+    config = TrainConfig(
+        model=str(model_dir),
+        name="q",
+        output_dir=str(tmp_path),
+        adaptation="qlora",
+        max_steps=1,
+        batch_size=2,
+        save_steps=1,
+        max_length=128,
+        precision="fp32",
+    )
     run_dir = train(config, dataset=Dataset.from_list(rows)).run_dir
     data = tmp_path / "held_out.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
     loaded = []
     from_adapters = ModelBench.from_adapters.__func__
-    monkeypatch.setattr(ModelBench, "from_adapters", classmethod(
-        lambda cls, *a, **kw: loaded.append(kw.get("quantization")) or from_adapters(cls, *a, **kw)))
+    monkeypatch.setattr(
+        ModelBench,
+        "from_adapters",
+        classmethod(lambda cls, *a, **kw: loaded.append(kw.get("quantization")) or from_adapters(cls, *a, **kw)),
+    )
 
-    results = evaluate_run(run_dir, data=data, probe=False, settings=GenerationSettings(max_new_tokens=2, temperature=0))
+    results = evaluate_run(
+        run_dir, data=data, probe=False, settings=GenerationSettings(max_new_tokens=2, temperature=0)
+    )
     assert loaded == ["4bit"]
     assert results["base_quantization"] == "4bit"
     assert "Base loaded in 4bit" in (run_dir / "eval" / "eval.md").read_text()
 
 
 def test_the_forgetting_probe_alone_reports_what_the_full_evaluation_does(tmp_path, tiny_model_dir, make_adapter_run):
-    from workbench.evaluation import evaluate_forgetting
+    from workbench.evaluation.evaluate import evaluate_forgetting
 
     run = make_adapter_run(tmp_path / "sft-run", tiny_model_dir, seed=1)
     data = tmp_path / "eval.jsonl"
-    data.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}))
+    data.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
+    )
     full = evaluate_run(run, data=data, settings=GenerationSettings(max_new_tokens=2, temperature=0))["forgetting"]
     alone = evaluate_forgetting(run, limit=3)
     assert list(alone["sides"]) == ["base", "sft-run"] and len(alone["items"]) == 3

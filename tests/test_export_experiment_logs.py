@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from conftest import sft_rows, tiny_config
 from datasets import Dataset
 
-from conftest import sft_rows, tiny_config
 from workbench.errors import WorkbenchError
 from workbench.training import TrainConfig, train
 

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from workbench import WorkbenchError
-from workbench.export import export_gguf, export_merged
-from workbench.gguf_export import write_gguf
-from workbench.modelfile import render_go_template
+from workbench.export.gguf_export import write_gguf
+from workbench.export.merge import export_gguf, export_merged
+from workbench.export.modelfile import render_go_template
 
 PROMPTS = ["What is the capital of France?", "Write a haiku about the sea.", "List three colours."]
 
@@ -30,12 +30,25 @@ def embedded_run(tmp_path_factory, default_model_dir):
     from workbench.training import TrainConfig, train
 
     rows = [
-        {"messages": [{"role": "user", "content": f"Review {i}: {text}"}, {"role": "assistant", "content": f'{{"sentiment": "{label}"}}'}]}
+        {
+            "messages": [
+                {"role": "user", "content": f"Review {i}: {text}"},
+                {"role": "assistant", "content": f'{{"sentiment": "{label}"}}'},
+            ]
+        }
         for i, (text, label) in enumerate([("Great food.", "positive"), ("Cold soup.", "negative")] * 4)
     ]
     config = TrainConfig(
-        name="sft-run", model=str(default_model_dir), output_dir=str(tmp_path_factory.mktemp("gguf")), max_steps=2,
-        batch_size=4, max_length=64, learning_rate=1e-3, eval_fraction=0, save_steps=2, lora_r=8,
+        name="sft-run",
+        model=str(default_model_dir),
+        output_dir=str(tmp_path_factory.mktemp("gguf")),
+        max_steps=2,
+        batch_size=4,
+        max_length=64,
+        learning_rate=1e-3,
+        eval_fraction=0,
+        save_steps=2,
+        lora_r=8,
     )
     return train(config, dataset=Dataset.from_list(rows)).run_dir
 
@@ -70,7 +83,9 @@ def _load_gguf(result):
 
 def _ids(tokenizer, prompt):
     messages = [{"role": "user", "content": prompt}]
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)[
+        "input_ids"
+    ]
 
 
 @pytest.mark.embedded
@@ -111,8 +126,8 @@ def test_q8_0_greedy_answers_match_the_merged_model(exported, merged):
         ids = _ids(tokenizer, prompt)
         options = dict(max_new_tokens=16, min_new_tokens=16, do_sample=False, temperature=None, top_p=None, top_k=None)
         with torch.inference_mode():
-            got = model.generate(ids, **options)[0, ids.shape[1]:]
-            expected = reference.generate(ids, **options)[0, ids.shape[1]:]
+            got = model.generate(ids, **options)[0, ids.shape[1] :]
+            expected = reference.generate(ids, **options)[0, ids.shape[1] :]
         assert got.tolist() == expected.tolist(), (prompt, tokenizer.decode(got), tokenizer.decode(expected))
 
 
@@ -135,22 +150,26 @@ def test_modelfile_template_renders_the_chat_template(exported, merged):
     expected = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
     assert render_go_template(template, conversation) == expected
     with_system = [{"role": "system", "content": "Answer in JSON."}, *conversation]
-    assert render_go_template(template, with_system) == tokenizer.apply_chat_template(with_system, tokenize=False, add_generation_prompt=True)
+    assert render_go_template(template, with_system) == tokenizer.apply_chat_template(
+        with_system, tokenize=False, add_generation_prompt=True
+    )
 
 
 def test_go_renderer_follows_go_semantics():
     # Expected strings worked out by hand from Go's text/template rules: range binds index and element,
     # `else if` chains, and/or/not/eq/ne, text outside actions copied verbatim (newlines included).
-    template = '{{ range $i, $m := .Messages }}{{ if and (eq $i 0) (ne $m.Role "system") }}[S]\n{{ end }}' \
-               '{{ if eq $m.Role "user" }}U:{{ $m.Content }}\n{{ else if eq $m.Role "system" }}S:{{ $m.Content }}\n' \
-               '{{ else }}?{{ end }}{{ end }}>'
+    template = (
+        '{{ range $i, $m := .Messages }}{{ if and (eq $i 0) (ne $m.Role "system") }}[S]\n{{ end }}'
+        '{{ if eq $m.Role "user" }}U:{{ $m.Content }}\n{{ else if eq $m.Role "system" }}S:{{ $m.Content }}\n'
+        "{{ else }}?{{ end }}{{ end }}>"
+    )
     assert render_go_template(template, []) == ">"
     assert render_go_template(template, [{"role": "user", "content": "a"}]) == "[S]\nU:a\n>"
     messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "b"}, {"role": "tool", "content": "t"}]
     assert render_go_template(template, messages) == "S:s\nU:b\n?>"
     assert render_go_template('{{ if or (not 0) (eq "a" "b") }}yes{{ end }}', []) == "yes"
     with pytest.raises(WorkbenchError, match="unsupported"):
-        render_go_template("{{ printf \"%d\" 1 }}", [])
+        render_go_template('{{ printf "%d" 1 }}', [])
 
 
 def test_q4_0_file_loads_back_on_a_tiny_model(tmp_path, tiny_model_dir):
@@ -160,7 +179,11 @@ def test_q4_0_file_loads_back_on_a_tiny_model(tmp_path, tiny_model_dir):
     summary = write_gguf(tiny_model_dir, tmp_path / "tiny.q4_0.gguf", "q4_0")
     reader = gguf.GGUFReader(summary.path)
     types = {t.name: t.tensor_type.name for t in reader.tensors}
-    assert types["blk.0.attn_q.weight"] == "Q4_0" and types["token_embd.weight"] == "Q8_0" and types["output_norm.weight"] == "F32"
+    assert (
+        types["blk.0.attn_q.weight"] == "Q4_0"
+        and types["token_embd.weight"] == "Q8_0"
+        and types["output_norm.weight"] == "F32"
+    )
     assert "output.weight" not in types  # tied embeddings: llama.cpp reuses token_embd
     assert reader.fields["tokenizer.ggml.pre"].contents() == "smollm"
     assert reader.fields["tokenizer.chat_template"].contents().startswith("{% for message in messages %}")
@@ -172,8 +195,12 @@ def test_unsupported_architectures_are_refused_by_name(tmp_path, tiny_model_dir)
     folder = tmp_path / "qwen"
     shutil.copytree(tiny_model_dir, folder)
     config = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps(config | {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"}))
-    with pytest.raises(WorkbenchError, match=r"llama family \(LlamaForCausalLM, MistralForCausalLM\); this model is Qwen2ForCausalLM"):
+    (folder / "config.json").write_text(
+        json.dumps(config | {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"})
+    )
+    with pytest.raises(
+        WorkbenchError, match=r"llama family \(LlamaForCausalLM, MistralForCausalLM\); this model is Qwen2ForCausalLM"
+    ):
         write_gguf(folder, tmp_path / "x.gguf", "f16")
     assert not list(tmp_path.glob("*.gguf"))
     with pytest.raises(WorkbenchError, match="choose one of f16, q8_0, q4_0"):

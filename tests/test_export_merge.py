@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from workbench import WorkbenchError, load_model
-from workbench.compare import ModelBench
-from workbench.export import export_merged
+from workbench.export.merge import export_merged
 from workbench.hardware import Precision
+from workbench.inference.bench import ModelBench
 
 
 def test_merged_model_matches_base_plus_adapter(tmp_path, tiny_model_dir, make_adapter_run):

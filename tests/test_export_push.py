@@ -13,11 +13,17 @@ import pytest
 
 from workbench import WorkbenchError
 from workbench.cli import main
-from workbench.evaluation import write_report
-from workbench.hub import EMBEDDED_HUB_ID, plan_push, push_run
+from workbench.evaluation.evaluate import write_report
+from workbench.export.hub import EMBEDDED_HUB_ID, plan_push, push_run
 
-RESULTS = {"sides": {"base": {"json_valid": 0.25, "eval_loss": 2.5}, "run": {"json_valid": 0.75, "eval_loss": 1.25}},
-           "samples": 4, "data": "sentiment_json.eval.jsonl", "run": "run", "example_score": "json_valid", "examples": []}
+RESULTS = {
+    "sides": {"base": {"json_valid": 0.25, "eval_loss": 2.5}, "run": {"json_valid": 0.75, "eval_loss": 1.25}},
+    "samples": 4,
+    "data": "sentiment_json.eval.jsonl",
+    "run": "run",
+    "example_score": "json_valid",
+    "examples": [],
+}
 
 
 @pytest.fixture
@@ -39,7 +45,15 @@ def run(tmp_path, tiny_model_dir, make_adapter_run, monkeypatch):
 def test_dry_run_lists_the_upload_and_renders_the_eval_table(run, capsys):
     assert main(["push", str(run), "me/smollm2-sentiment", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "loss.png", "eval/eval.md", "eval/before_after.png", "README.md"):
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "tokenizer.json",
+        "loss.png",
+        "eval/eval.md",
+        "eval/before_after.png",
+        "README.md",
+    ):
         assert name in out
     assert "would upload to https://huggingface.co/me/smollm2-sentiment" in out
     card = plan_push(run, "me/smollm2-sentiment").card

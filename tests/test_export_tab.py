@@ -10,7 +10,9 @@ import pytest
 from workbench.ui.export_tab import export_for_download
 
 
-def test_export_tab_writes_a_download_per_session_and_cleans_up(tmp_path, tiny_model_dir, make_adapter_run, monkeypatch):
+def test_export_tab_writes_a_download_per_session_and_cleans_up(
+    tmp_path, tiny_model_dir, make_adapter_run, monkeypatch
+):
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
     make_adapter_run(tmp_path / "runs" / "tuned", tiny_model_dir, seed=1)
     no_progress = lambda *a, **k: None  # noqa: E731

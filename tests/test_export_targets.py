@@ -11,7 +11,7 @@ import pytest
 
 from workbench import WorkbenchError
 from workbench.cli import main
-from workbench.export import EXPORT_MARKER, export_merged, export_run
+from workbench.export.merge import EXPORT_MARKER, export_merged, export_run
 
 
 @pytest.fixture

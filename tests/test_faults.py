@@ -21,7 +21,7 @@ from datasets import Dataset
 
 from workbench.errors import WorkbenchError
 from workbench.training import TrainConfig, resume, train
-from workbench.training.runs import METRICS_FILE, latest_checkpoint
+from workbench.workspace.runs import METRICS_FILE, latest_checkpoint
 
 ROWS = [
     {"messages": [{"role": "user", "content": f"Label {i}"}, {"role": "assistant", "content": f'{{"label": {i % 3}}}'}]}
@@ -46,8 +46,19 @@ def run_child(script: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def run_config(model_dir: Path, root: Path, name: str = "run") -> dict:
-    return dict(model=str(model_dir), output_dir=str(root), name=name, data=str(root / "data.jsonl"), max_steps=6,
-                batch_size=4, max_length=64, learning_rate=5e-3, eval_fraction=0.0, save_steps=2, precision="fp32")
+    return dict(
+        model=str(model_dir),
+        output_dir=str(root),
+        name=name,
+        data=str(root / "data.jsonl"),
+        max_steps=6,
+        batch_size=4,
+        max_length=64,
+        learning_rate=5e-3,
+        eval_fraction=0.0,
+        save_steps=2,
+        precision="fp32",
+    )
 
 
 def metric_lines(run_dir: Path) -> list[dict]:
@@ -73,13 +84,16 @@ def test_kill_9_during_default_model_conversion_is_rebuilt_never_half_loaded(tmp
     from workbench.models import _is_complete, default_model_dir, load_model
 
     # The child converts the embedded GGUF for real and dies halfway through writing the weights.
-    child = run_child("""
+    child = run_child(
+        """
         import transformers.modeling_utils as modeling
         from safetensors.torch import save
         modeling.safe_save_file = lambda tensors, path, metadata=None: die_half_written(path, save(tensors, metadata=metadata))
         from workbench.models import ensure_default_model
         ensure_default_model()
-    """, WORKBENCH_CACHE=str(tmp_path))
+    """,
+        WORKBENCH_CACHE=str(tmp_path),
+    )
     assert child.returncode == -9, child.stderr[-2000:]
     os.environ["WORKBENCH_CACHE"] = str(tmp_path)  # default_model_dir() reads it
     try:
@@ -99,7 +113,9 @@ def test_kill_9_during_default_model_conversion_is_rebuilt_never_half_loaded(tmp
 @pytest.mark.parametrize(
     ("moment", "patch"),
     [
-        ("writing the adapter weights", """
+        (
+            "writing the adapter weights",
+            """
             import peft.peft_model as peft_model
             from safetensors.torch import save
             real = peft_model.safe_save_file
@@ -108,8 +124,11 @@ def test_kill_9_during_default_model_conversion_is_rebuilt_never_half_loaded(tmp
                     die_half_written(path, save(tensors, metadata=metadata))
                 return real(tensors, path, metadata=metadata)
             peft_model.safe_save_file = save_file
-        """),
-        ("writing trainer_state.json", """
+        """,
+        ),
+        (
+            "writing trainer_state.json",
+            """
             import dataclasses, json
             from transformers.trainer_callback import TrainerState
             real = TrainerState.save_to_json
@@ -118,15 +137,19 @@ def test_kill_9_during_default_model_conversion_is_rebuilt_never_half_loaded(tmp
                     die_half_written(path, json.dumps(dataclasses.asdict(self), indent=2).encode())
                 return real(self, path)
             TrainerState.save_to_json = save_to_json
-        """),
+        """,
+        ),
     ],
 )
 def test_kill_9_while_saving_a_checkpoint_keeps_the_previous_one(tiny_model_dir, tmp_path, moment, patch):
     (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    child = run_child(textwrap.dedent(patch) + f"""
+    child = run_child(
+        textwrap.dedent(patch)
+        + f"""
 from workbench.training import TrainConfig, train
 train(TrainConfig(**{run_config(tiny_model_dir, tmp_path)!r}))
-""")
+"""
+    )
     assert child.returncode == -9, child.stderr[-2000:]
     run_dir = tmp_path / "run"
     assert (run_dir / "checkpoints" / "checkpoint-4").is_dir(), f"the kill came while {moment}"
@@ -188,7 +211,7 @@ def test_disk_full_while_saving_says_so_and_keeps_what_was_written(tiny_model_di
 
 def test_many_starts_at_once_run_one_queue_one_and_refuse_the_others(tiny_model_dir, tmp_path):
     """Six clicks of one page at once: one trains, one waits its turn (one waiting run per learner), four are refused."""
-    from workbench.ui.run_manager import RunManager
+    from workbench.server.run_manager import RunManager
 
     manager = RunManager()
     gate = threading.Barrier(6)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import judge
-from workbench.forgetting import load_probe, passes, score_probe
+from workbench.evaluation import judge
+from workbench.evaluation.forgetting import load_probe, passes, score_probe
 
 
 def test_checks_accept_right_answers_and_refuse_wrong_or_refusing_ones():
@@ -39,8 +39,8 @@ def test_score_lists_what_the_tuned_model_lost():
 @pytest.mark.embedded
 def test_the_base_model_answers_the_probe(default_model_dir):
     """The probe measures what a fine-tune breaks only if the base gets its questions right to begin with."""
-    from workbench.evaluation import PROBE_SETTINGS
-    from workbench.generation import stream_batch
+    from workbench.evaluation.evaluate import PROBE_SETTINGS
+    from workbench.inference.generation import stream_batch
     from workbench.models import load_model
 
     lm = load_model("default")
@@ -48,7 +48,12 @@ def test_the_base_model_answers_the_probe(default_model_dir):
     answers = []
     for start in range(0, len(items), 11):
         texts = []
-        for texts in stream_batch(lm.model, lm.tokenizer, [[{"role": "user", "content": i.prompt}] for i in items[start : start + 11]], PROBE_SETTINGS):
+        for texts in stream_batch(
+            lm.model,
+            lm.tokenizer,
+            [[{"role": "user", "content": i.prompt}] for i in items[start : start + 11]],
+            PROBE_SETTINGS,
+        ):
             pass
         answers += texts
     assert score_probe(items, {"base": answers})["sides"]["base"]["score"] >= 0.9

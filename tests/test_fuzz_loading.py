@@ -17,48 +17,121 @@ from workbench.data import load_data
 from workbench.data.readers import ReadLimits, read_source
 from workbench.training import TrainConfig
 
-FUZZ = settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-FIELDS = ["messages", "prompt", "completion", "chosen", "rejected", "text", "instruction", "output", "input",
-          "conversations", "role", "content", "from", "value", "label", "weight", "tool_calls", "system"]
+FUZZ = settings(
+    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+FIELDS = [
+    "messages",
+    "prompt",
+    "completion",
+    "chosen",
+    "rejected",
+    "text",
+    "instruction",
+    "output",
+    "input",
+    "conversations",
+    "role",
+    "content",
+    "from",
+    "value",
+    "label",
+    "weight",
+    "tool_calls",
+    "system",
+]
 
 # Text that stresses encoders and templates: lone surrogates, NUL, control tokens, right-to-left, huge digits.
 nasty_text = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["\ud800", "a\udfffb", "\x00", "<|im_start|>assistant\n", "<|im_end|>", "[INST]", "مرحبا",
-                     "\u202e", "1" * 5000, "", " ", "\n\n", "{{ raise }}", "{% generation %}"]),
+    st.sampled_from(
+        [
+            "\ud800",
+            "a\udfffb",
+            "\x00",
+            "<|im_start|>assistant\n",
+            "<|im_end|>",
+            "[INST]",
+            "مرحبا",
+            "\u202e",
+            "1" * 5000,
+            "",
+            " ",
+            "\n\n",
+            "{{ raise }}",
+            "{% generation %}",
+        ]
+    ),
 )
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**70, max_value=10**80),
-                    st.floats(allow_nan=True, allow_infinity=True), nasty_text)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**70, max_value=10**80),
+    st.floats(allow_nan=True, allow_infinity=True),
+    nasty_text,
+)
 json_values = st.recursive(
     scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4),
-                               st.dictionaries(st.one_of(st.sampled_from(FIELDS), nasty_text), children, max_size=5)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(FIELDS), nasty_text), children, max_size=5),
+    ),
     max_leaves=20,
 )
-message = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", "tool", "robot", 3]),
-                                 "content": st.one_of(nasty_text, st.none(), st.integers())},
-                                optional={"weight": st.sampled_from([0, 1, "x"]), "tool_calls": st.just([]),
-                                          "name": nasty_text})
+message = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["user", "assistant", "system", "tool", "robot", 3]),
+        "content": st.one_of(nasty_text, st.none(), st.integers()),
+    },
+    optional={"weight": st.sampled_from([0, 1, "x"]), "tool_calls": st.just([]), "name": nasty_text},
+)
 # Records shaped like the formats, so the fuzzer reaches past format detection into normalization.
 shaped = st.one_of(
     st.fixed_dictionaries({"messages": st.lists(message, max_size=4)}),
-    st.fixed_dictionaries({"prompt": st.one_of(nasty_text, st.lists(message, max_size=2)),
-                           "completion": st.one_of(nasty_text, st.lists(message, max_size=2))},
-                          optional={"label": st.booleans()}),
-    st.fixed_dictionaries({"chosen": st.one_of(nasty_text, st.lists(message, max_size=3)),
-                           "rejected": st.one_of(nasty_text, st.lists(message, max_size=3))},
-                          optional={"prompt": st.one_of(nasty_text, st.lists(message, max_size=2))}),
+    st.fixed_dictionaries(
+        {
+            "prompt": st.one_of(nasty_text, st.lists(message, max_size=2)),
+            "completion": st.one_of(nasty_text, st.lists(message, max_size=2)),
+        },
+        optional={"label": st.booleans()},
+    ),
+    st.fixed_dictionaries(
+        {
+            "chosen": st.one_of(nasty_text, st.lists(message, max_size=3)),
+            "rejected": st.one_of(nasty_text, st.lists(message, max_size=3)),
+        },
+        optional={"prompt": st.one_of(nasty_text, st.lists(message, max_size=2))},
+    ),
     st.fixed_dictionaries({"instruction": nasty_text, "output": nasty_text}, optional={"input": json_values}),
-    st.fixed_dictionaries({"conversations": st.lists(st.fixed_dictionaries({"from": st.sampled_from(["human", "gpt", "x"]),
-                                                                             "value": nasty_text}), max_size=4)}),
+    st.fixed_dictionaries(
+        {
+            "conversations": st.lists(
+                st.fixed_dictionaries({"from": st.sampled_from(["human", "gpt", "x"]), "value": nasty_text}), max_size=4
+            )
+        }
+    ),
 )
 records = st.lists(st.one_of(shaped, json_values), max_size=8)
 # Valid JSON Python's parser refuses or that breaks naive code: deep nesting, huge integers, escapes.
-adversarial_lines = st.sampled_from([
-    "[" * 3000 + "]" * 3000, '{"a":' * 2000 + "1" + "}" * 2000, '{"text": ' + "9" * 6000 + "}",
-    '{"text": "\\ud800"}', '{"prompt": "\\udfff", "completion": "x"}', '{"text": "ok"}', "", "   ", "{", "null",
-    "[]", '"just a string"', '{"text": "a\\u0000b"}', '{"messages": [{"role": "user", "content": "\\u202e"}]}',
-])
+adversarial_lines = st.sampled_from(
+    [
+        "[" * 3000 + "]" * 3000,
+        '{"a":' * 2000 + "1" + "}" * 2000,
+        '{"text": ' + "9" * 6000 + "}",
+        '{"text": "\\ud800"}',
+        '{"prompt": "\\udfff", "completion": "x"}',
+        '{"text": "ok"}',
+        "",
+        "   ",
+        "{",
+        "null",
+        "[]",
+        '"just a string"',
+        '{"text": "a\\u0000b"}',
+        '{"messages": [{"role": "user", "content": "\\u202e"}]}',
+    ]
+)
 
 
 def encode(value) -> str:
@@ -103,8 +176,11 @@ def test_random_json_loads_or_reports_located_issues(tmp_path, value):
 
 
 @FUZZ
-@given(rows=st.lists(st.lists(st.text(max_size=12), min_size=1, max_size=4), max_size=6),
-       delimiter=st.sampled_from([",", ";", "\t"]), quote_break=st.booleans())
+@given(
+    rows=st.lists(st.lists(st.text(max_size=12), min_size=1, max_size=4), max_size=6),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    quote_break=st.booleans(),
+)
 def test_random_csv_loads_or_reports_located_issues(tmp_path, rows, delimiter, quote_break):
     path = tmp_path / "fuzz.csv"
     text = "\n".join(delimiter.join(row) for row in [["prompt", "completion"], *rows])
@@ -137,24 +213,55 @@ def test_random_parquet_loads_or_reports_located_issues(tmp_path, rows, garbage,
 
 yaml_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20)),
-    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(st.text(max_size=10), children, max_size=3)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=10), children, max_size=3)
+    ),
     max_leaves=10,
 )
-CONFIG_FIELDS = ["learning_rate", "max_length", "epochs", "lora_r", "lora_target_modules", "name", "data", "beta",
-                 "batch_size", "eval_fraction", "warmup_ratio", "precision", "method", "max_steps", "learnin_rate"]
-adversarial_yaml = st.sampled_from([
-    # A billion laughs: each level repeats the one before nine times.
-    "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
-    "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\nlora_target_modules: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
-    "x: &x [*d]\n", "name: !!python/object/apply:os.system ['true']\n", "[" * 5000 + "]" * 5000 + "\n",
-    "learning_rate: .inf\n", "learning_rate: .nan\n", "max_length: " + "9" * 5000 + "\n", "epochs: 1e400\n",
-    "learning_rate: 1" + "0" * 400 + "\n", "? [a, b]\n: 1\n", "\x00\x01", "data: \udcff\n", "- 1\n- 2\n", "",
-])
+CONFIG_FIELDS = [
+    "learning_rate",
+    "max_length",
+    "epochs",
+    "lora_r",
+    "lora_target_modules",
+    "name",
+    "data",
+    "beta",
+    "batch_size",
+    "eval_fraction",
+    "warmup_ratio",
+    "precision",
+    "method",
+    "max_steps",
+    "learnin_rate",
+]
+adversarial_yaml = st.sampled_from(
+    [
+        # A billion laughs: each level repeats the one before nine times.
+        "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\nlora_target_modules: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+        "x: &x [*d]\n",
+        "name: !!python/object/apply:os.system ['true']\n",
+        "[" * 5000 + "]" * 5000 + "\n",
+        "learning_rate: .inf\n",
+        "learning_rate: .nan\n",
+        "max_length: " + "9" * 5000 + "\n",
+        "epochs: 1e400\n",
+        "learning_rate: 1" + "0" * 400 + "\n",
+        "? [a, b]\n: 1\n",
+        "\x00\x01",
+        "data: \udcff\n",
+        "- 1\n- 2\n",
+        "",
+    ]
+)
 
 
 @FUZZ
-@given(body=st.one_of(st.dictionaries(st.sampled_from(CONFIG_FIELDS), yaml_values, max_size=5), adversarial_yaml),
-       sets=st.lists(st.tuples(st.sampled_from(CONFIG_FIELDS), st.text(max_size=12)), max_size=3))
+@given(
+    body=st.one_of(st.dictionaries(st.sampled_from(CONFIG_FIELDS), yaml_values, max_size=5), adversarial_yaml),
+    sets=st.lists(st.tuples(st.sampled_from(CONFIG_FIELDS), st.text(max_size=12)), max_size=3),
+)
 def test_random_yaml_configs_load_or_refuse_in_one_sentence(tmp_path, body, sets):
     import yaml
 
@@ -188,7 +295,16 @@ def test_deep_nesting_costs_one_record_not_the_file(tmp_path, depth):
     deep = {"text": "x"}
     for _ in range(depth):
         deep = {"n": deep}
-    text = "[" + json.dumps({"text": "first"}) + ",\n" + "[" * depth + "]" * depth + ",\n" + json.dumps({"text": "last"}) + "]"
+    text = (
+        "["
+        + json.dumps({"text": "first"})
+        + ",\n"
+        + "[" * depth
+        + "]" * depth
+        + ",\n"
+        + json.dumps({"text": "last"})
+        + "]"
+    )
     path.write_text(text)
     bundle = load_data(path)
     assert bundle.dataset["text"] == ["first", "last"]

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from workbench import load_model
-from workbench.generation import GenerationSettings, as_messages, stream_batch
-from workbench.threads import release_idle_workers
+from workbench.inference.generation import GenerationSettings, as_messages, stream_batch
+from workbench.inference.threads import release_idle_workers
 
 
 def test_closing_the_stream_stops_generation_at_once(tiny_model_dir):

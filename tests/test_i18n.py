@@ -48,7 +48,9 @@ def page_texts(tiny_model_dir, tmp_path_factory) -> list[str]:
 
 
 def test_every_static_text_has_a_korean_entry(page_texts):
-    missing = sorted({t for t in page_texts if t not in korean() and t not in KEPT_IN_ENGLISH and not BUILT_FROM_VALUES.search(t)})
+    missing = sorted(
+        {t for t in page_texts if t not in korean() and t not in KEPT_IN_ENGLISH and not BUILT_FROM_VALUES.search(t)}
+    )
     assert not missing, f"add these to workbench/ui/locales/ko.json: {missing}"
 
 

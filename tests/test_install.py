@@ -17,9 +17,8 @@ import time
 import tomllib
 from pathlib import Path
 
-import pytest
-
 import pip_check
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,7 +102,9 @@ def test_lesson_1_runs_in_a_colab_like_kernel_with_what_its_first_cell_installs(
     # find-links): the CUDA build from the index would download ~3 GB for nothing here.
     subprocess.run([*pip, "ipykernel", "nbclient", "nbformat", "torch==2.13.0"], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
-    env.update(WORKBENCH_FAST="1", WORKBENCH_RUNS=str(tmp_path / "runs"), PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}")
+    env.update(
+        WORKBENCH_FAST="1", WORKBENCH_RUNS=str(tmp_path / "runs"), PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    )
     # A clone's files (what `git clone` would give Colab), so pip's build leaves nothing in this checkout.
     clone = tmp_path / "clone"
     clone.mkdir()
@@ -115,8 +116,13 @@ def test_lesson_1_runs_in_a_colab_like_kernel_with_what_its_first_cell_installs(
             shutil.copy(src, clone / name)
     runner = tmp_path / "run_notebook.py"
     runner.write_text(NOTEBOOK_RUNNER)
-    out = subprocess.run([python, str(runner), str(clone / "lessons" / "01_sft_lora.ipynb"), str(clone / "lessons")],
-                         env=env, capture_output=True, text=True, timeout=3000)
+    out = subprocess.run(
+        [python, str(runner), str(clone / "lessons" / "01_sft_lora.ipynb"), str(clone / "lessons")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3000,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
     print(f"lesson 1 in a Colab-like kernel: {time.perf_counter() - start:.0f} s including installs")
     first_cell = out.stdout

@@ -31,7 +31,9 @@ def test_korean_code_cells_are_the_english_ones(path):
     english = nbformat.read(ROOT / "lessons" / path.name, as_version=4)
     shared = [c for c in korean.cells if c.cell_type == "code" and build_ko.KO_ONLY not in c.metadata.get("tags", [])]
     assert [(c.id, c.source) for c in shared] == [(c.id, c.source) for c in english.cells if c.cell_type == "code"]
-    assert [c.id for c in korean.cells if c.cell_type == "markdown"] == [c.id for c in english.cells if c.cell_type == "markdown"]
+    assert [c.id for c in korean.cells if c.cell_type == "markdown"] == [
+        c.id for c in english.cells if c.cell_type == "markdown"
+    ]
 
 
 @pytest.mark.parametrize("path", KO_LESSONS, ids=[p.stem for p in KO_LESSONS])
@@ -48,7 +50,8 @@ def test_korean_text_must_cover_every_markdown_cell(tmp_path, monkeypatch):
     blocks = build_ko.korean_blocks(ROOT / "lessons" / "ko" / "src" / f"{Path(english).stem}.md")
     dropped = next(iter(blocks))
     (src / f"{Path(english).stem}.md").write_text(
-        "".join(f"<!-- cell: {cid} -->\n{text}\n" for cid, text in blocks.items() if cid != dropped), encoding="utf-8")
+        "".join(f"<!-- cell: {cid} -->\n{text}\n" for cid, text in blocks.items() if cid != dropped), encoding="utf-8"
+    )
     monkeypatch.setattr(build_ko, "KO", tmp_path)
     with pytest.raises(ValueError, match=dropped):
         build_ko.build(ROOT / "lessons" / english)
@@ -61,4 +64,6 @@ def test_one_korean_lesson_runs_in_fast_mode(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
     notebook = nbformat.read(path, as_version=4)
     # Runs in lessons/ko/, as Jupyter would; its first code cell moves to lessons/ for the English paths.
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()

@@ -15,7 +15,7 @@ import pytest
 from workbench import WorkbenchError
 from workbench.training import TrainConfig, resume, train
 from workbench.training.lifecycle import claim_run_dir
-from workbench.training.runs import STATUS_FILE, run_status, write_status
+from workbench.workspace.runs import STATUS_FILE, run_status, write_status
 
 
 def write_jsonl(path, records) -> str:
@@ -28,8 +28,18 @@ def examples(n: int, tag: str = "") -> list[dict]:
 
 
 def tiny(model_dir, tmp_path, data, **overrides) -> TrainConfig:
-    values = dict(model=str(model_dir), data=data, max_steps=2, save_steps=1, batch_size=2, max_length=64,
-                  eval_fraction=0.0, output_dir=str(tmp_path / "runs"), name="life", precision="fp32")
+    values = dict(
+        model=str(model_dir),
+        data=data,
+        max_steps=2,
+        save_steps=1,
+        batch_size=2,
+        max_length=64,
+        eval_fraction=0.0,
+        output_dir=str(tmp_path / "runs"),
+        name="life",
+        precision="fp32",
+    )
     return TrainConfig(**(values | overrides))
 
 
@@ -62,8 +72,11 @@ def test_resuming_on_changed_data_warns(tmp_path, tiny_model_dir):
     data = tmp_path / "d.jsonl"
     write_jsonl(data, examples(8))
     stop = threading.Event()
-    first = train(tiny(tiny_model_dir, tmp_path, str(data), max_steps=3),
-                  on_event=lambda e: stop.set() if e["type"] == "step" and e["step"] >= 1 else None, stop=stop)
+    first = train(
+        tiny(tiny_model_dir, tmp_path, str(data), max_steps=3),
+        on_event=lambda e: stop.set() if e["type"] == "step" and e["step"] >= 1 else None,
+        stop=stop,
+    )
     assert first.status == "stopped" and run_status(first.run_dir).status == "stopped"
     write_jsonl(data, examples(8, tag="changed "))
     events: list[dict] = []
@@ -97,10 +110,14 @@ def test_two_starts_with_one_name_get_one_folder(tmp_path):
 def test_examples_trl_drops_are_reported_before_training_and_counted(tmp_path, tiny_model_dir):
     long = [{"prompt": f"Summarise {i}: " + "word " * 120, "completion": "ok"} for i in range(6)]
     events: list[dict] = []
-    result = train(tiny(tiny_model_dir, tmp_path, write_jsonl(tmp_path / "d.jsonl", long + examples(4)), max_steps=1),
-                   on_event=events.append)
+    result = train(
+        tiny(tiny_model_dir, tmp_path, write_jsonl(tmp_path / "d.jsonl", long + examples(4)), max_steps=1),
+        on_event=events.append,
+    )
     messages = [e["message"] for e in events if e["type"] == "log"]
     drop = next(m for m in messages if "6 of 10 training examples have no trained token left" in m)
     # Said before the run's estimate and its start, while a learner can still stop and fix the data.
-    assert messages.index(drop) < next(i for i, m in enumerate(messages) if m.startswith(("estimate", "training started")))
+    assert messages.index(drop) < next(
+        i for i, m in enumerate(messages) if m.startswith(("estimate", "training started"))
+    )
     assert "4 training / 0 eval examples" in (result.run_dir / "README.md").read_text()

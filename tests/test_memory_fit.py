@@ -10,22 +10,35 @@ from conftest import sft_rows, tiny_config
 from datasets import Dataset
 
 from workbench.training import TrainConfig, pipeline
+from workbench.training.config import load_run_config
 from workbench.training.estimate import config_estimator, estimate_config
 from workbench.training.plan import fit_to_memory, memory_budget_mb
-from workbench.training.runs import load_run_config
 
 
 def pref_rows(n=16):
-    return [{"prompt": [{"role": "user", "content": f"Label {i % 2}"}],
-             "chosen": [{"role": "assistant", "content": '{"label": "yes"}'}],
-             "rejected": [{"role": "assistant", "content": "no idea"}]} for i in range(n)]
+    return [
+        {
+            "prompt": [{"role": "user", "content": f"Label {i % 2}"}],
+            "chosen": [{"role": "assistant", "content": '{"label": "yes"}'}],
+            "rejected": [{"role": "assistant", "content": "no idea"}],
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("budget_gb", [2.0, 3.0, 4.0])
 def test_the_chosen_layout_is_estimated_within_the_budget(default_model_dir, budget_gb):
     # The identity-like case of the issue: batch 8 of up to 256 tokens, on the embedded model's shapes.
-    config = TrainConfig(model=str(default_model_dir), data="x", batch_size=8, max_length=256, max_steps=10,
-                         memory_budget_gb=budget_gb, precision="bf16", lora_dropout=0.05)
+    config = TrainConfig(
+        model=str(default_model_dir),
+        data="x",
+        batch_size=8,
+        max_length=256,
+        max_steps=10,
+        memory_budget_gb=budget_gb,
+        precision="bf16",
+        lora_dropout=0.05,
+    )
     lengths = dict(n_train=91, mean_tokens=120, longest_tokens=256, n_eval=0)
     as_configured = estimate_config(config, fit=False, **lengths)
     fitted = estimate_config(config, **lengths)
@@ -33,8 +46,9 @@ def test_the_chosen_layout_is_estimated_within_the_budget(default_model_dir, bud
     assert fitted.peak_memory_mb <= budget_gb * 1024
     assert "memory fit" in fitted.fit and f"{budget_gb * 1024:,.0f} MB" in fitted.fit
 
-    chosen = fit_to_memory(config.resolved(), lambda c: config_estimator(config, **lengths)(c).peak_memory_mb,
-                           memory_budget_mb(config)).config
+    chosen = fit_to_memory(
+        config.resolved(), lambda c: config_estimator(config, **lengths)(c).peak_memory_mb, memory_budget_mb(config)
+    ).config
     assert chosen.batch_size * chosen.gradient_accumulation == 8
     assert chosen.batch_size < 8 or chosen.gradient_checkpointing and not config.gradient_checkpointing
     assert "gradient_accumulation" in fitted.fit
@@ -71,13 +85,25 @@ def test_the_chosen_settings_reach_the_trainer(tmp_path, tiny_model_dir, monkeyp
     monkeypatch.setattr(pipeline, "config_estimator", _fake_estimator)
     # sft: 1000 + 100 b <= 1075 has no solution, with checkpointing 1000 + 25 b does at b = 2 (and 3 is no divisor of 8)
     budget_gb = (1075 if method == "sft" else 1150) / 1024
-    config = tiny_config(tiny_model_dir, tmp_path, method=method, batch_size=8, gradient_accumulation=1, max_steps=1,
-                         memory_budget_gb=budget_gb, save_steps=1)
+    config = tiny_config(
+        tiny_model_dir,
+        tmp_path,
+        method=method,
+        batch_size=8,
+        gradient_accumulation=1,
+        max_steps=1,
+        memory_budget_gb=budget_gb,
+        save_steps=1,
+    )
     rows = pref_rows() if method == "dpo" else sft_rows()
     result = pipeline.train(config, dataset=Dataset.from_list(rows))
     args = built[0].args
     assert type(args).__name__ == ("DPOConfig" if method == "dpo" else "SFTConfig")
-    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.gradient_checkpointing) == (2, 4, True)
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.gradient_checkpointing) == (
+        2,
+        4,
+        True,
+    )
     saved = load_run_config(result.run_dir)  # a resumed run continues with the chosen layout
     assert (saved.batch_size, saved.gradient_accumulation, saved.gradient_checkpointing) == (2, 4, True)
     assert any("batch_size 2 x gradient_accumulation 4" in note for note in result.notes)

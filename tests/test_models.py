@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from workbench import WorkbenchError, load_model
-from workbench.generation import GenerationSettings, chat
 from workbench.hardware import Precision, choose_precision
+from workbench.inference.generation import GenerationSettings, chat
 from workbench.models import _COMPLETE_MARKER, ensure_default_model
 
 
@@ -77,14 +77,17 @@ def test_4bit_quantization_loads_nf4_layers(tiny_model_dir):
 def test_a_4bit_model_loaded_for_training_keeps_its_gradients_after_an_evaluation(tmp_path, tokenizer):
     """A trainer evaluates between steps; the 4-bit layers must still pass gradients to the adapters below them."""
     pytest.importorskip("bitsandbytes")
-    from peft import LoraConfig, get_peft_model
-
     from conftest import build_tiny_model
+    from peft import LoraConfig, get_peft_model
 
     # bitsandbytes' CPU inference repacking works on blocks of 64: the layers need at least that width.
     folder = build_tiny_model(tmp_path / "tiny128", tokenizer, hidden_size=128, intermediate_size=256)
-    lm = load_model(str(folder), quantization="4bit", precision=Precision("cpu", torch.float32, "test"), for_training=True)
-    model = get_peft_model(lm.model, LoraConfig(r=4, target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM"))
+    lm = load_model(
+        str(folder), quantization="4bit", precision=Precision("cpu", torch.float32, "test"), for_training=True
+    )
+    model = get_peft_model(
+        lm.model, LoraConfig(r=4, target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM")
+    )
     ids = torch.randint(5, 1000, (2, 16))
 
     def first_block_gradients():
@@ -132,7 +135,9 @@ def test_cli_info_reports_precision_and_cache(tmp_path):
 @pytest.mark.embedded
 def test_default_model_answers_paris(default_model_dir):
     lm = load_model("default")
-    answer = chat(lm.model, lm.tokenizer, "What is the capital of France?", GenerationSettings(temperature=0, max_new_tokens=20))
+    answer = chat(
+        lm.model, lm.tokenizer, "What is the capital of France?", GenerationSettings(temperature=0, max_new_tokens=20)
+    )
     assert "Paris" in answer
 
 

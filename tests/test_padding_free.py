@@ -6,18 +6,22 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from conftest import tiny_config
 from datasets import Dataset
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from conftest import tiny_config
 from workbench.training import read_metrics, train
 
 
 def uneven_rows(n=16):
     """Prompts of 1 to 12 words: padded batches of these carry many pad tokens."""
     return [
-        {"messages": [{"role": "user", "content": "Label " + " ".join(["word"] * (1 + i % 12))},
-                      {"role": "assistant", "content": f'{{"label": "{"yes" if i % 2 else "no"}"}}'}]}
+        {
+            "messages": [
+                {"role": "user", "content": "Label " + " ".join(["word"] * (1 + i % 12))},
+                {"role": "assistant", "content": f'{{"label": "{"yes" if i % 2 else "no"}"}}'},
+            ]
+        }
         for i in range(n)
     ]
 
@@ -63,10 +67,16 @@ def test_the_chosen_attention_reaches_the_model(tiny_model_dir, tmp_path, monkey
 
     chosen = []
     set_attention = PreTrainedModel.set_attn_implementation
-    monkeypatch.setattr(PreTrainedModel, "set_attn_implementation",
-                        lambda self, name, **kw: (chosen.append(name), set_attention(self, name, **kw))[1])
+    monkeypatch.setattr(
+        PreTrainedModel,
+        "set_attn_implementation",
+        lambda self, name, **kw: (chosen.append(name), set_attention(self, name, **kw))[1],
+    )
     events = []
-    train(tiny_config(tiny_model_dir, tmp_path, max_steps=1), on_event=events.append,
-          dataset=Dataset.from_list(uneven_rows()))
+    train(
+        tiny_config(tiny_model_dir, tmp_path, max_steps=1),
+        on_event=events.append,
+        dataset=Dataset.from_list(uneven_rows()),
+    )
     assert chosen == ["eager"]
     assert any("batches padded, eager attention" in e.get("message", "") for e in events)

@@ -31,7 +31,9 @@ def test_training_prints_no_bars_for_small_data(tmp_path, tiny_model_dir):
     data = tmp_path / "rows.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in sft_rows(24)))
     config = tmp_path / "c.yaml"
-    config.write_text(f"model: {tiny_model_dir}\ndata: {data}\nmax_steps: 1\nbatch_size: 4\nmax_length: 128\n"
-                      f"output_dir: {tmp_path / 'runs'}\nname: q\nprecision: fp32\neval_fraction: 0.2\n")
+    config.write_text(
+        f"model: {tiny_model_dir}\ndata: {data}\nmax_steps: 1\nbatch_size: 4\nmax_length: 128\n"
+        f"output_dir: {tmp_path / 'runs'}\nname: q\nprecision: fp32\neval_fraction: 0.2\n"
+    )
     noise = [line for line in _stderr("train", str(config)).splitlines() if NOISE.search(line)]
     assert noise == [], noise

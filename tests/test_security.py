@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from app_server import serve
 from conftest import arena_form
+
 from workbench import WorkbenchError, load_model
-from workbench.ui import public
+from workbench.server import public
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "workbench-test-secret-7f3a"
@@ -156,11 +156,11 @@ def test_upload_size_and_length_caps(site, tmp_path):
 
 
 def test_public_runs_are_capped_and_do_not_reveal_the_upload(site, tmp_path):
+    from conftest import train_form
     from gradio_client import handle_file
 
-    from conftest import train_form
+    from workbench.server.run_manager import MANAGER
     from workbench.training import load_run_config
-    from workbench.ui.run_manager import MANAGER
 
     app, runs = site
     client = client_for(app)
@@ -216,7 +216,9 @@ def test_uploads_and_votes_stay_in_their_session(site, tmp_path):
 def test_generation_is_capped_and_shares_one_pool(site, monkeypatch):
     app, _ = site
     pools = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in app.fns.values()}
-    assert pools["respond"] == pools["answer"] == pools["run_evaluation"] == ("generate", public.PUBLIC_CAPS.generations)
+    assert (
+        pools["respond"] == pools["answer"] == pools["run_evaluation"] == ("generate", public.PUBLIC_CAPS.generations)
+    )
 
     lock, running, peak = threading.Lock(), [0], [0]
 
@@ -232,7 +234,7 @@ def test_generation_is_capped_and_shares_one_pool(site, monkeypatch):
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr("workbench.generation.stream_chat", slow_stream)
+    monkeypatch.setattr("workbench.inference.generation.stream_chat", slow_stream)
     clients = [client_for(app) for _ in range(6)]
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda c: c.predict("hi", [], 0.0, 0.9, 1.1, 16, api_name="/respond"), clients))
@@ -253,7 +255,7 @@ def test_model_output_is_shown_as_text(site, monkeypatch):
 
     app, _ = site
     markup = '<script>alert(1)</script><img src=x onerror="alert(2)"> & <b>bold</b>'
-    monkeypatch.setattr("workbench.generation.stream_chat", lambda *args: iter([markup]))
+    monkeypatch.setattr("workbench.inference.generation.stream_chat", lambda *args: iter([markup]))
     history, _ = client_for(app).predict("<i>hi</i>", [], 0.0, 0.9, 1.1, 16, api_name="/respond")
     escaped = markup.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     assert [displayed(m["content"]) for m in history] == ["&lt;i&gt;hi&lt;/i&gt;", escaped]
@@ -278,7 +280,7 @@ def test_pickled_weights_are_refused(tmp_path, tiny_model_dir):
 
 
 def test_pickled_adapters_are_refused(tmp_path):
-    from workbench.compare import adapter_dir
+    from workbench.inference.bench import adapter_dir
 
     (tmp_path / "adapter_config.json").write_text("{}")
     (tmp_path / "adapter_model.bin").write_bytes(b"\x80\x04")
@@ -313,11 +315,22 @@ def test_no_code_path_unpickles_or_trusts_remote_code():
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and (func.value.id, func.attr) in banned_calls:
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and (func.value.id, func.attr) in banned_calls
+            ):
                 problems.append(f"{path.name}:{node.lineno}: {func.value.id}.{func.attr}")
             for keyword in node.keywords:
-                unsafe = {"trust_remote_code": True, "use_safetensors": False, "safe_serialization": False, "weights_only": False}
-                if keyword.arg in unsafe and not (isinstance(keyword.value, ast.Constant) and keyword.value.value is not unsafe[keyword.arg]):
+                unsafe = {
+                    "trust_remote_code": True,
+                    "use_safetensors": False,
+                    "safe_serialization": False,
+                    "weights_only": False,
+                }
+                if keyword.arg in unsafe and not (
+                    isinstance(keyword.value, ast.Constant) and keyword.value.value is not unsafe[keyword.arg]
+                ):
                     problems.append(f"{path.name}:{node.lineno}: {keyword.arg}={ast.unparse(keyword.value)}")
     assert not problems, problems
 
@@ -341,8 +354,11 @@ def parquet_bomb(folder: Path) -> Path:
     import pyarrow.parquet as pq
 
     path = folder / "bomb.parquet"
-    pq.write_table(pa.table({"prompt": [f"{i} " + "a" * 1_000_000 for i in range(60)], "completion": ["b"] * 60}), path,
-                   compression="zstd")
+    pq.write_table(
+        pa.table({"prompt": [f"{i} " + "a" * 1_000_000 for i in range(60)], "completion": ["b"] * 60}),
+        path,
+        compression="zstd",
+    )
     return path
 
 
@@ -378,8 +394,11 @@ def ordinary(parameter: dict):
 def read_the_upload(client, endpoints: dict) -> None:
     """Make every endpoint whose input can name this visitor's upload read it (the bomb, just uploaded)."""
     for reader, spec in endpoints.items():
-        picks = [i for i, p in enumerate(spec["parameters"])
-                 if isinstance(p.get("type"), dict) and "upload" in (p["type"].get("enum") or [])]
+        picks = [
+            i
+            for i, p in enumerate(spec["parameters"])
+            if isinstance(p.get("type"), dict) and "upload" in (p["type"].get("enum") or [])
+        ]
         if not picks:
             continue
         args = ["upload" if i in picks else ordinary(p) for i, p in enumerate(spec["parameters"])]
@@ -411,7 +430,8 @@ def test_every_endpoint_bounds_oversized_inputs(site, tmp_path):
     import os
 
     import psutil
-    from workbench.ui.run_manager import MANAGER
+
+    from workbench.server.run_manager import MANAGER
 
     app, runs = site
     bomb = parquet_bomb(tmp_path)

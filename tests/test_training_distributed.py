@@ -21,8 +21,21 @@ def test_two_process_data_parallel_cli(tiny_model_dir, tmp_path):
         "max_steps: 3\nbatch_size: 2\nmax_length: 64\nlearning_rate: 1e-2\neval_fraction: 0\nprecision: fp32\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           "-m", "workbench.cli", "train", str(tmp_path / "c.yaml"), "--set", "seed=3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "workbench.cli",
+        "train",
+        str(tmp_path / "c.yaml"),
+        "--set",
+        "seed=3",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     run_dir = tmp_path / "runs" / "ddp"

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from workbench.compare import ModelBench
 from workbench.data import SAMPLES
 from workbench.errors import WorkbenchError
+from workbench.inference.bench import ModelBench
 from workbench.training.grpo import prompt_dataset, task_reward, train_grpo
 
 SCORE = SAMPLES["sentiment_json"].score
@@ -39,10 +39,23 @@ def test_prompts_end_before_the_answer_and_keep_it_as_reference():
 
 def test_a_grpo_step_saves_an_adapter_the_bench_loads(tiny_model_dir, tmp_path):
     data = tmp_path / "reviews.jsonl"
-    data.write_text("".join(json.dumps({"instruction": "Rate this product review.", "input": f"Review {i}.", "output": EXPECTED}) + "\n"
-                            for i in range(4)), encoding="utf-8")
-    run = train_grpo(str(tiny_model_dir), data, SCORE, tmp_path / "grpo", steps=1, prompts_per_step=1, num_generations=2,
-                     max_completion_length=4)
+    data.write_text(
+        "".join(
+            json.dumps({"instruction": "Rate this product review.", "input": f"Review {i}.", "output": EXPECTED}) + "\n"
+            for i in range(4)
+        ),
+        encoding="utf-8",
+    )
+    run = train_grpo(
+        str(tiny_model_dir),
+        data,
+        SCORE,
+        tmp_path / "grpo",
+        steps=1,
+        prompts_per_step=1,
+        num_generations=2,
+        max_completion_length=4,
+    )
     assert len(run.step_seconds) == 1 and len(run.answers) == 2
     assert "reward" in run.log[0] and 0.0 <= run.log[0]["reward"] <= 1.0
     config = json.loads((run.adapter_dir / "adapter_config.json").read_text())

@@ -20,8 +20,17 @@ ROWS = [
 
 def config(model_dir, root, name) -> dict:
     return dict(
-        model=str(model_dir), output_dir=str(root), name=name, data=str(root / "data.jsonl"), max_steps=6,
-        batch_size=4, max_length=64, learning_rate=5e-3, eval_fraction=0.0, save_steps=2, precision="fp32",
+        model=str(model_dir),
+        output_dir=str(root),
+        name=name,
+        data=str(root / "data.jsonl"),
+        max_steps=6,
+        batch_size=4,
+        max_length=64,
+        learning_rate=5e-3,
+        eval_fraction=0.0,
+        save_steps=2,
+        precision="fp32",
         lora_dropout=0.1,  # dropout uses the RNG, so resuming must restore its state too
     )
 

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 import torch
+from conftest import sft_rows, tiny_config
 from datasets import Dataset
 
-from conftest import sft_rows, tiny_config
 from workbench.errors import WorkbenchError
 from workbench.training import TrainConfig, list_runs, load_run_config, read_metrics, train
 
@@ -87,8 +87,13 @@ def assert_estimated_alike(result, n_eval: int = 0):
     config = load_run_config(result.run_dir)
     ran = json.loads((result.run_dir / "estimate.json").read_text())["estimate"]
     sequences = config.max_steps * config.batch_size * (2 if config.method == "dpo" else 1)
-    before = estimate_config(config, n_train=100, mean_tokens=ran["tokens"] / sequences, n_eval=n_eval,
-                             longest_tokens=ran["longest_batch_tokens"] / (sequences // config.max_steps)).as_dict()
+    before = estimate_config(
+        config,
+        n_train=100,
+        mean_tokens=ran["tokens"] / sequences,
+        n_eval=n_eval,
+        longest_tokens=ran["longest_batch_tokens"] / (sequences // config.max_steps),
+    ).as_dict()
     assert (before["trainable_params"], before["total_params"]) == (ran["trainable_params"], ran["total_params"])
     for part, mb in ran["breakdown_mb"].items():
         assert before["breakdown_mb"][part] == pytest.approx(mb, abs=0.2), part
@@ -155,8 +160,12 @@ def test_stop_request_ends_cleanly_with_a_loadable_adapter(tiny_model_dir, tmp_p
         if event["type"] == "step" and event["step"] >= 2:
             stop.set()
 
-    result = train(tiny_config(tiny_model_dir, tmp_path, max_steps=50), on_event=on_event, stop=stop,
-                   dataset=Dataset.from_list(sft_rows(16)))
+    result = train(
+        tiny_config(tiny_model_dir, tmp_path, max_steps=50),
+        on_event=on_event,
+        stop=stop,
+        dataset=Dataset.from_list(sft_rows(16)),
+    )
     assert result.status == "stopped" and result.steps == 2
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), result.run_dir / "adapter")
     assert model(torch.tensor([[1, 2, 3]])).logits.shape[-1] > 0
@@ -171,13 +180,16 @@ def test_nan_loss_stops_with_advice(tiny_model_dir, tmp_path):
 
 @pytest.mark.parametrize(
     "error",
-    [torch.OutOfMemoryError("CUDA out of memory"), RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 GB")],
+    [
+        torch.OutOfMemoryError("CUDA out of memory"),
+        RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 GB"),
+    ],
     ids=["gpu", "cpu"],
 )
 def test_out_of_memory_names_the_fixes_and_keeps_the_last_checkpoint(tiny_model_dir, tmp_path, monkeypatch, error):
     from trl import SFTTrainer
 
-    from workbench.training.runs import latest_checkpoint
+    from workbench.workspace.runs import latest_checkpoint
 
     real_step, calls = SFTTrainer.training_step, []
 
@@ -224,8 +236,10 @@ def test_dpo_lora_logs_rewards(tiny_model_dir, tmp_path):
 
 
 def test_full_fine_tuning_saves_a_model_folder(tiny_model_dir, tmp_path):
-    result = train(tiny_config(tiny_model_dir, tmp_path, adaptation="full", learning_rate=1e-3, max_steps=3),
-                   dataset=Dataset.from_list(sft_rows(12)))
+    result = train(
+        tiny_config(tiny_model_dir, tmp_path, adaptation="full", learning_rate=1e-3, max_steps=3),
+        dataset=Dataset.from_list(sft_rows(12)),
+    )
     losses = [r["loss"] for r in read_metrics(result.run_dir) if "loss" in r]
     assert losses[-1] < losses[0]
     assert (result.run_dir / "model" / "config.json").is_file() and not (result.run_dir / "adapter").exists()
@@ -242,12 +256,23 @@ def test_qlora_trains_on_a_4bit_base(tokenizer, tmp_path):
     # bitsandbytes quantises in blocks of 64: the tiny model needs dimensions that are multiples of it.
     torch.manual_seed(0)
     folder = tmp_path / "tiny64"
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-                                 num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-                                 pad_token_id=tokenizer.pad_token_id)).save_pretrained(folder)
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            tie_word_embeddings=True,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    ).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    result = train(tiny_config(folder, tmp_path, adaptation="qlora", max_steps=3, precision="bf16"),
-                   dataset=Dataset.from_list(sft_rows(12)))
+    result = train(
+        tiny_config(folder, tmp_path, adaptation="qlora", max_steps=3, precision="bf16"),
+        dataset=Dataset.from_list(sft_rows(12)),
+    )
     losses = [r["loss"] for r in read_metrics(result.run_dir) if "loss" in r]
     assert losses[-1] < losses[0] and (result.run_dir / "adapter" / "adapter_model.safetensors").is_file()
     # The estimate counts the 4-bit weights unpacked, as PEFT does, not as bitsandbytes stores them (half).

@@ -12,11 +12,11 @@ import urllib.parse
 
 import gradio as gr
 import pytest
-
 from app_server import serve
 from conftest import arena_form, train_form
-from workbench.learners import claim, new_token, runs_dir, safe_name
+
 from workbench.errors import WorkbenchError
+from workbench.workspace.learners import claim, new_token, runs_dir, safe_name
 
 PASSWORD = "teach-7f3a"
 
@@ -75,7 +75,7 @@ def test_folder_names_are_safe_and_a_name_is_claimed_once(tmp_path, monkeypatch)
     with pytest.raises(WorkbenchError, match="hf-"):
         claim("hf-carl", "name", new_token())
     # The key browsers' stored identities are encrypted with outlives a server restart (a new app reads the same one).
-    from workbench.learners import browser_secret
+    from workbench.workspace.learners import browser_secret
 
     assert browser_secret() == browser_secret() and len(browser_secret()) >= 32
     assert (tmp_path / ".browser-secret").stat().st_mode & 0o077 == 0
@@ -84,12 +84,15 @@ def test_folder_names_are_safe_and_a_name_is_claimed_once(tmp_path, monkeypatch)
 def test_learner_b_cannot_reach_learner_a_run_through_any_route(room):
     from gradio_client.exceptions import AppError
 
-    from workbench.ui.run_manager import MANAGER
+    from workbench.server.run_manager import MANAGER
 
     app, runs = room
     ana, ben = join(app, "ana"), join(app, "ben")
     MANAGER.wait(timeout=120)
-    assert ana.predict(*train_form("sentiment_json", "secret-run", max_steps=2000), api_name="/start") == "started secret-run"
+    assert (
+        ana.predict(*train_form("sentiment_json", "secret-run", max_steps=2000), api_name="/start")
+        == "started secret-run"
+    )
     wait_for(lambda: MANAGER.snapshot("ana").step >= 1)
     run = runs / "ana" / "secret-run"
 
@@ -116,11 +119,17 @@ def test_learner_b_cannot_reach_learner_a_run_through_any_route(room):
     from gradio_client import Client
 
     thief = Client(app.local_url, verbose=False)
-    assert thief.predict("Ana", {"name": "ana", "token": "x" * 32}, api_name="/sign_in")[1].startswith("Not signed in: the name 'ana' is taken")
+    assert thief.predict("Ana", {"name": "ana", "token": "x" * 32}, api_name="/sign_in")[1].startswith(
+        "Not signed in: the name 'ana' is taken"
+    )
     # Gradio's file routes do not serve the runs folder in workshop mode, on any spelling.
     wait_for(lambda: (run / "config.yaml").is_file())
-    for path in (f"/gradio_api/file={run}/config.yaml", f"/gradio_api/file={runs}/ana/secret-run/config.yaml",
-                 f"/gradio_api/file={runs}/ben/../ana/secret-run/config.yaml", f"/gradio_api/file={runs}/ana/.learner.json"):
+    for path in (
+        f"/gradio_api/file={run}/config.yaml",
+        f"/gradio_api/file={runs}/ana/secret-run/config.yaml",
+        f"/gradio_api/file={runs}/ben/../ana/secret-run/config.yaml",
+        f"/gradio_api/file={runs}/ana/.learner.json",
+    ):
         assert get(app, path) in (403, 404), path
 
     # Ana herself: stops it, sees it, downloads it (as copies Gradio serves from its cache), deletes it.
@@ -146,7 +155,9 @@ def refused(client, *args, api_name: str) -> str:
 def assert_arena_is_per_learner(app, runs, ana, ben) -> None:
     """Ana's stopped run answers in her Arena and Chat, and her votes stay hers; Ben can name it nowhere."""
     # Ana: her run is a side, she chats and votes; the vote lands in her own folder.
-    assert "secret-run" in str(ana.predict(api_name="/arena_runs")) and "secret-run" in str(ana.predict(api_name="/chat_models"))
+    assert "secret-run" in str(ana.predict(api_name="/arena_runs")) and "secret-run" in str(
+        ana.predict(api_name="/chat_models")
+    )
     side_a, side_b, *_ = ana.predict(*arena_form("Label 1", "base", "secret-run"), api_name="/arena")
     assert side_b["label"] == "B: secret-run" and side_b["value"]
     ana.predict(api_name="/vote_b")
@@ -160,7 +171,9 @@ def assert_arena_is_per_learner(app, runs, ana, ben) -> None:
     for name in ("secret-run", "../ana/secret-run", str(runs / "ana" / "secret-run"), "shared/../ana/secret-run"):
         for sides in (("base", name), ("base", "base", name)):
             message = refused(ben, *arena_form("hi", *sides), api_name="/arena")
-            assert "not in the list of choices" in message or "among your runs" in message or "appear only once" in message, message
+            assert (
+                "not in the list of choices" in message or "among your runs" in message or "appear only once" in message
+            ), message
         message = refused(ben, *arena_form("hi", mode="Blind pair", pool=["base", name]), api_name="/arena")
         assert "not in the list of choices" in message or "among your runs" in message, message
         message = refused(ben, "hi", [], 0.0, 0.9, 1.1, 16, name, api_name="/respond")
@@ -169,7 +182,10 @@ def assert_arena_is_per_learner(app, runs, ana, ben) -> None:
     assert "Send a message" in refused(ben, api_name="/vote_a")
     assert "No preference rows" in refused(ben, api_name="/arena_download")
     # Nor through the file routes: votes hold conversations.
-    for path in (f"/gradio_api/file={runs}/ana/.votes/votes.jsonl", f"/gradio_api/file={runs}/ana/.votes/preferences.jsonl"):
+    for path in (
+        f"/gradio_api/file={runs}/ana/.votes/votes.jsonl",
+        f"/gradio_api/file={runs}/ana/.votes/preferences.jsonl",
+    ):
         assert get(app, path) in (403, 404), path
 
 
@@ -177,7 +193,7 @@ def test_queue_through_the_app_and_the_teacher_actions(room):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    from workbench.ui.run_manager import MANAGER
+    from workbench.server.run_manager import MANAGER
     from workbench.ui.train_tab import apply_preset
 
     app, runs = room
@@ -224,14 +240,18 @@ def test_queue_through_the_app_and_the_teacher_actions(room):
 
 
 def test_a_run_cut_off_by_a_restart_shows_as_interrupted_and_resumes_through_the_queue(tmp_path, monkeypatch):
-    from workbench.learners import Identity
+    from workbench.server.run_manager import RunManager
     from workbench.ui import runs_tab
-    from workbench.ui.run_manager import RunManager
+    from workbench.workspace.learners import Identity
 
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_WORKSHOP", "1")
     ana = Identity(owner="ana", learner="ana", display="ana")
-    for name, files in {"done": ["adapter/adapter_config.json"], "cut": ["checkpoints/checkpoint-2/trainer_state.json"], "early": []}.items():
+    for name, files in {
+        "done": ["adapter/adapter_config.json"],
+        "cut": ["checkpoints/checkpoint-2/trainer_state.json"],
+        "early": [],
+    }.items():
         run = tmp_path / "ana" / name
         run.mkdir(parents=True)
         (run / "config.yaml").write_text(f"name: {name}\ndata: sentiment_json\n")
@@ -239,9 +259,15 @@ def test_a_run_cut_off_by_a_restart_shows_as_interrupted_and_resumes_through_the
             (run / file).parent.mkdir(parents=True, exist_ok=True)
             (run / file).write_text("{}")
     resumed = []
-    manager = RunManager(resume_fn=lambda run_dir, on_event, stop: resumed.append(run_dir.name) or type("R", (), {"status": "completed"}))
+    manager = RunManager(
+        resume_fn=lambda run_dir, on_event, stop: resumed.append(run_dir.name) or type("R", (), {"status": "completed"})
+    )
     monkeypatch.setattr(runs_tab, "MANAGER", manager)
-    assert {row[0]: row[1] for row in runs_tab.runs_table(ana)} == {"done": "finished", "cut": "interrupted", "early": "interrupted"}
+    assert {row[0]: row[1] for row in runs_tab.runs_table(ana)} == {
+        "done": "finished",
+        "cut": "interrupted",
+        "early": "interrupted",
+    }
     assert runs_tab.resume_run(None, ana, "done") == "⚠️ done is not interrupted: nothing to resume"
     assert "before its first checkpoint" in runs_tab.resume_run(None, ana, "early")
     assert runs_tab.resume_run(None, ana, "cut") == "started cut"
@@ -251,10 +277,12 @@ def test_a_run_cut_off_by_a_restart_shows_as_interrupted_and_resumes_through_the
     assert runs_tab.runs_table(ben) == [] and "not one of your runs" in runs_tab.resume_run(None, ben, "cut")
 
 
-def test_arena_handlers_take_runs_and_votes_from_the_page_identity(tmp_path, monkeypatch, tiny_model_dir, make_adapter_run):
+def test_arena_handlers_take_runs_and_votes_from_the_page_identity(
+    tmp_path, monkeypatch, tiny_model_dir, make_adapter_run
+):
     """The Arena's handlers themselves (not only Gradio's choice check) keep a learner to their own and shared runs."""
-    from workbench.learners import Identity
     from workbench.ui import arena_tab, chat_tab
+    from workbench.workspace.learners import Identity
 
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_WORKSHOP", "1")
@@ -268,7 +296,11 @@ def test_arena_handlers_take_runs_and_votes_from_the_page_identity(tmp_path, mon
     with pytest.raises(gr.Error, match="among your runs"):
         next(arena_tab.answer(None, ben, str(tiny_model_dir), "hi", None, arena_tab.NAMED, [], *slots, "", 0.0, 4, 0))
     with pytest.raises(gr.Error, match="among your runs"):
-        next(arena_tab.answer(None, ben, str(tiny_model_dir), "hi", None, arena_tab.BLIND, ["mine", "base"], *slots, "", 0.0, 4, 0))
+        next(
+            arena_tab.answer(
+                None, ben, str(tiny_model_dir), "hi", None, arena_tab.BLIND, ["mine", "base"], *slots, "", 0.0, 4, 0
+            )
+        )
     with pytest.raises(gr.Error, match="among your runs"):
         next(chat_tab.respond(None, ben, str(tiny_model_dir), "hi", [], 0.0, 0.9, 1.1, 4, "mine"))
     with pytest.raises(gr.Error, match="type your name"):  # a page that has not joined has no runs and no votes

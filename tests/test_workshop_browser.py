@@ -6,7 +6,6 @@ Screenshots go to test-artifacts/workshop_*.png.
 from __future__ import annotations
 
 import pytest
-
 from app_server import serve
 from conftest import shot
 
@@ -17,19 +16,25 @@ def box_text(page, elem_id: str) -> str:
 
 
 def wait_text(page, elem_id: str, text: str, timeout: int) -> None:
-    page.wait_for_function(f"((document.querySelector('{elem_id} textarea, {elem_id} input') || {{}}).value || '').includes({text!r})",
-                           timeout=timeout)
+    page.wait_for_function(
+        f"((document.querySelector('{elem_id} textarea, {elem_id} input') || {{}}).value || '').includes({text!r})",
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
 def workshop_url(chromium, tiny_model_dir, tmp_path_factory):
-    with serve(tiny_model_dir, tmp_path_factory.mktemp("workshop-browser"), WORKBENCH_WORKSHOP="1",
-               WORKBENCH_TEACHER_PASSWORD="teach") as app:
+    with serve(
+        tiny_model_dir,
+        tmp_path_factory.mktemp("workshop-browser"),
+        WORKBENCH_WORKSHOP="1",
+        WORKBENCH_TEACHER_PASSWORD="teach",
+    ) as app:
         yield app.local_url
 
 
 def test_a_reload_keeps_the_learner_and_another_browser_cannot_take_the_name(browser, workshop_url):
-    from workbench.ui.run_manager import MANAGER
+    from workbench.server.run_manager import MANAGER
 
     MANAGER.wait(timeout=180)
     page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -21,8 +21,10 @@ def make_wheel(folder: Path, name: str, version: str) -> Path:
         f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = f"{name}-{version}.dist-info/RECORD"
-    lines = [f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},{len(text.encode())}"
-             for path, text in files.items()]
+    lines = [
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},{len(text.encode())}"
+        for path, text in files.items()
+    ]
     files[record] = "\n".join(lines + [f"{record},,"]) + "\n"
     wheel = folder / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
@@ -53,22 +55,35 @@ def test_bundle_installs_offline_with_its_documented_command(tmp_path):
     model.mkdir()
     (model / "config.json").write_text("{}")
     out = tmp_path / "bundle"
-    manifest = make_bundle(out, requirements=["torch==9.9.9", "wbtinydep==1.2.3"], find_links=str(index), with_project=False,
-                           model_dir=model, progress=lambda *_: None)
+    manifest = make_bundle(
+        out,
+        requirements=["torch==9.9.9", "wbtinydep==1.2.3"],
+        find_links=str(index),
+        with_project=False,
+        model_dir=model,
+        progress=lambda *_: None,
+    )
     assert manifest["wheels"] == 2 and manifest["install"] == INSTALL_COMMAND
     assert (out / "requirements.txt").read_text().splitlines() == ["torch==9.9.9+cpu", "wbtinydep==1.2.3"]
     assert (out / "cache" / "models" / "SmolLM2-fake" / "config.json").is_file()
-    assert (out / "lessons" / "01_sft_lora.ipynb").is_file() and (out / "data_samples" / "sentiment_json.train.jsonl").is_file()
+    assert (out / "lessons" / "01_sft_lora.ipynb").is_file() and (
+        out / "data_samples" / "sentiment_json.train.jsonl"
+    ).is_file()
     assert INSTALL_COMMAND in (out / "INSTALL.md").read_text()
     # The documented command, run in the bundle folder, with --target so it installs beside the test, not into it.
     from workbench.commands.bundle import pip_command
 
     target = tmp_path / "site"
-    done = subprocess.run(pip_command() + INSTALL_COMMAND.split()[1:] + ["--target", str(target)], cwd=out,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        pip_command() + INSTALL_COMMAND.split()[1:] + ["--target", str(target)], cwd=out, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr[-800:]
-    check = subprocess.run([sys.executable, "-c", "import wbtinydep, torch; print(wbtinydep.VERSION, torch.VERSION)"], env={"PYTHONPATH": str(target)},
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-c", "import wbtinydep, torch; print(wbtinydep.VERSION, torch.VERSION)"],
+        env={"PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+    )
     assert check.stdout.strip() == "1.2.3 9.9.9+cpu", check.stderr
 
 
@@ -78,8 +93,14 @@ def test_a_missing_package_is_a_located_error(tmp_path):
 
     (tmp_path / "index").mkdir()
     with pytest.raises(WorkbenchError, match="pip wheel failed"):
-        make_bundle(tmp_path / "b", requirements=["wbnothere==9.9"], find_links=str(tmp_path / "index"), with_project=False,
-                    model_dir=tmp_path, progress=lambda *_: None)
+        make_bundle(
+            tmp_path / "b",
+            requirements=["wbnothere==9.9"],
+            find_links=str(tmp_path / "index"),
+            with_project=False,
+            model_dir=tmp_path,
+            progress=lambda *_: None,
+        )
 
 
 def test_an_unreachable_cpu_torch_index_is_said_not_replaced_by_the_cuda_build(tmp_path):
@@ -90,6 +111,14 @@ def test_an_unreachable_cpu_torch_index_is_said_not_replaced_by_the_cuda_build(t
     index = tmp_path / "index"
     index.mkdir()
     make_wheel(index, "torch", "9.9.9")  # only the plain (CUDA-style) build is there
-    with pytest.raises(WorkbenchError, match="(?s)torch 9.9.9[+]cpu could not be fetched.*--torch-index URL.*--cuda-torch"):
-        make_bundle(tmp_path / "b", requirements=["torch==9.9.9"], find_links=str(index), with_project=False,
-                    model_dir=tmp_path, progress=lambda *_: None)
+    with pytest.raises(
+        WorkbenchError, match="(?s)torch 9.9.9[+]cpu could not be fetched.*--torch-index URL.*--cuda-torch"
+    ):
+        make_bundle(
+            tmp_path / "b",
+            requirements=["torch==9.9.9"],
+            find_links=str(index),
+            with_project=False,
+            model_dir=tmp_path,
+            progress=lambda *_: None,
+        )

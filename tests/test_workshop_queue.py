@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from workbench.server.run_manager import RunManager
 from workbench.training import TrainConfig
-from workbench.ui.run_manager import RunManager
 
 
 class FakeTrainer:

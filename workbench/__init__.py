@@ -2,8 +2,8 @@
 generate, compare and evaluate. Lessons, the CLI and the Gradio app all call these functions."""
 
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings, chat, stream_chat
 from workbench.hardware import choose_precision
+from workbench.inference.generation import GenerationSettings, chat, stream_chat
 from workbench.models import DEFAULT_MODEL, LoadedModel, load_model
 from workbench.quiet import install as _install_quiet
 

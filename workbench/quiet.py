@@ -63,7 +63,9 @@ def install() -> None:
         return
     _installed = True
     logging.getLogger(_BITSANDBYTES_CPU_LOGGER).addFilter(_DropMessage(_BITSANDBYTES_KERNELS_MESSAGE))
-    warnings.filterwarnings("ignore", message=_RENAMED_PROPERTY, category=FutureWarning, module=r"transformers\.modeling_utils")
+    warnings.filterwarnings(
+        "ignore", message=_RENAMED_PROPERTY, category=FutureWarning, module=r"transformers\.modeling_utils"
+    )
     from transformers.utils import logging as hf_logging
 
     previous = hf_logging.set_tqdm_hook(None)

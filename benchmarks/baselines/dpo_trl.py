@@ -20,7 +20,9 @@ from workbench.models import ensure_default_model
 DATA = "data_samples/sentiment_preference.train.jsonl"
 
 
-def build_trainer(adaptation: str, precision: str, steps: int, batch_size: int, max_length: int, output_dir: str) -> DPOTrainer:
+def build_trainer(
+    adaptation: str, precision: str, steps: int, batch_size: int, max_length: int, output_dir: str
+) -> DPOTrainer:
     if adaptation != "lora":
         raise ValueError("the DPO baseline is LoRA only")
     dataset = load_dataset("json", data_files=DATA, split="train")

@@ -31,7 +31,9 @@ def to_prompt_completion(record: dict) -> dict:
     }
 
 
-def build_trainer(adaptation: str, precision: str, steps: int, batch_size: int, max_length: int, output_dir: str) -> SFTTrainer:
+def build_trainer(
+    adaptation: str, precision: str, steps: int, batch_size: int, max_length: int, output_dir: str
+) -> SFTTrainer:
     dataset = load_dataset("json", data_files=DATA, split="train")
     dataset = dataset.map(to_prompt_completion, remove_columns=dataset.column_names)
     fp32 = precision == "fp32"
@@ -57,7 +59,9 @@ def build_trainer(adaptation: str, precision: str, steps: int, batch_size: int, 
     )
     peft_config = None
     if adaptation in ("lora", "qlora"):
-        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+        peft_config = LoraConfig(
+            r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
+        )
     return SFTTrainer(model=str(ensure_default_model()), args=args, train_dataset=dataset, peft_config=peft_config)
 
 

@@ -9,16 +9,16 @@ from pathlib import Path
 
 def default_votes_file() -> Path:
     """The app's log: ``$WORKBENCH_RUNS/arena/votes.jsonl`` (``runs/`` when unset)."""
-    from workbench.arena import votes_dir
-    from workbench.votes import VOTES_FILE
+    from workbench.inference.arena import votes_dir
+    from workbench.inference.votes import VOTES_FILE
 
     return votes_dir(os.environ.get("WORKBENCH_RUNS") or "runs") / VOTES_FILE
 
 
 def run_leaderboard(args) -> int:
     from workbench.errors import WorkbenchError
-    from workbench.leaderboard import leaderboard
-    from workbench.votes import read_jsonl
+    from workbench.inference.leaderboard import leaderboard
+    from workbench.inference.votes import read_jsonl
 
     path = Path(args.votes_file) if args.votes_file else default_votes_file()
     if not path.is_file():
@@ -28,12 +28,25 @@ def run_leaderboard(args) -> int:
     except ValueError as exc:
         raise WorkbenchError(f"{path}: {exc}") from None
     if args.json:
-        print(json.dumps({"votes": sum(board.choices.values()), "choices": board.choices, "sides": board.rows(),
-                          "win_rate": {a: {b: None if v != v else round(float(v), 3) for b, v in zip(board.sides, row)}
-                                       for a, row in zip(board.sides, board.win_rate)}}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "votes": sum(board.choices.values()),
+                    "choices": board.choices,
+                    "sides": board.rows(),
+                    "win_rate": {
+                        a: {b: None if v != v else round(float(v), 3) for b, v in zip(board.sides, row)}
+                        for a, row in zip(board.sides, board.win_rate)
+                    },
+                },
+                indent=2,
+            )
+        )
     else:
         print(board.table())
-        print(f"\n{sum(board.choices.values())} votes: " + ", ".join(f"{k} {v}" for k, v in sorted(board.choices.items())))
+        print(
+            f"\n{sum(board.choices.values())} votes: " + ", ".join(f"{k} {v}" for k, v in sorted(board.choices.items()))
+        )
     if args.plot:
         board.heatmap().savefig(args.plot, dpi=120)
     return 0
@@ -43,7 +56,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("arena", help="the adapter arena's votes: leaderboard")
     verbs = parser.add_subparsers(dest="arena_command", required=True, metavar="ACTION")
     board = verbs.add_parser("leaderboard", help="Bradley-Terry ratings with bootstrap intervals, best first")
-    board.add_argument("votes_file", nargs="?", metavar="VOTES_FILE", help="a votes.jsonl; default: runs/arena/votes.jsonl")
+    board.add_argument(
+        "votes_file", nargs="?", metavar="VOTES_FILE", help="a votes.jsonl; default: runs/arena/votes.jsonl"
+    )
     board.add_argument("--json", action="store_true", help="print JSON: ratings, intervals, votes, win-rate matrix")
     board.add_argument("--rounds", type=int, default=200, help="bootstrap rounds for the intervals")
     board.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")

@@ -48,7 +48,16 @@ def locked_requirements(cpu_torch: bool = True) -> list[str]:
     """The exact versions of uv.lock for the app's dependencies (no dev tools), CUDA libraries left out when ``cpu_torch``."""
     if not shutil.which("uv"):
         raise WorkbenchError("bundle reads uv.lock through `uv export`: install uv (https://docs.astral.sh/uv/)")
-    command = ["uv", "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--format", "requirements.txt"]
+    command = [
+        "uv",
+        "export",
+        "--frozen",
+        "--no-dev",
+        "--no-hashes",
+        "--no-emit-project",
+        "--format",
+        "requirements.txt",
+    ]
     for package in NOT_BUNDLED:
         command += ["--no-emit-package", package]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -70,9 +79,17 @@ def _size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
-def make_bundle(out_dir: str | Path, *, requirements: list[str] | None = None, cpu_torch: bool = True,
-                find_links: str | None = None, torch_index: str = CPU_TORCH_INDEX, with_project: bool = True,
-                model_dir: str | Path | None = None, progress=print) -> dict:
+def make_bundle(
+    out_dir: str | Path,
+    *,
+    requirements: list[str] | None = None,
+    cpu_torch: bool = True,
+    find_links: str | None = None,
+    torch_index: str = CPU_TORCH_INDEX,
+    with_project: bool = True,
+    model_dir: str | Path | None = None,
+    progress=print,
+) -> dict:
     """Write the bundle into ``out_dir`` and return its manifest (sizes, counts, seconds).
 
     ``requirements`` replaces uv.lock's list and ``find_links`` the package indexes (a local folder of wheels):
@@ -93,16 +110,25 @@ def make_bundle(out_dir: str | Path, *, requirements: list[str] | None = None, c
         progress(f"Fetching torch {version}+cpu from {torch_index} ...")
         torch_source = index if find_links else ["--index-url", torch_index]
         try:
-            _run(pip_command() + ["wheel", "--no-deps", "--wheel-dir", str(wheels), f"torch=={version}+cpu", *torch_source], "pip wheel torch")
+            _run(
+                pip_command()
+                + ["wheel", "--no-deps", "--wheel-dir", str(wheels), f"torch=={version}+cpu", *torch_source],
+                "pip wheel torch",
+            )
         except WorkbenchError as exc:
-            raise WorkbenchError(f"the CPU-only torch {version}+cpu could not be fetched from {torch_index} ({str(exc)[-300:]}): "
-                                 "give a reachable mirror with --torch-index URL, or bundle PyPI's CUDA build with --cuda-torch") from None
+            raise WorkbenchError(
+                f"the CPU-only torch {version}+cpu could not be fetched from {torch_index} ({str(exc)[-300:]}): "
+                "give a reachable mirror with --torch-index URL, or bundle PyPI's CUDA build with --cuda-torch"
+            ) from None
         lines = [line for line in lines if line != torch_line]
         requirement_lines = [f"torch=={version}+cpu" if line == torch_line else line for line in requirement_lines]
     progress(f"Fetching {len(lines)} locked packages as wheels into {wheels} ...")
     (out / "locked.txt").write_text("\n".join(lines) + "\n")
     # --no-deps: the list is already the locked closure; pip resolving again could pull torch's CUDA libraries back.
-    _run(pip_command() + ["wheel", "--no-deps", "--wheel-dir", str(wheels), "-r", str(out / "locked.txt"), *index], "pip wheel")
+    _run(
+        pip_command() + ["wheel", "--no-deps", "--wheel-dir", str(wheels), "-r", str(out / "locked.txt"), *index],
+        "pip wheel",
+    )
     if with_project:
         progress("Building the workbench's own wheel ...")
         _run(["uv", "build", "--wheel", "--out-dir", str(wheels), str(REPO)], "uv build")
@@ -122,14 +148,24 @@ def make_bundle(out_dir: str | Path, *, requirements: list[str] | None = None, c
     shutil.copytree(model_dir, target)
     for folder in ("lessons", "data_samples", "configs"):
         if (REPO / folder).is_dir():
-            shutil.copytree(REPO / folder, out / folder, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            shutil.copytree(
+                REPO / folder,
+                out / folder,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+            )
     (out / "INSTALL.md").write_text(install_text())
     manifest = {
-        "packages": len(requirement_lines), "wheels": len(list(wheels.glob("*.whl"))), "cpu_torch": cpu_torch,
-        "wheels_mb": round(_size_mb(wheels), 1), "model_mb": round(_size_mb(target), 1), "total_mb": round(_size_mb(out), 1),
-        "seconds": round(time.monotonic() - started, 1), "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-        "platform": sys.platform, "install": INSTALL_COMMAND,
+        "packages": len(requirement_lines),
+        "wheels": len(list(wheels.glob("*.whl"))),
+        "cpu_torch": cpu_torch,
+        "wheels_mb": round(_size_mb(wheels), 1),
+        "model_mb": round(_size_mb(target), 1),
+        "total_mb": round(_size_mb(out), 1),
+        "seconds": round(time.monotonic() - started, 1),
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "platform": sys.platform,
+        "install": INSTALL_COMMAND,
     }
     (out / "bundle.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
@@ -164,8 +200,16 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bundle", help="write the wheels, the converted model and the lessons for an offline room")
+    parser = subparsers.add_parser(
+        "bundle", help="write the wheels, the converted model and the lessons for an offline room"
+    )
     parser.add_argument("out_dir", help="folder to write (created if missing)")
-    parser.add_argument("--cuda-torch", action="store_true", help="bundle PyPI's torch with its CUDA libraries (GB more)")
-    parser.add_argument("--torch-index", default=CPU_TORCH_INDEX, help=f"where the CPU-only torch wheel comes from (default {CPU_TORCH_INDEX})")
+    parser.add_argument(
+        "--cuda-torch", action="store_true", help="bundle PyPI's torch with its CUDA libraries (GB more)"
+    )
+    parser.add_argument(
+        "--torch-index",
+        default=CPU_TORCH_INDEX,
+        help=f"where the CPU-only torch wheel comes from (default {CPU_TORCH_INDEX})",
+    )
     parser.set_defaults(func=run)

@@ -32,8 +32,9 @@ def check(args) -> int:
     from workbench.data import length_stats, load_data
 
     tokenizer = _tokenizer() if args.max_length else None
-    bundle = load_data(args.file, format=args.format, column_map=_column_map(args.map),
-                       tokenizer=tokenizer, max_length=args.max_length)
+    bundle = load_data(
+        args.file, format=args.format, column_map=_column_map(args.map), tokenizer=tokenizer, max_length=args.max_length
+    )
     print(bundle.report)
     if tokenizer is not None and bundle.report.usable:
         print(f"token lengths: {length_stats(bundle, tokenizer, args.max_length)}")
@@ -48,8 +49,9 @@ def preview(args) -> int:
     bundle = load_data(args.file, format=args.format, column_map=_column_map(args.map))
     if not bundle.report.usable:
         raise WorkbenchError(f"{args.file} has no usable record:\n{bundle.report}")
-    result = preview_record(bundle, tokenizer, index=args.index, max_length=args.max_length,
-                            loss_on="all" if args.all_tokens else "answer")
+    result = preview_record(
+        bundle, tokenizer, index=args.index, max_length=args.max_length, loss_on="all" if args.all_tokens else "answer"
+    )
     colour = sys.stdout.isatty()
     print(f"record {args.index} ({bundle.where(args.index)}), {result.kind}: the loss counts {result.loss}.")
     for text, label in result.to_highlighted():
@@ -59,20 +61,33 @@ def preview(args) -> int:
             print(f"\033[{'42;30' if label == 'trained' else '41;30'}m{text}\033[0m", end="")
         else:
             print(f"[[{text}]]" if label == "trained" else f"~~{text}~~", end="")
-    print(f"\n{result.trained_token_count} of {result.token_count} tokens trained"
-          + ("" if colour else "  ([[trained]], ~~cut by max_length~~)"))
+    print(
+        f"\n{result.trained_token_count} of {result.token_count} tokens trained"
+        + ("" if colour else "  ([[trained]], ~~cut by max_length~~)")
+    )
     return 0
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("data", help="check a data file, or preview how a record is trained")
     verbs = parser.add_subparsers(dest="data_command", required=True, metavar="VERB")
-    for name, func, help_text in (("check", check, "report every problem with its line and field"),
-                                  ("preview", preview, "show one record's tokens, marked trained or not")):
+    for name, func, help_text in (
+        ("check", check, "report every problem with its line and field"),
+        ("preview", preview, "show one record's tokens, marked trained or not"),
+    ):
         verb = verbs.add_parser(name, help=help_text)
         verb.add_argument("file", help="a .jsonl, .json, .csv or .parquet file, or a Hub dataset ID")
-        verb.add_argument("--format", default=None, help="skip detection: alpaca, messages, sharegpt, prompt_completion, text, preference, preference_sharegpt")
-        verb.add_argument("--map", nargs="*", metavar="YOURS=ROLE", help="map your column names, e.g. --map question=prompt answer=completion")
+        verb.add_argument(
+            "--format",
+            default=None,
+            help="skip detection: alpaca, messages, sharegpt, prompt_completion, text, preference, preference_sharegpt",
+        )
+        verb.add_argument(
+            "--map",
+            nargs="*",
+            metavar="YOURS=ROLE",
+            help="map your column names, e.g. --map question=prompt answer=completion",
+        )
         verb.add_argument("--max-length", type=int, default=None, help="report records longer than this many tokens")
         verb.set_defaults(func=func)
         if name == "preview":

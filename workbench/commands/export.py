@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def run(args) -> int:
-    from workbench.export import export_run
+    from workbench.export.merge import export_run
 
     result = export_run(args.run_dir, args.out_dir, format=args.format, quant=args.quant, overwrite=args.overwrite)
     for note in result.notes:
@@ -12,20 +12,34 @@ def run(args) -> int:
     if args.format == "gguf":
         size = result.main_file.stat().st_size / 1e6
         print(f"saved {result.main_file} ({size:.1f} MB) and {result.modelfile}")
-        print(f"run it with llama.cpp (llama-cli -m {result.main_file}) or Ollama (cd {result.out_dir} && ollama create NAME -f Modelfile)")
+        print(
+            f"run it with llama.cpp (llama-cli -m {result.main_file}) or Ollama (cd {result.out_dir} && ollama create NAME -f Modelfile)"
+        )
     else:
         print(f"saved a standalone model in {args.out_dir} (AutoModelForCausalLM.from_pretrained loads it)")
     return 0
 
 
 def register(subparsers) -> None:
-    from workbench.export import FORMATS
-    from workbench.gguf_export import QUANTS
+    from workbench.export.gguf_export import QUANTS
+    from workbench.export.merge import FORMATS
 
-    parser = subparsers.add_parser("export", help="save a run as a standalone model: safetensors, or GGUF + Ollama Modelfile")
+    parser = subparsers.add_parser(
+        "export", help="save a run as a standalone model: safetensors, or GGUF + Ollama Modelfile"
+    )
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("out_dir", metavar="OUT_DIR")
-    parser.add_argument("--format", choices=FORMATS, default="safetensors", help="safetensors (transformers) or gguf (llama.cpp, Ollama)")
-    parser.add_argument("--quant", choices=QUANTS, default="q8_0", help="GGUF weights: f16, q8_0 (near-lossless, half of f16) or q4_0 (smallest)")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="safetensors",
+        help="safetensors (transformers) or gguf (llama.cpp, Ollama)",
+    )
+    parser.add_argument(
+        "--quant",
+        choices=QUANTS,
+        default="q8_0",
+        help="GGUF weights: f16, q8_0 (near-lossless, half of f16) or q4_0 (smallest)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if an earlier export wrote it")
     parser.set_defaults(func=run)

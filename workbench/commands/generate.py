@@ -7,7 +7,7 @@ import sys
 
 def add_generation_options(parser) -> None:
     """Sampling options shared by the verbs that generate."""
-    from workbench.generation import GenerationSettings
+    from workbench.inference.generation import GenerationSettings
 
     d = GenerationSettings()
     parser.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
@@ -18,7 +18,7 @@ def add_generation_options(parser) -> None:
 
 
 def settings_from_args(args):
-    from workbench.generation import GenerationSettings
+    from workbench.inference.generation import GenerationSettings
 
     return GenerationSettings(
         max_new_tokens=args.max_new_tokens,
@@ -30,7 +30,7 @@ def settings_from_args(args):
 
 
 def run(args) -> int:
-    from workbench.generation import stream_chat
+    from workbench.inference.generation import stream_chat
     from workbench.models import load_model
 
     lm = load_model(args.model, quantization=args.quantize)
@@ -43,7 +43,9 @@ def run(args) -> int:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("generate", help="chat with a model (streams the answer)")
-    parser.add_argument("--model", default="default", help='"default" (embedded SmolLM2-135M-Instruct), a folder or a Hub ID')
+    parser.add_argument(
+        "--model", default="default", help='"default" (embedded SmolLM2-135M-Instruct), a folder or a Hub ID'
+    )
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--system", default=None, help="optional system prompt")
     parser.add_argument("--quantize", choices=["4bit", "8bit"], default=None, help="load through bitsandbytes")

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 def run(args) -> int:
     from workbench.hardware import describe
-    from workbench.models import cache_dir, default_model_dir, default_model_source, default_model_status, describe_default_model
+    from workbench.models import (
+        cache_dir,
+        default_model_dir,
+        default_model_source,
+        default_model_status,
+        describe_default_model,
+    )
 
     for key, value in describe().items():
         print(f"{key:>16}: {value}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from workbench.distributed import is_main_process
+from workbench.training.distributed import is_main_process
 
 
 def _printer():
@@ -21,7 +21,14 @@ def _printer():
         if event["type"] == "step":
             m = event["metrics"]
             parts = [f"step {event['step']}/{event['max_steps']}"]
-            for key in ("loss", "eval_loss", "learning_rate", "tokens_per_second", "rewards/accuracies", "rewards/margins"):
+            for key in (
+                "loss",
+                "eval_loss",
+                "learning_rate",
+                "tokens_per_second",
+                "rewards/accuracies",
+                "rewards/margins",
+            ):
                 if key in m:
                     parts.append(f"{key} {m[key]:.4g}")
             if event.get("eta_seconds") is not None:
@@ -74,5 +81,7 @@ def register(subparsers) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override one config field (repeatable)"
     )
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
-    parser.add_argument("--help-config", action="store_true", help="list every config field with its default and meaning")
+    parser.add_argument(
+        "--help-config", action="store_true", help="list every config field with its default and meaning"
+    )
     parser.set_defaults(func=run)

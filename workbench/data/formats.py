@@ -60,7 +60,9 @@ def _string(record: dict, name: str, problems: Problems, required: bool = True) 
     return value
 
 
-def _messages(value: Any, name: str, problems: Problems, keys: tuple[str, str] = ("role", "content")) -> list[Message] | None:
+def _messages(
+    value: Any, name: str, problems: Problems, keys: tuple[str, str] = ("role", "content")
+) -> list[Message] | None:
     """A list of chat messages in role/content form; ``keys`` reads ShareGPT's from/value instead."""
     role_key, content_key = keys
     if value is None:
@@ -91,7 +93,9 @@ def _messages(value: Any, name: str, problems: Problems, keys: tuple[str, str] =
             problems.error(f"{where}.{content_key}", f"expected a string, got {type(content).__name__}", "wrong_type")
             return None
         if not isinstance(role, str) or role.lower() not in ROLE_ALIASES:
-            problems.error(f"{where}.{role_key}", f"unknown role {short(role)} (use system, user or assistant)", "bad_role")
+            problems.error(
+                f"{where}.{role_key}", f"unknown role {short(role)} (use system, user or assistant)", "bad_role"
+            )
             return None
         if not content.strip():
             problems.error(f"{where}.{content_key}", "message content is empty", "empty_field")
@@ -114,17 +118,24 @@ TOOL_KEYS = ("tool_calls", "function_call", "tool_call_id")
 def _message_keys(message: dict, where: str, keys: tuple[str, str], problems: Problems) -> bool:
     """Report message keys the workbench does not train on; False when the message cannot be trained as meant."""
     if any(k in message for k in TOOL_KEYS) or message.get(keys[0]) in ("tool", "function", "ipython"):
-        problems.error(where, "tool calls (tool_calls, role tool/function) are not supported: training without them "
-                       "would teach answers with the calls cut out; leave these records out", "tool_calls")
+        problems.error(
+            where,
+            "tool calls (tool_calls, role tool/function) are not supported: training without them "
+            "would teach answers with the calls cut out; leave these records out",
+            "tool_calls",
+        )
         return False
     for key in message:
         if key in keys:
             continue
         if key == "weight":
             if message[key] in (0, 0.0, False):
-                problems.warn(f"{where}.weight", "weight 0 is not supported: this turn is trained like any other "
-                              "(the workbench trains every assistant turn); drop the turn if it must not be learned",
-                              "ignored_weight")
+                problems.warn(
+                    f"{where}.weight",
+                    "weight 0 is not supported: this turn is trained like any other "
+                    "(the workbench trains every assistant turn); drop the turn if it must not be learned",
+                    "ignored_weight",
+                )
             continue
         problems.warn(f"{where}.{key}", f"message key {short(key)} is not used: ignored", "unused_field")
     return True
@@ -136,13 +147,19 @@ def check_turns(messages: list[Message], name: str, problems: Problems, need_ass
     for i, message in enumerate(messages):
         expected = "system" if i < start else ("user" if (i - start) % 2 == 0 else "assistant")
         if message["role"] != expected:
-            problems.error(f"{name}[{i}].role", f"role '{message['role']}' out of order: expected '{expected}'", "role_order")
+            problems.error(
+                f"{name}[{i}].role", f"role '{message['role']}' out of order: expected '{expected}'", "role_order"
+            )
             return
     if need_assistant:
         if not any(m["role"] == "assistant" for m in messages):
             problems.error(name, "no assistant turn: there is nothing for the model to learn", "no_assistant")
         elif messages[-1]["role"] != "assistant":
-            problems.warn(f"{name}[{len(messages) - 1}]", "the last turn is not the assistant's: it teaches nothing", "trailing_turn")
+            problems.warn(
+                f"{name}[{len(messages) - 1}]",
+                "the last turn is not the assistant's: it teaches nothing",
+                "trailing_turn",
+            )
 
 
 def check_prompt_turns(messages: list[Message], name: str, problems: Problems) -> None:
@@ -214,7 +231,9 @@ def _preference_result(prompt, chosen, rejected, problems: Problems) -> dict | N
     if problems.errors:
         return None
     if chosen == rejected:
-        problems.error("rejected", "'chosen' and 'rejected' are identical: there is no preference to learn", "same_answer")
+        problems.error(
+            "rejected", "'chosen' and 'rejected' are identical: there is no preference to learn", "same_answer"
+        )
         return None
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
 
@@ -242,7 +261,8 @@ def _preference(record: dict, problems: Problems) -> dict | None:
 def _whole_conversations(sides: list[Any]) -> bool:
     """Whether chosen/rejected hold whole conversations (a user turn in them) rather than the answers only."""
     return all(isinstance(v, list) and v for v in sides) and any(
-        isinstance(m, dict) and m.get("role") in ("user", "system") for v in sides for m in v)
+        isinstance(m, dict) and m.get("role") in ("user", "system") for v in sides for m in v
+    )
 
 
 def _preference_implicit(record: dict, problems: Problems) -> dict | None:
@@ -256,13 +276,19 @@ def _preference_implicit(record: dict, problems: Problems) -> dict | None:
     split = extract_prompt({"chosen": chosen, "rejected": rejected})
     prompt = split["prompt"]
     if not prompt:
-        problems.error("chosen", "chosen and rejected share no opening turns, so there is no prompt: give a "
-                       "'prompt' field, or start both with the same user turn", "no_prompt")
+        problems.error(
+            "chosen",
+            "chosen and rejected share no opening turns, so there is no prompt: give a "
+            "'prompt' field, or start both with the same user turn",
+            "no_prompt",
+        )
         return None
     check_prompt_turns(prompt, "chosen", problems)
     for side in ("chosen", "rejected"):
         if not problems.errors and (not split[side] or any(m["role"] != "assistant" for m in split[side])):
-            problems.error(side, f"after the shared prompt, '{side}' must hold the assistant's answer only", "role_order")
+            problems.error(
+                side, f"after the shared prompt, '{side}' must hold the assistant's answer only", "role_order"
+            )
     return _preference_result(prompt, split["chosen"], split["rejected"], problems)
 
 
@@ -293,20 +319,56 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in [
-        Format("preference_sharegpt", ("conversations", "chosen", "rejected"), "preference", _preference_sharegpt,
-               "ShareGPT preference: conversations (from/value) is the prompt, chosen/rejected one message each"),
-        Format("preference", ("prompt", "chosen", "rejected"), "preference", _preference,
-               "prompt/chosen/rejected as strings or as message lists"),
-        Format("preference_implicit", ("chosen", "rejected"), "preference", _preference_implicit,
-               "TRL's implicit prompt: chosen/rejected as whole conversations that share the prompt turns"),
-        Format("sharegpt", ("conversations",), "conversational", _chat("conversations", ("from", "value")),
-               "ShareGPT: conversations of {from: human/gpt/system, value}"),
-        Format("messages", ("messages",), "conversational", _chat("messages", ("role", "content")),
-               "chat messages of {role, content}"),
-        Format("alpaca", ("instruction", "output"), "conversational", _alpaca,
-               "Alpaca: instruction, optional input, output", optional=("input", "system")),
-        Format("prompt_completion", ("prompt", "completion"), "prompt_completion", _prompt_completion,
-               "prompt and completion strings (or message lists)"),
+        Format(
+            "preference_sharegpt",
+            ("conversations", "chosen", "rejected"),
+            "preference",
+            _preference_sharegpt,
+            "ShareGPT preference: conversations (from/value) is the prompt, chosen/rejected one message each",
+        ),
+        Format(
+            "preference",
+            ("prompt", "chosen", "rejected"),
+            "preference",
+            _preference,
+            "prompt/chosen/rejected as strings or as message lists",
+        ),
+        Format(
+            "preference_implicit",
+            ("chosen", "rejected"),
+            "preference",
+            _preference_implicit,
+            "TRL's implicit prompt: chosen/rejected as whole conversations that share the prompt turns",
+        ),
+        Format(
+            "sharegpt",
+            ("conversations",),
+            "conversational",
+            _chat("conversations", ("from", "value")),
+            "ShareGPT: conversations of {from: human/gpt/system, value}",
+        ),
+        Format(
+            "messages",
+            ("messages",),
+            "conversational",
+            _chat("messages", ("role", "content")),
+            "chat messages of {role, content}",
+        ),
+        Format(
+            "alpaca",
+            ("instruction", "output"),
+            "conversational",
+            _alpaca,
+            "Alpaca: instruction, optional input, output",
+            optional=("input", "system"),
+        ),
+        Format(
+            "prompt_completion",
+            ("prompt", "completion"),
+            "prompt_completion",
+            _prompt_completion,
+            "prompt and completion strings (or message lists)",
+        ),
         Format("text", ("text",), "text", _text, "plain text for language modelling"),
     ]
 }

@@ -72,8 +72,11 @@ def tokenize_for_training(
     if kind == "conversational":
         template = settings.chat_template if settings.assistant_only_loss else None
         out = tokenizer.apply_chat_template(
-            record["messages"], tokenize=True, return_dict=True,
-            return_assistant_tokens_mask=settings.assistant_only_loss, chat_template=template,
+            record["messages"],
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=settings.assistant_only_loss,
+            chat_template=template,
         )
         ids = list(out["input_ids"])
         mask = list(out["assistant_masks"]) if settings.assistant_only_loss else [1] * len(ids)
@@ -96,10 +99,14 @@ def _tokenize_preference(record: dict, tokenizer) -> list[tuple[str, str, list[i
     prompt = record["prompt"]
     if isinstance(prompt, list):
         # DPOTrainer renders with the tokenizer's own template (no training template: no markers needed).
-        prompt_ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]
+        prompt_ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)[
+            "input_ids"
+        ]
         texts = {k: tokenizer.apply_chat_template(prompt + record[k], tokenize=False) for k in ("chosen", "rejected")}
-        full = {k: list(tokenizer.apply_chat_template(prompt + record[k], tokenize=True, return_dict=True)["input_ids"])
-                for k in texts}
+        full = {
+            k: list(tokenizer.apply_chat_template(prompt + record[k], tokenize=True, return_dict=True)["input_ids"])
+            for k in texts
+        }
     else:
         prompt_ids = tokenizer(text=prompt)["input_ids"]
         texts = {k: prompt + _with_eos(record[k], tokenizer.eos_token) for k in ("chosen", "rejected")}

@@ -28,7 +28,9 @@ class Overlap:
     task_sentences: tuple[str, ...]  # sentences shared by most records of both files, not counted
 
     def __str__(self) -> str:
-        return f"{self.sentences:.1%} of eval sentences and {self.ngrams:.1%} of eval 8-grams appear in the training data"
+        return (
+            f"{self.sentences:.1%} of eval sentences and {self.ngrams:.1%} of eval 8-grams appear in the training data"
+        )
 
 
 def prompt_text(record: dict) -> str:

@@ -153,7 +153,9 @@ def preview_record(
     if not isinstance(source, DataBundle):
         raise WorkbenchError(f"preview a record dict or a DataBundle, not a {type(source).__name__}")
     if not 0 <= index < len(source.dataset):
-        raise WorkbenchError(f"record index {index} is out of range: the data has {len(source.dataset)} usable records (0-{len(source.dataset) - 1})")
+        raise WorkbenchError(
+            f"record index {index} is out of range: the data has {len(source.dataset)} usable records (0-{len(source.dataset) - 1})"
+        )
     record = source.dataset[index]
     kind = record_kind(record)
     settings = loss_settings(kind, loss_on, tokenizer)
@@ -165,7 +167,9 @@ def preview_record(
     }[kind]
     preview = TokenPreview(kind=kind, loss=loss)
     for name, text, ids, mask in tokenize_for_training(record, tokenizer, settings):
-        add_special = kind in ("text", "prompt_completion") or (kind == "preference" and isinstance(record["prompt"], str))
+        add_special = kind in ("text", "prompt_completion") or (
+            kind == "preference" and isinstance(record["prompt"], str)
+        )
         pieces = _token_texts(tokenizer, text, ids, add_special_tokens=add_special)
         tokens = [
             PreviewToken(piece, token_id, bool(m), cut=max_length is not None and i >= max_length)

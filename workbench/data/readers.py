@@ -49,6 +49,8 @@ def default_limits() -> ReadLimits:
     """The limits of the server mode in force (public mode: WORKBENCH_PUBLIC=1 or a Space), read at call time."""
     public = os.environ.get("WORKBENCH_PUBLIC", "") not in ("", "0") or bool(os.environ.get("SPACE_ID"))
     return PUBLIC_LIMITS if public else LOCAL_LIMITS
+
+
 IN_MEMORY = "<records>"
 _BOM = b"\xef\xbb\xbf"
 # The first bytes of files people upload by mistake, so the report can say what the file really is.
@@ -94,7 +96,9 @@ def read_source(source: str | Path | list[dict], limits: ReadLimits | None = Non
             _add(raw, value, i, None, limits)
         return raw
     if not isinstance(source, (str, Path)):
-        raise WorkbenchError(f"cannot read data from a {type(source).__name__}: pass a file path, a list of dicts or a Hub dataset ID")
+        raise WorkbenchError(
+            f"cannot read data from a {type(source).__name__}: pass a file path, a list of dicts or a Hub dataset ID"
+        )
     path = Path(source).expanduser()
     if path.is_file():
         return _read_file(path, limits)
@@ -140,8 +144,10 @@ def hostile_value(value: Any, limits: ReadLimits) -> str | None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as exc:
-                return (f"invalid Unicode: a lone surrogate {item[exc.start]!a} at character {exc.start}; "
-                        "write the character itself, or a valid \\u pair")
+                return (
+                    f"invalid Unicode: a lone surrogate {item[exc.start]!a} at character {exc.start}; "
+                    "write the character itself, or a valid \\u pair"
+                )
     return None
 
 
@@ -152,23 +158,41 @@ def _read_bounded(path: Path, raw: RawSource, limits: ReadLimits, whole: bool) -
     if size <= limits.max_bytes:
         return path.read_bytes()
     if whole:
-        raw.issues.append(Issue(f"the file is {size / 2**20:.1f} MB; one JSON document is read only up to "
-                                f"{limits.max_bytes / 2**20:g} MB: save it as JSON Lines (one record per line)",
-                                file=raw.file, code="too_large"))
+        raw.issues.append(
+            Issue(
+                f"the file is {size / 2**20:.1f} MB; one JSON document is read only up to "
+                f"{limits.max_bytes / 2**20:g} MB: save it as JSON Lines (one record per line)",
+                file=raw.file,
+                code="too_large",
+            )
+        )
         return None
     with path.open("rb") as f:
         data = f.read(limits.max_bytes)
     data = data[: data.rfind(b"\n") + 1]
-    raw.issues.append(Issue(f"the file is {size / 2**20:.1f} MB: only its first {limits.max_bytes / 2**20:g} MB "
-                            "are read", file=raw.file, severity="warning", code="truncated_read"))
+    raw.issues.append(
+        Issue(
+            f"the file is {size / 2**20:.1f} MB: only its first {limits.max_bytes / 2**20:g} MB are read",
+            file=raw.file,
+            severity="warning",
+            code="truncated_read",
+        )
+    )
     return data
 
 
 def _row_limit_reached(raw: RawSource, count: int, limits: ReadLimits, line: int | None = None) -> bool:
     if count < limits.max_rows:
         return False
-    raw.issues.append(Issue(f"stopped reading after {limits.max_rows} records (the limit here)", file=raw.file,
-                            line=line, severity="warning", code="truncated_read"))
+    raw.issues.append(
+        Issue(
+            f"stopped reading after {limits.max_rows} records (the limit here)",
+            file=raw.file,
+            line=line,
+            severity="warning",
+            code="truncated_read",
+        )
+    )
     return True
 
 
@@ -189,12 +213,20 @@ def _read_file(path: Path, limits: ReadLimits) -> RawSource:
         return raw
     kind = next((what for magic, what in _BINARY_MAGIC.items() if data.startswith(magic)), None)
     if kind:
-        raw.issues.append(Issue(f"this is not a text dataset: it looks like {kind}", file=raw.name, code="not_a_dataset"))
+        raw.issues.append(
+            Issue(f"this is not a text dataset: it looks like {kind}", file=raw.name, code="not_a_dataset")
+        )
         return raw
     if suffix == ".jsonl" and data.lstrip().startswith(b"["):
         # A JSON array saved as .jsonl, the mirror image of the JSON Lines-as-.json slip below.
-        raw.issues.append(Issue("this .jsonl file holds one JSON array, not one object per line: read it as JSON; "
-                                "rename it to .json", file=raw.name, severity="warning", code="json_as_jsonl"))
+        raw.issues.append(
+            Issue(
+                "this .jsonl file holds one JSON array, not one object per line: read it as JSON; rename it to .json",
+                file=raw.name,
+                severity="warning",
+                code="json_as_jsonl",
+            )
+        )
         _read_json(data, raw, limits)
     elif suffix == ".jsonl":
         _read_jsonl(data, raw, limits)
@@ -233,8 +265,16 @@ def _read_jsonl(data: bytes, raw: RawSource, limits: ReadLimits) -> None:
         try:
             line = line_bytes.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raw.issues.append(Issue(f"not UTF-8 text (byte {line_bytes[exc.start]:#x} at column {exc.start + 1}); "
-                                    "save the file as UTF-8", file=raw.name, line=number, index=index, code="not_utf8"))
+            raw.issues.append(
+                Issue(
+                    f"not UTF-8 text (byte {line_bytes[exc.start]:#x} at column {exc.start + 1}); "
+                    "save the file as UTF-8",
+                    file=raw.name,
+                    line=number,
+                    index=index,
+                    code="not_utf8",
+                )
+            )
             continue
         value, error = _loads(line)
         if error:
@@ -247,20 +287,33 @@ def _read_json(data: bytes, raw: RawSource, limits: ReadLimits) -> None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raw.issues.append(Issue("not UTF-8 text: save the file as UTF-8", file=raw.name,
-                                line=_undecodable_line(data, exc), code="not_utf8"))
+        raw.issues.append(
+            Issue(
+                "not UTF-8 text: save the file as UTF-8",
+                file=raw.name,
+                line=_undecodable_line(data, exc),
+                code="not_utf8",
+            )
+        )
         return
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             # One object per line in a .json file: JSON Lines under the wrong name, a common slip.
-            raw.issues.append(Issue("this looks like JSON Lines (one object per line): read it as such; "
-                                    "rename it to .jsonl", file=raw.name, severity="warning", code="jsonl_as_json"))
+            raw.issues.append(
+                Issue(
+                    "this looks like JSON Lines (one object per line): read it as such; rename it to .jsonl",
+                    file=raw.name,
+                    severity="warning",
+                    code="jsonl_as_json",
+                )
+            )
             _read_jsonl(data, raw, limits)
             return
-        raw.issues.append(Issue(f"not valid JSON: {exc.msg} at column {exc.colno}", file=raw.name, line=exc.lineno,
-                                code="not_json"))
+        raw.issues.append(
+            Issue(f"not valid JSON: {exc.msg} at column {exc.colno}", file=raw.name, line=exc.lineno, code="not_json")
+        )
         return
     except (RecursionError, ValueError):
         # Valid JSON Python cannot hold (deep nesting, a huge integer): one bad record must not lose the rest,
@@ -270,15 +323,34 @@ def _read_json(data: bytes, raw: RawSource, limits: ReadLimits) -> None:
     if isinstance(value, dict):
         lists = [k for k, v in value.items() if isinstance(v, list)]
         if len(lists) != 1:
-            raw.issues.append(Issue("expected a list of records (or an object holding one list of them)",
-                                    file=raw.name, line=1, code="wrong_type"))
+            raw.issues.append(
+                Issue(
+                    "expected a list of records (or an object holding one list of them)",
+                    file=raw.name,
+                    line=1,
+                    code="wrong_type",
+                )
+            )
             return
-        raw.issues.append(Issue(f"reading the records from the top-level key '{lists[0]}'", file=raw.name,
-                                field=lists[0], severity="warning", code="nested_list"))
+        raw.issues.append(
+            Issue(
+                f"reading the records from the top-level key '{lists[0]}'",
+                file=raw.name,
+                field=lists[0],
+                severity="warning",
+                code="nested_list",
+            )
+        )
         value = value[lists[0]]
     if not isinstance(value, list):
-        raw.issues.append(Issue(f"expected a list of records, got a JSON {type(value).__name__}", file=raw.name,
-                                line=1, code="wrong_type"))
+        raw.issues.append(
+            Issue(
+                f"expected a list of records, got a JSON {type(value).__name__}",
+                file=raw.name,
+                line=1,
+                code="wrong_type",
+            )
+        )
         return
     # A JSON list has no line per record; locate each by where its object starts in the text.
     starts = _record_lines(text, min(len(value), limits.max_rows))
@@ -311,8 +383,14 @@ def _read_json_elements(text: str, raw: RawSource, limits: ReadLimits) -> None:
     decoder = json.JSONDecoder()
     start = text.lstrip()
     if not start.startswith("["):
-        raw.issues.append(Issue("not valid JSON: nested too deeply or an integer too long to parse", file=raw.name,
-                                line=1, code="not_json"))
+        raw.issues.append(
+            Issue(
+                "not valid JSON: nested too deeply or an integer too long to parse",
+                file=raw.name,
+                line=1,
+                code="not_json",
+            )
+        )
         return
     pos, index = text.index("[") + 1, 0
     while pos < len(text):
@@ -364,16 +442,29 @@ def _read_csv(data: bytes, raw: RawSource, limits: ReadLimits) -> None:
     try:
         text = data.decode("utf-8-sig")  # Excel writes a byte-order mark
     except UnicodeDecodeError as exc:
-        raw.issues.append(Issue("not UTF-8 text: save the file as UTF-8", file=raw.name,
-                                line=_undecodable_line(data, exc), code="not_utf8"))
+        raw.issues.append(
+            Issue(
+                "not UTF-8 text: save the file as UTF-8",
+                file=raw.name,
+                line=_undecodable_line(data, exc),
+                code="not_utf8",
+            )
+        )
         return
     header = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=header.count)
     if delimiter != ",":
         # Excel in many European locales saves CSV with ';' (the comma is their decimal point).
         name = "tab" if delimiter == "\t" else f"'{delimiter}'"
-        raw.issues.append(Issue(f"the header is separated by {name}, not ',': read with {name} as the separator",
-                                file=raw.name, line=1, severity="warning", code="csv_separator"))
+        raw.issues.append(
+            Issue(
+                f"the header is separated by {name}, not ',': read with {name} as the separator",
+                file=raw.name,
+                line=1,
+                severity="warning",
+                code="csv_separator",
+            )
+        )
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     line = 2  # the header is line 1; reader.line_num is the line a row *ends* on (quoted newlines)
     index = 0
@@ -382,15 +473,29 @@ def _read_csv(data: bytes, raw: RawSource, limits: ReadLimits) -> None:
             if _row_limit_reached(raw, index, limits, line):
                 return
             if None in row:
-                raw.issues.append(Issue(f"{len(row[None])} more values than the header has columns", file=raw.name,
-                                        line=line, index=index, code="wrong_type"))
+                raw.issues.append(
+                    Issue(
+                        f"{len(row[None])} more values than the header has columns",
+                        file=raw.name,
+                        line=line,
+                        index=index,
+                        code="wrong_type",
+                    )
+                )
                 del row[None]
             # Empty cells are missing values, not empty strings: an optional column (Alpaca's input) may be blank.
             raw.records.append(RawRecord({k: v for k, v in row.items() if v not in (None, "")}, index, line))
             line = reader.line_num + 1
     except csv.Error as exc:  # a field over csv's size limit, an unterminated quote at the end: the rest is unreadable
-        raw.issues.append(Issue(f"not readable as CSV from here on: {exc}", file=raw.name, line=line,
-                                index=len(raw.records), code="not_csv"))
+        raw.issues.append(
+            Issue(
+                f"not readable as CSV from here on: {exc}",
+                file=raw.name,
+                line=line,
+                index=len(raw.records),
+                code="not_csv",
+            )
+        )
         return
     if not raw.records:
         raw.issues.append(Issue("the file has a header line but no records", file=raw.name, line=1, code="empty_file"))
@@ -414,10 +519,15 @@ def _read_parquet(path: Path, raw: RawSource, limits: ReadLimits) -> RawSource:
         for batch in parquet.iter_batches(batch_size=16):
             read += batch.nbytes
             if read > limits.max_bytes:
-                raw.issues.append(Issue(
-                    f"the data expands to more than {limits.max_bytes / 2**20:g} MB (the limit here; {meta.num_rows} "
-                    f"rows, {declared / 2**20:.1f} MB declared): only the records before it are read", file=raw.file,
-                    severity="warning" if raw.records else "error", code="too_large"))
+                raw.issues.append(
+                    Issue(
+                        f"the data expands to more than {limits.max_bytes / 2**20:g} MB (the limit here; {meta.num_rows} "
+                        f"rows, {declared / 2**20:.1f} MB declared): only the records before it are read",
+                        file=raw.file,
+                        severity="warning" if raw.records else "error",
+                        code="too_large",
+                    )
+                )
                 break
             for value in batch.to_pylist():
                 if _row_limit_reached(raw, index, limits):
@@ -426,8 +536,11 @@ def _read_parquet(path: Path, raw: RawSource, limits: ReadLimits) -> RawSource:
                 index += 1
     except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raw.issues.append(Issue(f"not a readable Parquet file: {first.replace(str(path), path.name)}", file=raw.file,
-                                code="not_parquet"))
+        raw.issues.append(
+            Issue(
+                f"not a readable Parquet file: {first.replace(str(path), path.name)}", file=raw.file, code="not_parquet"
+            )
+        )
         return raw
     if not raw.records and not raw.issues:
         raw.issues.append(Issue("the file holds no records", file=raw.name, code="empty_file"))
@@ -440,7 +553,9 @@ def _read_hub(name: str, limits: ReadLimits) -> RawSource:
     try:
         dataset = load_dataset(name, split="train")
     except Exception as exc:  # offline, unknown ID, private: the user needs the reason, whatever its type
-        raise WorkbenchError(f"{name!r} is not a local file, and loading it from the Hugging Face Hub failed: {exc}") from exc
+        raise WorkbenchError(
+            f"{name!r} is not a local file, and loading it from the Hugging Face Hub failed: {exc}"
+        ) from exc
     raw = RawSource(name)
     for i, value in enumerate(dataset):
         if _row_limit_reached(raw, i, limits):

@@ -23,7 +23,12 @@ def parse_rating(text: str) -> dict | None:
     if not isinstance(value, dict) or set(value) != {"sentiment", "stars"}:
         return None
     stars = value["stars"]
-    if value["sentiment"] not in SENTIMENTS or not isinstance(stars, int) or isinstance(stars, bool) or not 1 <= stars <= 5:
+    if (
+        value["sentiment"] not in SENTIMENTS
+        or not isinstance(stars, int)
+        or isinstance(stars, bool)
+        or not 1 <= stars <= 5
+    ):
         return None
     return value
 
@@ -41,8 +46,11 @@ def sentiment_json_scores(prediction: str, record: dict) -> dict[str, float]:
     got = parse_rating(prediction)
     if got is None or expected is None:
         return {"valid_format": 0.0, "sentiment_accuracy": 0.0, "stars_accuracy": 0.0}
-    return {"valid_format": 1.0, "sentiment_accuracy": float(got["sentiment"] == expected["sentiment"]),
-            "stars_accuracy": float(got["stars"] == expected["stars"])}
+    return {
+        "valid_format": 1.0,
+        "sentiment_accuracy": float(got["sentiment"] == expected["sentiment"]),
+        "stars_accuracy": float(got["stars"] == expected["stars"]),
+    }
 
 
 # One answer's task scores (each in [0, 1]) against its eval record.
@@ -91,21 +99,39 @@ class Sample:
 
 
 def _sample(name: str, kind: str, description: str, score=None, ood: bool = False) -> Sample:
-    return Sample(name, kind, description, SAMPLES_DIR / f"{name}.train.jsonl", SAMPLES_DIR / f"{name}.eval.jsonl",
-                  SAMPLES_DIR / f"{name}.md", score, SAMPLES_DIR / f"{name}.ood.jsonl" if ood else None)
+    return Sample(
+        name,
+        kind,
+        description,
+        SAMPLES_DIR / f"{name}.train.jsonl",
+        SAMPLES_DIR / f"{name}.eval.jsonl",
+        SAMPLES_DIR / f"{name}.md",
+        score,
+        SAMPLES_DIR / f"{name}.ood.jsonl" if ood else None,
+    )
 
 
 SAMPLES: dict[str, Sample] = {
     s.name: s
     for s in [
-        _sample("sentiment_json", "conversational",
-                "SFT: answer a product review with only a JSON rating, e.g. {\"sentiment\": \"positive\", \"stars\": 4}",
-                sentiment_json_scores, ood=True),
-        _sample("unit_chat", "conversational",
-                "Multi-turn chats (ShareGPT format, system prompt) with a terse unit-converter persona"),
-        _sample("sentiment_preference", "preference",
-                "DPO: the strict JSON rating is chosen over chatty, fenced or wrongly labelled answers",
-                sentiment_json_scores),
+        _sample(
+            "sentiment_json",
+            "conversational",
+            'SFT: answer a product review with only a JSON rating, e.g. {"sentiment": "positive", "stars": 4}',
+            sentiment_json_scores,
+            ood=True,
+        ),
+        _sample(
+            "unit_chat",
+            "conversational",
+            "Multi-turn chats (ShareGPT format, system prompt) with a terse unit-converter persona",
+        ),
+        _sample(
+            "sentiment_preference",
+            "preference",
+            "DPO: the strict JSON rating is chosen over chatty, fenced or wrongly labelled answers",
+            sentiment_json_scores,
+        ),
     ]
 }
 BROKEN_DIR = SAMPLES_DIR / "broken"

@@ -77,14 +77,20 @@ def length_histogram(stats: LengthStats, title: str = "Token lengths"):
     if stats.lengths:
         ax.hist(stats.lengths, bins=min(40, max(5, len(set(stats.lengths)))), color="#3b82f6")
     if stats.max_length is not None:
-        ax.axvline(stats.max_length, color="#ef4444", linestyle="--",
-                   label=f"max_length {stats.max_length} ({stats.over_max_length} over)")
+        ax.axvline(
+            stats.max_length,
+            color="#ef4444",
+            linestyle="--",
+            label=f"max_length {stats.max_length} ({stats.over_max_length} over)",
+        )
         ax.legend(loc="upper right")
     ax.set(title=f"{title} ({stats.count} records)", xlabel="tokens per record", ylabel="records")
     return figure
 
 
-def train_eval_split(dataset: Dataset | DataBundle, eval_fraction: float = 0.1, seed: int = 0) -> tuple[Dataset, Dataset]:
+def train_eval_split(
+    dataset: Dataset | DataBundle, eval_fraction: float = 0.1, seed: int = 0
+) -> tuple[Dataset, Dataset]:
     """Shuffle with ``seed`` and hold out ``eval_fraction`` of the records (at least one) for evaluation."""
     dataset = dataset.dataset if isinstance(dataset, DataBundle) else dataset
     if not 0 < eval_fraction < 1:

@@ -27,8 +27,9 @@ def validate(
     report.records_read = len(raw.records) + sum(1 for i in raw.issues if i.index is not None)
 
     def issue(where: RawRecord, field: str | None, message: str, code: str, severity="error") -> None:
-        report.issues.append(Issue(message, file=raw.file, line=where.line, index=where.index, field=field,
-                                   severity=severity, code=code))
+        report.issues.append(
+            Issue(message, file=raw.file, line=where.line, index=where.index, field=field, severity=severity, code=code)
+        )
 
     values = [apply_column_map(r.value, column_map) for r in raw.records]
     fmt = fmt or detect_format(values)
@@ -37,9 +38,14 @@ def validate(
             columns = sorted({short(k, 40) for v in values if isinstance(v, dict) for k in v})
             columns = columns[:20] + ([f"... {len(columns) - 20} more"] if len(columns) > 20 else [])
             expected = "; ".join(f"{f.name}: {', '.join(f.columns)}" for f in FORMATS.values())
-            report.issues.append(Issue(
-                f"no known format fits the columns {columns}. Expected one of: {expected}. "
-                "Map your columns with column_map (CLI: --map yours=role)", file=raw.file, code="unknown_format"))
+            report.issues.append(
+                Issue(
+                    f"no known format fits the columns {columns}. Expected one of: {expected}. "
+                    "Map your columns with column_map (CLI: --map yours=role)",
+                    file=raw.file,
+                    code="unknown_format",
+                )
+            )
         return [], [], report
     report.source_format, report.kind = fmt.name, fmt.kind
 
@@ -48,7 +54,9 @@ def validate(
     origins: list[RawRecord] = []
     for where, value in zip(raw.records, values):
         if not isinstance(value, dict):
-            issue(where, None, f"a record must be an object with named fields, got {type(value).__name__}", "wrong_type")
+            issue(
+                where, None, f"a record must be an object with named fields, got {type(value).__name__}", "wrong_type"
+            )
             continue
         problems = Problems()
         _unused_fields(value, fmt, problems)
@@ -83,9 +91,13 @@ def _unused_fields(record: dict, fmt: Format, problems: Problems) -> None:
         if key == "label" and isinstance(record[key], bool):
             # KTO's unpaired preference form: label false marks an answer to avoid, which SFT would learn as good.
             if not record[key]:
-                problems.error("label", "label false (KTO: an answer to avoid) would be trained as a good answer: "
-                               "left out. The workbench has no KTO trainer; pair answers into "
-                               "prompt/chosen/rejected for DPO", "kto_label")
+                problems.error(
+                    "label",
+                    "label false (KTO: an answer to avoid) would be trained as a good answer: "
+                    "left out. The workbench has no KTO trainer; pair answers into "
+                    "prompt/chosen/rejected for DPO",
+                    "kto_label",
+                )
             continue
         problems.warn(str(key), f"field {short(key)} is not used by the {fmt.name} format: ignored", "unused_field")
 
@@ -104,8 +116,12 @@ def _control_tokens(record: dict, pattern: re.Pattern, problems: Problems) -> No
     for field, text in _texts(record):
         found = pattern.search(text)
         if found:
-            problems.warn(field, f"contains the control token {short(found.group())}: the chat template reads it as "
-                          "a real turn boundary, so the model learns a forged turn; remove it", "control_token")
+            problems.warn(
+                field,
+                f"contains the control token {short(found.group())}: the chat template reads it as "
+                "a real turn boundary, so the model learns a forged turn; remove it",
+                "control_token",
+            )
 
 
 def _texts(record: dict):
@@ -125,15 +141,25 @@ def _one_form(records: list[dict]) -> list[dict]:
     become messages: a prompt is the user's turn, an answer the assistant's.
     """
     if any("messages" in r for r in records) and any("messages" not in r for r in records):
-        records = [r if "messages" in r else {"messages": [{"role": "user", "content": r["prompt"]},
-                                                          {"role": "assistant", "content": r["completion"]}]}
-                   for r in records]
+        records = [
+            r
+            if "messages" in r
+            else {
+                "messages": [
+                    {"role": "user", "content": r["prompt"]},
+                    {"role": "assistant", "content": r["completion"]},
+                ]
+            }
+            for r in records
+        ]
     if any(isinstance(r.get("prompt"), list) for r in records if "chosen" in r):
         records = [
             {
                 "prompt": r["prompt"] if isinstance(r["prompt"], list) else [{"role": "user", "content": r["prompt"]}],
-                **{k: r[k] if isinstance(r[k], list) else [{"role": "assistant", "content": r[k]}]
-                   for k in ("chosen", "rejected")},
+                **{
+                    k: r[k] if isinstance(r[k], list) else [{"role": "assistant", "content": r[k]}]
+                    for k in ("chosen", "rejected")
+                },
             }
             for r in records
         ]
@@ -167,8 +193,10 @@ def _check_lengths(records, origins, tokenizer, max_length: int, issue) -> None:
             cut_trained = sum(mask[max_length:])
             left = sum(mask[:max_length])
             field = name if name != "sequence" else None
-            message = (f"{len(ids)} tokens, over max_length {max_length}: truncation cuts the last {cut} "
-                       f"({cut_trained} of them trained)")
+            message = (
+                f"{len(ids)} tokens, over max_length {max_length}: truncation cuts the last {cut} "
+                f"({cut_trained} of them trained)"
+            )
             if not left:
                 message += "; no trained token remains, so the trainer drops this record"
             issue(where, field, message, "too_long", severity="warning")

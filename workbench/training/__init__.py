@@ -6,8 +6,8 @@ Example:
     >>> print(result.run_dir, result.final_metrics)
 """
 
-from workbench.training.config import TrainConfig
-from workbench.training.runs import list_runs, load_run_config, read_metrics
+from workbench.training.config import TrainConfig, load_run_config
+from workbench.workspace.runs import list_runs, read_metrics
 
 __all__ = ["RunResult", "TrainConfig", "list_runs", "load_run_config", "read_metrics", "resume", "train"]
 

@@ -20,9 +20,10 @@ from typing import Any, Literal
 
 import yaml
 
-from workbench.distributed import world_size
 from workbench.errors import WorkbenchError
 from workbench.hardware import choose_precision
+from workbench.training.distributed import world_size
+from workbench.workspace.runs import config_path, read_run_config, run_folder_of
 
 Method = Literal["sft", "dpo"]
 Adaptation = Literal["full", "lora", "qlora"]
@@ -60,7 +61,9 @@ class TrainConfig:
     data: str = _f("", "Training data: a file, a folder or a sample name, read by workbench.data.load_data.")
     eval_data: str | None = _f(None, "Evaluation data; None: hold out eval_fraction of the training data.")
     method: Method = _f("sft", "'sft' (learn from demonstrations) or 'dpo' (learn from chosen/rejected pairs).")
-    adaptation: Adaptation = _f("lora", "'lora' (small adapter), 'qlora' (adapter on a 4-bit base) or 'full' (every weight).")
+    adaptation: Adaptation = _f(
+        "lora", "'lora' (small adapter), 'qlora' (adapter on a 4-bit base) or 'full' (every weight)."
+    )
     output_dir: str = _f("runs", "Folder that holds the run folders.")
     overwrite: bool = _f(False, "Replace an existing run folder of the same name instead of stopping.")
 
@@ -70,21 +73,32 @@ class TrainConfig:
     # Dropout defaults to 0 (PEFT's default), not the guide's 0.05: on a CPU its random numbers took a quarter of a
     # LoRA step, and configs/sft_lora.yaml trained 1.7x faster without it to the same held-out loss
     # (docs/benchmarks.md, "Training speed as shipped").
-    lora_dropout: float = _f(0.0, "Dropout on the adapter's input, against overfitting: 0.05-0.1 when the eval loss turns up (slower on a CPU).")
-    lora_target_modules: str | list[str] = _f("all-linear", "Layers that get an adapter: 'all-linear' or a list of names like [q_proj, v_proj].")
+    lora_dropout: float = _f(
+        0.0,
+        "Dropout on the adapter's input, against overfitting: 0.05-0.1 when the eval loss turns up (slower on a CPU).",
+    )
+    lora_target_modules: str | list[str] = _f(
+        "all-linear", "Layers that get an adapter: 'all-linear' or a list of names like [q_proj, v_proj]."
+    )
 
     # Optimisation
-    learning_rate: float | None = _f(None, "Peak learning rate; None: 2e-4 for LoRA/QLoRA SFT, 2e-5 for full, lower for DPO.")
+    learning_rate: float | None = _f(
+        None, "Peak learning rate; None: 2e-4 for LoRA/QLoRA SFT, 2e-5 for full, lower for DPO."
+    )
     lr_scheduler: str = _f("cosine", "Learning-rate schedule after warmup: 'cosine', 'linear' or 'constant'.")
     warmup_ratio: float = _f(0.1, "Fraction of the steps spent ramping the learning rate up from 0.")
     epochs: float = _f(2.0, "Passes over the training data (1-3; more overfits small data).")
     max_steps: int = _f(-1, "Stop after this many optimizer steps; -1: use epochs.")
     batch_size: int = _f(8, "Examples per step per process.")
-    gradient_accumulation: int = _f(1, "Steps whose gradients add up before one update (effective batch = batch_size * this).")
+    gradient_accumulation: int = _f(
+        1, "Steps whose gradients add up before one update (effective batch = batch_size * this)."
+    )
     max_length: int = _f(256, "Longest tokenized example; longer ones are truncated. Memory grows with it.")
     max_grad_norm: float = _f(1.0, "Gradient clipping, against unstable training.")
     seed: int = _f(42, "Random seed for the split, the adapter's initialisation and the data order.")
-    loss_on: Literal["answer", "all"] = _f("answer", "SFT: train on the assistant's answer only ('answer') or on every token ('all').")
+    loss_on: Literal["answer", "all"] = _f(
+        "answer", "SFT: train on the assistant's answer only ('answer') or on every token ('all')."
+    )
     beta: float = _f(0.1, "DPO: how far the model may move from the reference (lower moves further).")
     padding_free: bool | None = _f(
         None,
@@ -94,7 +108,9 @@ class TrainConfig:
     )
 
     # Evaluation, logging, checkpoints
-    eval_fraction: float = _f(0.1, "Share of the training data held out for evaluation when eval_data is None (0: no evaluation).")
+    eval_fraction: float = _f(
+        0.1, "Share of the training data held out for evaluation when eval_data is None (0: no evaluation)."
+    )
     eval_steps: int = _f(10, "Evaluate every this many steps (and once before training, for a baseline).")
     logging_steps: int = _f(1, "Log loss and learning rate every this many steps.")
     save_steps: int = _f(10, "Write a resumable checkpoint every this many steps.")
@@ -106,8 +122,12 @@ class TrainConfig:
     )
 
     # Hardware
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = _f("auto", "'auto': chosen from the hardware (workbench.choose_precision).")
-    gradient_checkpointing: bool | None = _f(None, "Recompute activations to save memory; None: off on CPU (~35% slower there), on on GPU.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = _f(
+        "auto", "'auto': chosen from the hardware (workbench.choose_precision)."
+    )
+    gradient_checkpointing: bool | None = _f(
+        None, "Recompute activations to save memory; None: off on CPU (~35% slower there), on on GPU."
+    )
     memory_budget_gb: float | None = _f(
         None,
         "Peak memory the run must fit in (GB): before training, batch_size is lowered (gradient_accumulation raised to keep "
@@ -117,13 +137,24 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        problems = [f"{f.name} must be a finite number (got {getattr(self, f.name)})" for f in dataclasses.fields(self)
-                     if isinstance(getattr(self, f.name), float) and not math.isfinite(getattr(self, f.name))]
+        problems = [
+            f"{f.name} must be a finite number (got {getattr(self, f.name)})"
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), float) and not math.isfinite(getattr(self, f.name))
+        ]
         if problems:  # inf and nan pass every comparison below one way or the other
             raise WorkbenchError("invalid training config: " + "; ".join(problems))
         if self.learning_rate is not None and not self.learning_rate > 0:
             problems.append(f"learning_rate must be > 0 (got {self.learning_rate}); try 2e-4 for LoRA, 2e-5 for full")
-        for key in ("batch_size", "gradient_accumulation", "max_length", "lora_r", "eval_steps", "logging_steps", "save_steps"):
+        for key in (
+            "batch_size",
+            "gradient_accumulation",
+            "max_length",
+            "lora_r",
+            "eval_steps",
+            "logging_steps",
+            "save_steps",
+        ):
             if getattr(self, key) <= 0:
                 problems.append(f"{key} must be > 0 (got {getattr(self, key)})")
         if self.max_steps == 0 or self.max_steps < -1:
@@ -181,7 +212,9 @@ class TrainConfig:
             return {"report_to": "none"}
         package = {"tensorboard": "tensorboard", "trackio": "trackio"}[self.report_to]
         if importlib.util.find_spec(package) is None:
-            raise WorkbenchError(f"report_to: {self.report_to} needs the {package} package: pip install {package} (or report_to: none)")
+            raise WorkbenchError(
+                f"report_to: {self.report_to} needs the {package} package: pip install {package} (or report_to: none)"
+            )
         # Trackio stays local: no Space is created, whatever the Trainer's defaults become.
         extra = {"project": "workbench", "trackio_static_space_id": False} if self.report_to == "trackio" else {}
         return {"report_to": self.report_to, "run_name": self.name, **extra}
@@ -230,7 +263,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
-        lines = ["# Resolved training config (workbench train). Every field's meaning: `workbench train --help-config`."]
+        lines = [
+            "# Resolved training config (workbench train). Every field's meaning: `workbench train --help-config`."
+        ]
         lines.append(yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None).rstrip())
         return "\n".join(lines) + "\n"
 
@@ -244,19 +279,25 @@ def check_against_model(config: TrainConfig, model) -> None:
     problems = []
     context = getattr(model.config, "max_position_embeddings", None)
     if context and config.max_length > context:
-        problems.append(f"max_length={config.max_length} is beyond the model's context of {context} tokens: "
-                        f"use max_length <= {context}")
+        problems.append(
+            f"max_length={config.max_length} is beyond the model's context of {context} tokens: "
+            f"use max_length <= {context}"
+        )
     linear = {n.rsplit(".", 1)[-1]: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     if config.adaptation != "full":
         targets = config.lora_target_modules  # a string is 'all-linear' or a regex, which PEFT checks itself
         unknown = [t for t in targets if t not in names] if isinstance(targets, list) else []
         if unknown:
-            problems.append(f"lora_target_modules names layers this model does not have: {', '.join(map(_short, unknown))}. "
-                            f"Its linear layers: {', '.join(sorted(linear))} (or all-linear)")
+            problems.append(
+                f"lora_target_modules names layers this model does not have: {', '.join(map(_short, unknown))}. "
+                f"Its linear layers: {', '.join(sorted(linear))} (or all-linear)"
+            )
         widest = max((min(m.in_features, m.out_features) for m in linear.values()), default=0)
         if widest and config.lora_r > widest:
-            problems.append(f"lora_r={config.lora_r} is larger than layer widths allow (at most {widest}); 8-64 is usual")
+            problems.append(
+                f"lora_r={config.lora_r} is larger than layer widths allow (at most {widest}); 8-64 is usual"
+            )
     if problems:
         raise WorkbenchError("invalid training config for this model: " + "; ".join(problems))
 
@@ -367,3 +408,14 @@ def _describe(annotation: Any) -> str:
     if annotation is type(None):
         return "null"
     return getattr(annotation, "__name__", str(annotation))
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    """The run's resolved TrainConfig."""
+    return TrainConfig.from_dict(read_run_config(run_dir), source=str(config_path(run_dir)))
+
+
+def find_run_config(path: str | Path) -> TrainConfig | None:
+    """The TrainConfig of a run folder, or of the run an adapter folder sits in; None for a bare adapter folder."""
+    folder = run_folder_of(path)
+    return load_run_config(folder) if folder is not None else None

@@ -9,10 +9,13 @@ from __future__ import annotations
 from workbench.data import load_data, train_eval_split
 from workbench.errors import WorkbenchError
 
+
 def load(source: str):
     """(dataset, kind) for a path or sample name, through workbench.data.load_data."""
     if not source:
-        raise WorkbenchError("no training data: set `data` to a data file or Hub dataset ID (e.g. --set data=data_samples/sentiment_json.train.jsonl)")
+        raise WorkbenchError(
+            "no training data: set `data` to a data file or Hub dataset ID (e.g. --set data=data_samples/sentiment_json.train.jsonl)"
+        )
     bundle = load_data(source)
     if bundle.kind is None or len(bundle.dataset) == 0:
         first = "".join(f"{issue}\n" for issue in bundle.report.errors[:3])  # file:line: what, for the first few

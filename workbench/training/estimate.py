@@ -82,7 +82,13 @@ class Estimate:
 
 
 def estimate_run(
-    model, config, steps: int, mean_tokens: float, device: str, world_size: int = 1, eval_examples: int = 0,
+    model,
+    config,
+    steps: int,
+    mean_tokens: float,
+    device: str,
+    world_size: int = 1,
+    eval_examples: int = 0,
     longest_tokens: int | None = None,
 ) -> Estimate:
     """Estimate one process's peak memory and the run's time for a model already prepared for training.
@@ -206,7 +212,12 @@ def _time(config, steps, mean_tokens, device, world_size, eval_examples, total) 
         # No QLoRA discount: de-quantising costs per weight and pass, shared by a batch's hundreds of tokens (it
         # halves generation, one token a pass); QLoRA and LoRA steps took as long in the same probe runs.
         throughput = per_core * torch.get_num_threads()
-        if config.method == "sft" and config.adaptation != "full" and config.lora_dropout == 0 and config.precision == "bf16":
+        if (
+            config.method == "sft"
+            and config.adaptation != "full"
+            and config.lora_dropout == 0
+            and config.precision == "bf16"
+        ):
             train_speedup = _CPU_SFT_WITHOUT_DROPOUT_SPEEDUP
     seqs = 2 if config.method == "dpo" else 1  # DPO: chosen and rejected (mean_tokens counts prompt + chosen)
     tokens = world_size * steps * config.gradient_accumulation * config.batch_size * seqs * mean_tokens
@@ -274,7 +285,11 @@ def peak_memory_mb(device: str = "cpu") -> float:
 
 
 def estimate_config(
-    config, n_train: int, mean_tokens: float, n_eval: int | None = None, longest_tokens: int | None = None,
+    config,
+    n_train: int,
+    mean_tokens: float,
+    n_eval: int | None = None,
+    longest_tokens: int | None = None,
     fit: bool = True,
 ) -> Estimate:
     """Estimate a run from its config alone, before any weights are loaded (the app's "before you start").
@@ -337,8 +352,9 @@ def config_estimator(
 
     def estimate_for(variant) -> Estimate:
         steps = planned_steps(variant, n_train, 1)
-        estimate = estimate_run(model, variant, steps, mean_tokens, device, eval_examples=n_eval,
-                                longest_tokens=longest_tokens)
+        estimate = estimate_run(
+            model, variant, steps, mean_tokens, device, eval_examples=n_eval, longest_tokens=longest_tokens
+        )
         if saved_mb:
             estimate.peak_memory_mb = round(estimate.peak_memory_mb - saved_mb, 1)
             estimate.breakdown_mb["weights"] = round(estimate.breakdown_mb["weights"] - saved_mb, 1)

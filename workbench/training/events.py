@@ -16,7 +16,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from workbench.training.runs import METRICS_FILE, append_jsonl
+from workbench.workspace.runs import METRICS_FILE, append_jsonl
 
 Event = dict[str, Any]
 OnEvent = Callable[[Event], None]

@@ -17,8 +17,8 @@ from pathlib import Path
 from workbench.atomic import staged_dir
 from workbench.data import load_data, prompt_and_reference
 from workbench.data.samples import ExampleScore, example_score
-from workbench.generation import as_messages
-from workbench.training.runs import ADAPTER_DIR
+from workbench.inference.generation import as_messages
+from workbench.workspace.runs import ADAPTER_DIR
 
 
 @dataclass
@@ -59,7 +59,9 @@ def task_reward(score: ExampleScore, answers: list[dict] | None = None):
             rewards.append(example_score(parts))
             if answers is not None:
                 prompt = prompts[i] if prompts else None
-                answers.append({"prompt": _text(prompt) if prompt else "", "answer": text, "reward": rewards[-1], "parts": parts})
+                answers.append(
+                    {"prompt": _text(prompt) if prompt else "", "answer": text, "reward": rewards[-1], "parts": parts}
+                )
         return rewards
 
     return task_score

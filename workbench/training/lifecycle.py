@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.training.runs import ADAPTER_DIR, MODEL_DIR, STATUS_FILE, run_status, write_status
+from workbench.workspace.runs import ADAPTER_DIR, MODEL_DIR, STATUS_FILE, run_status, write_status
 
 
 def claim_run_dir(run_dir: Path, overwrite: bool, data_hash: str = "") -> None:
@@ -40,8 +40,9 @@ def claim_run_dir(run_dir: Path, overwrite: bool, data_hash: str = "") -> None:
     except NotADirectoryError:
         raise _not_a_folder(run_dir) from None
     except PermissionError as exc:
-        raise WorkbenchError(f"cannot create the run folder {run_dir}: {exc.strerror}; set output_dir to a "
-                             "folder you can write to") from None
+        raise WorkbenchError(
+            f"cannot create the run folder {run_dir}: {exc.strerror}; set output_dir to a folder you can write to"
+        ) from None
     try:
         os.close(os.open(run_dir / STATUS_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
     except FileExistsError:
@@ -58,7 +59,9 @@ def check_resumable(run_dir: Path, checkpoint: Path) -> None:
     """Refuse to resume a run that already reached its last step (the Trainer would train one more each time)."""
     status = run_status(run_dir)
     if status.status == "running":
-        raise WorkbenchError(f"{run_dir} is training right now (pid {status.pid} on {status.host}): wait for it or stop it")
+        raise WorkbenchError(
+            f"{run_dir} is training right now (pid {status.pid} on {status.host}): wait for it or stop it"
+        )
     try:
         state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
         done, planned = int(state["global_step"]), int(state["max_steps"])
@@ -80,8 +83,10 @@ def track_data(run_dir: Path, data_hash: str, resuming: bool) -> list[str]:
         write_status(run_dir, "running", data_hash=data_hash)
         return []
     if recorded != data_hash:
-        return [f"warning: the training data changed since this run started (hash {recorded} then, {data_hash} now): "
-                "the resumed steps train on different examples than the first ones"]
+        return [
+            f"warning: the training data changed since this run started (hash {recorded} then, {data_hash} now): "
+            "the resumed steps train on different examples than the first ones"
+        ]
     return []
 
 
@@ -89,6 +94,8 @@ def dropped_examples(before: int, after: int, max_length: int) -> list[str]:
     """A warning when TRL left examples out (truncation left them no trained token), else nothing."""
     if after >= before:
         return []
-    return [f"warning: {before - after} of {before} training examples have no trained token left after truncation "
-            f"to max_length={max_length}; TRL leaves them out, training on {after}. Raise max_length or shorten "
-            "the prompts"]
+    return [
+        f"warning: {before - after} of {before} training examples have no trained token left after truncation "
+        f"to max_length={max_length}; TRL leaves them out, training on {after}. Raise max_length or shorten "
+        "the prompts"
+    ]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.atomic import atomic_write_text
-from workbench.training.runs import ADAPTER_DIR, CARD_FILE, MODEL_DIR
+from workbench.workspace.runs import ADAPTER_DIR, CARD_FILE, MODEL_DIR
 
 
 def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
@@ -28,7 +28,7 @@ def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
             "```python\nimport workbench\nfrom peft import PeftModel\n\n"
             f"lm = workbench.load_model({config.model!r}{quant})\n"
             f"model = PeftModel.from_pretrained(lm.model, {str(run_dir / ADAPTER_DIR)!r})\n"
-            "print(workbench.chat(model, lm.tokenizer, \"Hello!\"))\n```"
+            'print(workbench.chat(model, lm.tokenizer, "Hello!"))\n```'
         )
     hyper = "\n".join(f"| {k} | {v} |" for k, v in config.to_dict().items())
     metrics = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in final.items()) or "| (none logged) | |"

@@ -22,8 +22,9 @@ def live_progress(plot: bool = True, every: int = 1) -> OnEvent:
             from IPython.display import display
         except ImportError:
             return
-        from workbench.training.plots import draw_loss, loss_figure
         import matplotlib.pyplot as plt
+
+        from workbench.training.plots import draw_loss, loss_figure
 
         if state["fig"] is None:
             state["fig"] = loss_figure(state["records"])

@@ -23,28 +23,27 @@ import torch
 
 from workbench.atomic import atomic_write_text, staged_dir
 from workbench.data.formats import record_kind
-from workbench.data.stats import length_stats
 from workbench.data.masking import LossSettings, loss_settings
-from workbench.distributed import is_main_process, world_size
+from workbench.data.stats import length_stats
 from workbench.errors import WorkbenchError
 from workbench.hardware import Precision, bitsandbytes_problem, choose_precision
 from workbench.models import LoadedModel, load_model
 from workbench.quiet import data_bars_if_slow
 from workbench.training import data_input, dpo, lifecycle, sft
-from workbench.training.config import TrainConfig, check_against_model
+from workbench.training.config import TrainConfig, check_against_model, load_run_config
+from workbench.training.distributed import is_main_process, world_size
 from workbench.training.estimate import Estimate, config_estimator, estimate_run, peak_memory_mb, token_lengths
 from workbench.training.events import OnEvent, ProgressCallback
 from workbench.training.model_card import write_model_card
 from workbench.training.plan import batching, fit_to_memory, lora_config, memory_budget_mb, planned_steps
 from workbench.training.plots import save_loss_plot
-from workbench.training.runs import (
+from workbench.workspace.runs import (
     ADAPTER_DIR,
     CHECKPOINTS_DIR,
     CONFIG_FILE,
     ESTIMATE_FILE,
     MODEL_DIR,
     latest_checkpoint,
-    load_run_config,
     read_metrics,
     truncate_metrics,
     write_status,
@@ -150,11 +149,15 @@ def resume(run_dir: str | Path, on_event: OnEvent | None = None, stop: threading
         raise
 
 
-def _run(config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, stop, dataset, eval_dataset) -> RunResult:
+def _run(
+    config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, stop, dataset, eval_dataset
+) -> RunResult:
     emit = on_event or (lambda event: None)
     precision = _precision(config)
     data = _load_data(config, dataset, eval_dataset)
-    warned = lifecycle.track_data(run_dir, data.fingerprint, resuming=checkpoint is not None) if is_main_process() else []
+    warned = (
+        lifecycle.track_data(run_dir, data.fingerprint, resuming=checkpoint is not None) if is_main_process() else []
+    )
     emit({"type": "log", "message": f"loading {config.model} for {config.method} with {config.adaptation}"})
     lm = _load_model(config, precision)
     check_against_model(config, lm.model)
@@ -175,8 +178,13 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, 
     padding_free, attention = batching(config, mean_tokens, precision.device)
     config = dataclasses.replace(config, padding_free=padding_free)
     lm.model.set_attn_implementation(attention)
-    emit({"type": "log", "message": f"batches {'padding-free' if padding_free else 'padded'}, {attention} attention "
-                                    f"(examples of {mean_tokens:.0f} tokens on average, on the {precision.device})"})
+    emit(
+        {
+            "type": "log",
+            "message": f"batches {'padding-free' if padding_free else 'padded'}, {attention} attention "
+            f"(examples of {mean_tokens:.0f} tokens on average, on the {precision.device})",
+        }
+    )
     callback = ProgressCallback(run_dir, on_event, stop)
     args = _training_args(config, run_dir, precision, data, checkpoint, loss)
     trainer = _build_trainer(config, lm.model, lm.tokenizer, args, data, callback)
@@ -187,8 +195,16 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, 
     data.train = trainer.train_dataset  # what TRL really trains on: the step plan and the model card count it
     trainable, total = _parameter_counts(trainer.model)
     mean_tokens, longest_tokens = token_lengths(trainer.train_dataset, config.max_length)
-    estimate = estimate_run(trainer.model, config, planned_steps(config, len(data.train), world_size()), mean_tokens,
-                            precision.device, world_size(), data.eval_examples, longest_tokens)
+    estimate = estimate_run(
+        trainer.model,
+        config,
+        planned_steps(config, len(data.train), world_size()),
+        mean_tokens,
+        precision.device,
+        world_size(),
+        data.eval_examples,
+        longest_tokens,
+    )
     emit({"type": "log", "message": estimate.summary()})
 
     measured = _fit(trainer, config, run_dir, checkpoint, precision)
@@ -196,12 +212,21 @@ def _run(config: TrainConfig, run_dir: Path, checkpoint: Path | None, on_event, 
     status = "stopped" if callback.stopped_by_request else "completed"
     final = _final_metrics(read_metrics(run_dir) if is_main_process() else [])
     if is_main_process():
-        _save_run_folder(trainer, lm, config, run_dir, data, estimate, measured, final, status,
-                         trainable, total, precision)
+        _save_run_folder(
+            trainer, lm, config, run_dir, data, estimate, measured, final, status, trainable, total, precision
+        )
     emit({"type": "done", "run_dir": str(run_dir), "status": status, "steps": measured["steps"], "metrics": final})
-    return RunResult(run_dir=run_dir, status=status, steps=measured["steps"], final_metrics=final,
-                     trainable_params=trainable, total_params=total, estimate=estimate.as_dict(),
-                     measured=measured, notes=notes)
+    return RunResult(
+        run_dir=run_dir,
+        status=status,
+        steps=measured["steps"],
+        final_metrics=final,
+        trainable_params=trainable,
+        total_params=total,
+        estimate=estimate.as_dict(),
+        measured=measured,
+        notes=notes,
+    )
 
 
 def _precision(config: TrainConfig) -> Precision:
@@ -272,14 +297,18 @@ def _fit_memory(config: TrainConfig, data: _Data, lengths: list[int], run_dir: P
     budget = memory_budget_mb(config)
     if budget is None:
         return config, ""
-    estimate_for = config_estimator(config, len(data.train), sum(lengths) / len(lengths), data.eval_examples, max(lengths))
+    estimate_for = config_estimator(
+        config, len(data.train), sum(lengths) / len(lengths), data.eval_examples, max(lengths)
+    )
     chosen = fit_to_memory(config, lambda variant: estimate_for(variant).peak_memory_mb, budget)
     if chosen.changed and is_main_process():
         atomic_write_text(run_dir / CONFIG_FILE, chosen.config.to_yaml())
     return chosen.config, chosen.explain()
 
 
-def _training_args(config: TrainConfig, run_dir: Path, precision: Precision, data: _Data, checkpoint, loss: LossSettings) -> dict:
+def _training_args(
+    config: TrainConfig, run_dir: Path, precision: Precision, data: _Data, checkpoint, loss: LossSettings
+) -> dict:
     """The SFTConfig/DPOConfig fields: the curated TrainConfig fields, the method's own, and the hardware's."""
     has_eval = data.eval is not None
     args = dict(
@@ -325,8 +354,9 @@ def _build_trainer(config: TrainConfig, model, tokenizer, args: dict, data: _Dat
     """TRL's trainer for the method, with the adapter config from plan.py; a bad target module list is explained."""
     rows = len(data.train) + data.eval_examples
     with _explained_setup_errors(config, model), _hush_renamed_argument(), data_bars_if_slow(rows):
-        trainer = METHODS[config.method].build_trainer(model, tokenizer, args, data.train, data.eval,
-                                                       lora_config(config), [callback])
+        trainer = METHODS[config.method].build_trainer(
+            model, tokenizer, args, data.train, data.eval, lora_config(config), [callback]
+        )
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # events replace its raw dict prints
@@ -406,14 +436,27 @@ def _check_finite(callback: ProgressCallback, config: TrainConfig, run_dir: Path
     )
 
 
-def _save_run_folder(trainer, lm: LoadedModel, config: TrainConfig, run_dir: Path, data: _Data, estimate: Estimate,
-                     measured: dict, final: dict, status: str, trainable: int, total: int, precision: Precision) -> None:
+def _save_run_folder(
+    trainer,
+    lm: LoadedModel,
+    config: TrainConfig,
+    run_dir: Path,
+    data: _Data,
+    estimate: Estimate,
+    measured: dict,
+    final: dict,
+    status: str,
+    trainable: int,
+    total: int,
+    precision: Precision,
+) -> None:
     """Weights, estimate vs measured, loss plot and model card (main process only)."""
     with _disk_full_advice(run_dir, "the trained weights and run files"):
         _save_weights(trainer, lm.tokenizer, run_dir, config)
         atomic_write_text(
             run_dir / ESTIMATE_FILE,
-            json.dumps({"estimate": estimate.as_dict(), "measured": measured, "processes": world_size()}, indent=1) + "\n",
+            json.dumps({"estimate": estimate.as_dict(), "measured": measured, "processes": world_size()}, indent=1)
+            + "\n",
         )
         save_loss_plot(run_dir)
         write_model_card(

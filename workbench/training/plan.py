@@ -80,7 +80,10 @@ def memory_budget_mb(config) -> tuple[float, str] | None:
 
         available, where = psutil.virtual_memory().available, "memory available"
     share = AUTO_BUDGET_SHARE
-    return share * available / MB, f"{share:.0%} of the {available / 2**30:.1f} GB {where} now; memory_budget_gb sets it"
+    return (
+        share * available / MB,
+        f"{share:.0%} of the {available / 2**30:.1f} GB {where} now; memory_budget_gb sets it",
+    )
 
 
 @dataclass
@@ -106,15 +109,19 @@ class MemoryFit:
         if not self.changed:
             return f"memory fit: ~{self.configured_mb:,.0f} MB estimated, within {budget}: trained as configured"
         c = self.config
-        layout = (f"batch_size {c.batch_size} x gradient_accumulation {c.gradient_accumulation} (the same "
-                  f"{c.batch_size * c.gradient_accumulation} examples an update)")
+        layout = (
+            f"batch_size {c.batch_size} x gradient_accumulation {c.gradient_accumulation} (the same "
+            f"{c.batch_size * c.gradient_accumulation} examples an update)"
+        )
         if c.gradient_checkpointing:
             layout += " with gradient checkpointing (recomputes activations: slower, less memory)"
         said = f"memory fit: as configured ~{self.configured_mb:,.0f} MB, over {budget}; "
         if self.fits:
             return said + f"training with {layout}, ~{self.chosen_mb:,.0f} MB"
-        return (said + f"even {layout} needs ~{self.chosen_mb:,.0f} MB and may run out of memory: use adaptation: "
-                "qlora, a shorter max_length, or a larger memory_budget_gb")
+        return (
+            said + f"even {layout} needs ~{self.chosen_mb:,.0f} MB and may run out of memory: use adaptation: "
+            "qlora, a shorter max_length, or a larger memory_budget_gb"
+        )
 
 
 def fit_to_memory(config, peak_mb: Callable[[object], float], budget: tuple[float, str] | None) -> MemoryFit:
@@ -140,8 +147,9 @@ def fit_to_memory(config, peak_mb: Callable[[object], float], budget: tuple[floa
         for size in sizes:
             if (size, gc) == (config.batch_size, config.gradient_checkpointing):
                 continue
-            variant = dataclasses.replace(config, batch_size=size, gradient_accumulation=effective // size,
-                                          gradient_checkpointing=gc)
+            variant = dataclasses.replace(
+                config, batch_size=size, gradient_accumulation=effective // size, gradient_checkpointing=gc
+            )
             estimate = peak_mb(variant)
             if estimate <= budget_mb:
                 return MemoryFit(variant, configured, estimate, budget_mb, source, changed=True)

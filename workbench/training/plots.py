@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.atomic import atomic_write_bytes
-from workbench.training.runs import LOSS_PLOT, read_metrics
+from workbench.workspace.runs import LOSS_PLOT, read_metrics
 
 
 def loss_figure(records: list[dict[str, Any]], title: str = ""):

@@ -1,9 +1,9 @@
 """Arena tab: two to four sides chat turn after turn, named or blind; votes feed a leaderboard and DPO rows.
 
-The answers come from :func:`workbench.zerogpu.stream_arena` (a ``@spaces.GPU`` call on ZeroGPU, a plain call
-elsewhere): one :class:`~workbench.arena.Arena` per process holds its own copy of the base (PEFT wraps it in
+The answers come from :func:`workbench.server.zerogpu.stream_arena` (a ``@spaces.GPU`` call on ZeroGPU, a plain call
+elsewhere): one :class:`~workbench.inference.arena.Arena` per process holds its own copy of the base (PEFT wraps it in
 place, so it cannot be the Chat tab's plain model) and every run asked for so far, by folder. Each visitor's
-conversation is an :class:`~workbench.arena.ArenaChat` in ``gr.State``: a vote records what the server
+conversation is an :class:`~workbench.inference.arena.ArenaChat` in ``gr.State``: a vote records what the server
 generated, never text the page sends back.
 
 Which runs a page may put on a side is the Runs tab's rule (:func:`workbench.ui.runs_tab.visible_runs`): in
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from workbench.arena import (
+from workbench.errors import WorkbenchError
+from workbench.inference.arena import (
     LETTERS,
     MAX_MESSAGE_CHARS,
     MAX_SCALE,
@@ -32,18 +33,17 @@ from workbench.arena import (
     can_answer,
     votes_dir,
 )
-from workbench.compare import BASE
-from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings
-from workbench.leaderboard import leaderboard
-from workbench.learners import Identity, runs_root
-from workbench.learners import votes_dir as learner_votes_dir
-from workbench.ui import public
+from workbench.inference.bench import BASE
+from workbench.inference.generation import GenerationSettings
+from workbench.inference.leaderboard import leaderboard
+from workbench.inference.votes import VOTES_FILE, read_votes
+from workbench.server import public
+from workbench.server.zerogpu import GpuArena
 from workbench.ui.chat_text import shown
 from workbench.ui.identity import current
 from workbench.ui.runs_tab import visible_runs
-from workbench.votes import VOTES_FILE, read_votes
-from workbench.zerogpu import GpuArena
+from workbench.workspace.learners import Identity, runs_root
+from workbench.workspace.learners import votes_dir as learner_votes_dir
 
 NONE = "(none)"
 NAMED, BLIND = "Named sides", "Blind pair"
@@ -101,7 +101,10 @@ def _render(chat: ArenaChat | None):
             continue
         messages = []
         for turn in chat.turns:
-            messages += [{"role": "user", "content": shown(turn.user)}, {"role": "assistant", "content": shown(turn.answers[i])}]
+            messages += [
+                {"role": "user", "content": shown(turn.user)},
+                {"role": "assistant", "content": shown(turn.answers[i])},
+            ]
         updates.append(gr.update(value=messages, visible=True, label=chat.names()[i]))
     return updates
 
@@ -113,11 +116,15 @@ def _settings(temperature: float, max_new_tokens: float, seed: float) -> Generat
 def _chat_for(chat: ArenaChat | None, mode: str, pool: list[str], slots: tuple, system: str) -> tuple[ArenaChat, str]:
     """The conversation this message continues, or a new one when the sides or the system prompt changed."""
     if len(system) > MAX_SYSTEM_CHARS:
-        raise WorkbenchError(f"the system prompt is {len(system)} characters long; the arena takes up to {MAX_SYSTEM_CHARS}")
+        raise WorkbenchError(
+            f"the system prompt is {len(system)} characters long; the arena takes up to {MAX_SYSTEM_CHARS}"
+        )
     if mode == BLIND:
         if chat is not None and chat.blind and not chat.revealed and chat.system == system:
             return chat, ""
-        return ArenaChat(blind_pair(pool), system=system, blind=True), "New blind round: names are shown after your vote."
+        return ArenaChat(
+            blind_pair(pool), system=system, blind=True
+        ), "New blind round: names are shown after your vote."
     sides = [Side(name, float(scale)) for name, scale in zip(slots[::2], slots[1::2]) if name and name != NONE]
     if len(sides) < 2:
         raise WorkbenchError("choose at least two sides (or use the Chat tab to talk to one)")
@@ -144,13 +151,23 @@ def _stream(chat: ArenaChat, turns, note: str):
     yield chat, *_render(chat), box, done + (" Vote below." if chat.can_vote() is None else "")
 
 
-def answer(request: gr.Request, who: Identity | None, model_name: str, message: str, chat: ArenaChat | None, mode: str,
-           pool: list[str], *rest):
+def answer(
+    request: gr.Request,
+    who: Identity | None,
+    model_name: str,
+    message: str,
+    chat: ArenaChat | None,
+    mode: str,
+    pool: list[str],
+    *rest,
+):
     """Send ``message`` to every side (slots: side and scale per slot, then system, temperature, max tokens, seed)."""
     *slots, system, temperature, max_new_tokens, seed = rest
     try:
         if len(message) > MAX_MESSAGE_CHARS:
-            raise WorkbenchError(f"the message is {len(message)} characters long; the arena takes up to {MAX_MESSAGE_CHARS}")
+            raise WorkbenchError(
+                f"the message is {len(message)} characters long; the arena takes up to {MAX_MESSAGE_CHARS}"
+            )
         _, runs = sides_for(request, who)
         chat, note = _chat_for(chat, mode, pool or [], tuple(slots), (system or "").strip())
         public.check_prompt(["x" * chat.text_size(), message])
@@ -180,11 +197,22 @@ def new_blind_round(pool: list[str], system: str):
         chat = ArenaChat(blind_pair(pool or []), system=(system or "").strip()[:MAX_SYSTEM_CHARS], blind=True)
     except WorkbenchError as exc:
         raise gr.Error(str(exc)) from exc
-    return chat, *_render(chat), "", f"Blind round: two sides drawn from {len(set(pool))}; names are shown after your vote."
+    return (
+        chat,
+        *_render(chat),
+        "",
+        f"Blind round: two sides drawn from {len(set(pool))}; names are shown after your vote.",
+    )
 
 
-def vote(label: str, request: gr.Request | None, who: Identity | None, chat: ArenaChat | None, rows: list[dict] | None,
-         model_name: str = ""):
+def vote(
+    label: str,
+    request: gr.Request | None,
+    who: Identity | None,
+    chat: ArenaChat | None,
+    rows: list[dict] | None,
+    model_name: str = "",
+):
     """Record the vote on the last turn from the server's own copy of the conversation; reveal blind names.
 
     Each button binds its own ``label``: the page sends nothing but which button, so a vote cannot carry text.
@@ -198,8 +226,10 @@ def vote(label: str, request: gr.Request | None, who: Identity | None, chat: Are
         raise gr.Error(str(exc)) from exc
     rows = [*(rows or []), pair][-MAX_SESSION_ROWS:] if pair else list(rows or [])
     a, b = (s.label for s in chat.sides)
-    status = (f"Recorded: **{label}** (A was {a}, B was {b}). Your preference rows this session: **{len(rows)}** "
-              "(ties and 'both bad' are logged but make no pair).")
+    status = (
+        f"Recorded: **{label}** (A was {a}, B was {b}). Your preference rows this session: **{len(rows)}** "
+        "(ties and 'both bad' are logged but make no pair)."
+    )
     return chat, *_render(chat), status, rows
 
 
@@ -237,7 +267,9 @@ def leaderboard_view(request: gr.Request | None, who: Identity | None):
 def _vote_handler(label: str):
     """The handler of one vote button (a function, not a partial: Gradio finds ``gr.Request`` by its annotation)."""
 
-    def vote_button(request: gr.Request, who: Identity | None, chat: ArenaChat | None, rows: list[dict] | None, model_name: str):
+    def vote_button(
+        request: gr.Request, who: Identity | None, chat: ArenaChat | None, rows: list[dict] | None, model_name: str
+    ):
         return vote(label, request, who, chat, rows, model_name)
 
     return vote_button
@@ -247,10 +279,12 @@ def build_arena_tab(app: gr.Blocks, model_name: str, who: gr.State) -> None:
     """The Arena tab; ``who`` is the page's identity (runs it may use, where its votes go)."""
     defaults = GenerationSettings()
     with gr.Tab("Arena", id="arena"):
-        gr.Markdown("Chat with two to four models at once: the base, your runs, an adapter at another LoRA scale. "
-                    "Each side keeps its own conversation and samples with the same seed. Vote on two sides; "
-                    "votes for A or B become preference rows that DPO trains on as they are. "
-                    "A **blind pair** hides the names until you vote.")
+        gr.Markdown(
+            "Chat with two to four models at once: the base, your runs, an adapter at another LoRA scale. "
+            "Each side keeps its own conversation and samples with the same seed. Vote on two sides; "
+            "votes for A or B become preference rows that DPO trains on as they are. "
+            "A **blind pair** hides the names until you vote."
+        )
         mode = gr.Radio([NAMED, BLIND], value=NAMED, label="Mode")
         with gr.Row(visible=True) as named_row:
             slots = []
@@ -259,14 +293,28 @@ def build_arena_tab(app: gr.Blocks, model_name: str, who: gr.State) -> None:
                     slots.append(gr.Dropdown([NONE, BASE], value=BASE if i == 0 else NONE, label=f"Side {letter}"))
                     slots.append(gr.Slider(0, MAX_SCALE, value=1.0, step=0.1, label="LoRA scale", info="adapters only"))
         with gr.Row(visible=False) as blind_row:
-            pool = gr.CheckboxGroup([BASE], value=[BASE], label="Blind pool", info="Two are drawn at random each round.")
+            pool = gr.CheckboxGroup(
+                [BASE], value=[BASE], label="Blind pool", info="Two are drawn at random each round."
+            )
             new_round = gr.Button("New blind round", scale=0)
         refresh_button = gr.Button("Refresh runs", size="sm")
         system = gr.Textbox(label="System prompt (optional)", lines=1, max_lines=4)
         with gr.Row():
-            chatbots = [gr.Chatbot(height=320, label=f"Side {letter}", render_markdown=False, visible=i < 2, elem_id=f"arena-side-{letter}")
-                        for i, letter in enumerate(LETTERS[:MAX_SIDES])]
-        message = gr.Textbox(label="Message", elem_id="arena-message", placeholder="Ask every side, e.g. Rate this review: the kettle boils fast.")
+            chatbots = [
+                gr.Chatbot(
+                    height=320,
+                    label=f"Side {letter}",
+                    render_markdown=False,
+                    visible=i < 2,
+                    elem_id=f"arena-side-{letter}",
+                )
+                for i, letter in enumerate(LETTERS[:MAX_SIDES])
+            ]
+        message = gr.Textbox(
+            label="Message",
+            elem_id="arena-message",
+            placeholder="Ask every side, e.g. Rate this review: the kettle boils fast.",
+        )
         with gr.Row():
             send = gr.Button("Send", variant="primary")
             regenerate_button = gr.Button("Regenerate")
@@ -293,18 +341,45 @@ def build_arena_tab(app: gr.Blocks, model_name: str, who: gr.State) -> None:
         turn_outputs = [chat, *chatbots, message, status]
         board_outputs = [board_table, board_plot, board_counts]
 
-        gr.on([refresh_button.click, app.load, who.change], refresh, inputs=who, outputs=[*slots[::2], pool], api_name="arena_runs")
-        mode.change(lambda m: (gr.update(visible=m == NAMED), gr.update(visible=m == BLIND), *clear()), inputs=mode,
-                    outputs=[named_row, blind_row, *turn_outputs], api_name=False)
+        gr.on(
+            [refresh_button.click, app.load, who.change],
+            refresh,
+            inputs=who,
+            outputs=[*slots[::2], pool],
+            api_name="arena_runs",
+        )
+        mode.change(
+            lambda m: (gr.update(visible=m == NAMED), gr.update(visible=m == BLIND), *clear()),
+            inputs=mode,
+            outputs=[named_row, blind_row, *turn_outputs],
+            api_name=False,
+        )
         generate = dict(concurrency_id="generate", concurrency_limit=public.caps().generations)
-        gr.on([send.click, message.submit], answer,
-              inputs=[who, model, message, chat, mode, pool, *slots, system, temperature, max_new_tokens, seed],
-              outputs=turn_outputs, api_name="arena", **generate)
-        regenerate_button.click(regenerate, inputs=[who, model, chat], outputs=turn_outputs, api_name="arena_regenerate", **generate)
+        gr.on(
+            [send.click, message.submit],
+            answer,
+            inputs=[who, model, message, chat, mode, pool, *slots, system, temperature, max_new_tokens, seed],
+            outputs=turn_outputs,
+            api_name="arena",
+            **generate,
+        )
+        regenerate_button.click(
+            regenerate, inputs=[who, model, chat], outputs=turn_outputs, api_name="arena_regenerate", **generate
+        )
         clear_button.click(clear, outputs=turn_outputs, api_name="arena_clear")
         new_round.click(new_blind_round, inputs=[pool, system], outputs=turn_outputs, api_name="arena_blind")
         for button, (label, choice) in zip(vote_buttons, VOTES.items()):
-            button.click(_vote_handler(label), inputs=[who, chat, rows, model], outputs=[chat, *chatbots, status, rows],
-                         api_name=f"vote_{choice}").then(leaderboard_view, inputs=who, outputs=board_outputs, api_name=False)
+            button.click(
+                _vote_handler(label),
+                inputs=[who, chat, rows, model],
+                outputs=[chat, *chatbots, status, rows],
+                api_name=f"vote_{choice}",
+            ).then(leaderboard_view, inputs=who, outputs=board_outputs, api_name=False)
         download_button.click(download, inputs=rows, outputs=pairs_file, api_name="arena_download")
-        gr.on([board_button.click, app.load, who.change], leaderboard_view, inputs=who, outputs=board_outputs, api_name="leaderboard")
+        gr.on(
+            [board_button.click, app.load, who.change],
+            leaderboard_view,
+            inputs=who,
+            outputs=board_outputs,
+            api_name="leaderboard",
+        )

@@ -1,7 +1,7 @@
 """Chat tab: talk to the base model or any run (a one-side arena) with visible sampling settings.
 
 Messages are shown as exactly the text the model read or wrote (:mod:`workbench.ui.chat_text`). Answers come
-from :mod:`workbench.zerogpu` (``@spaces.GPU`` calls on ZeroGPU, plain calls elsewhere); the runs a page may
+from :mod:`workbench.server.zerogpu` (``@spaces.GPU`` calls on ZeroGPU, plain calls elsewhere); the runs a page may
 talk to are the Arena tab's (the learner's own and shared ones in workshop mode).
 """
 
@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import gradio as gr
 
-from workbench import zerogpu
-from workbench.arena import Side
-from workbench.compare import BASE
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings, Message
-from workbench.learners import Identity
-from workbench.ui import public
+from workbench.inference.arena import Side
+from workbench.inference.bench import BASE
+from workbench.inference.generation import GenerationSettings, Message
+from workbench.server import public, zerogpu
 from workbench.ui.arena_tab import gpu_arena, sides_for
 from workbench.ui.chat_text import message_text, shown
+from workbench.workspace.learners import Identity
 
 
-def answer_stream(model_name: str, side: str, messages: list[Message], settings: GenerationSettings,
-                  runs: dict | None = None):
+def answer_stream(
+    model_name: str, side: str, messages: list[Message], settings: GenerationSettings, runs: dict | None = None
+):
     """The answer so far, growing: the base from the server's shared model, a run (one of ``runs``) through the arena."""
     if side == BASE:
         answer = ""
@@ -33,13 +33,26 @@ def answer_stream(model_name: str, side: str, messages: list[Message], settings:
         yield text
 
 
-def respond(request: gr.Request, who: Identity | None, model_name: str, message: str, history: list[dict], temperature: float,
-            top_p: float, repetition_penalty: float, max_new_tokens: int, side: str = BASE):
+def respond(
+    request: gr.Request,
+    who: Identity | None,
+    model_name: str,
+    message: str,
+    history: list[dict],
+    temperature: float,
+    top_p: float,
+    repetition_penalty: float,
+    max_new_tokens: int,
+    side: str = BASE,
+):
     if not message.strip():
         yield history, ""
         return
     # The chat history is passed as messages so the model's chat template sees every turn.
-    messages = [*({"role": m["role"], "content": message_text(m["content"])} for m in history), {"role": "user", "content": message}]
+    messages = [
+        *({"role": m["role"], "content": message_text(m["content"])} for m in history),
+        {"role": "user", "content": message},
+    ]
     try:
         public.check_prompt([m["content"] for m in messages])
         runs = None if (side or BASE) == BASE else sides_for(request, who)[1]
@@ -68,7 +81,9 @@ def models(request: gr.Request, who: Identity | None):
 def build_chat_tab(model_name: str, who: gr.State) -> None:
     defaults = GenerationSettings()
     with gr.Tab("Chat") as tab:
-        gr.Markdown(f"Talk to **{model_name}** before you fine-tune it, or to any run after. Sampling settings are below the chat.")
+        gr.Markdown(
+            f"Talk to **{model_name}** before you fine-tune it, or to any run after. Sampling settings are below the chat."
+        )
         side = gr.Dropdown([BASE], value=BASE, label="Model", info="The base, or a run (its adapter or full model).")
         chatbot = gr.Chatbot(height=380, label="Conversation", render_markdown=False)
         message = gr.Textbox(placeholder="Ask something, e.g. What is the capital of France?", label="Message")
@@ -78,7 +93,13 @@ def build_chat_tab(model_name: str, who: gr.State) -> None:
         with gr.Accordion("Sampling settings", open=False):
             temperature = gr.Slider(0, 1.5, value=defaults.temperature, step=0.05, label="Temperature (0 = greedy)")
             top_p = gr.Slider(0.1, 1.0, value=defaults.top_p, step=0.05, label="Top-p")
-            repetition_penalty = gr.Slider(1.0, 2.0, value=defaults.repetition_penalty, step=0.05, label="Repetition penalty (stops the small model from looping)")
+            repetition_penalty = gr.Slider(
+                1.0,
+                2.0,
+                value=defaults.repetition_penalty,
+                step=0.05,
+                label="Repetition penalty (stops the small model from looping)",
+            )
             max_new_tokens = gr.Slider(16, 512, value=defaults.max_new_tokens, step=16, label="Max new tokens")
         model = gr.State(model_name)
         gr.on(

@@ -10,8 +10,8 @@ import gradio as gr
 from workbench.data import COLOR_MAP, SAMPLES, length_histogram, length_stats, load_data, preview_record
 from workbench.data.samples import BROKEN_DIR
 from workbench.errors import WorkbenchError
-from workbench.ui import public
-from workbench.ui.shared_model import get_model
+from workbench.server import public
+from workbench.server.shared_model import get_model
 
 UPLOAD = "upload"
 UPLOAD_TYPES = [".jsonl", ".json", ".csv", ".parquet"]
@@ -21,7 +21,9 @@ def sample_choices(with_broken: bool = False) -> list[tuple[str, str]]:
     """(label, value) pairs for a sample picker; the broken files teach reading the validation report."""
     choices = [(f"{s.name} ({s.kind})", s.name) for s in SAMPLES.values()]
     if with_broken:
-        choices += [(f"broken: {p.name}", f"broken/{p.name}") for p in sorted(BROKEN_DIR.iterdir()) if p.suffix in UPLOAD_TYPES]
+        choices += [
+            (f"broken: {p.name}", f"broken/{p.name}") for p in sorted(BROKEN_DIR.iterdir()) if p.suffix in UPLOAD_TYPES
+        ]
     return [*choices, ("my uploaded file", UPLOAD)]
 
 
@@ -72,8 +74,10 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
         rows = len(bundle.dataset)
         cap = public.caps().max_rows
         name = Path(report.source).name
-        summary = (f"**{html.escape(name)}**: format **{report.source_format or 'unknown'}**, kind **{report.kind or 'unknown'}**; "
-                   f"{report.records_read} records read, **{rows} usable**, {len(report.errors)} errors, {len(report.warnings)} warnings.")
+        summary = (
+            f"**{html.escape(name)}**: format **{report.source_format or 'unknown'}**, kind **{report.kind or 'unknown'}**; "
+            f"{report.records_read} records read, **{rows} usable**, {len(report.errors)} errors, {len(report.warnings)} warnings."
+        )
         if cap is not None and rows > cap:
             summary += f" Training here uses the first {cap} rows (public mode)."
         if not rows:
@@ -89,8 +93,10 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
             return None, ""
         index = min(int(index), len(bundle.dataset) - 1)
         preview = preview_record(bundle, get_model(model_name).tokenizer, index=index, max_length=int(max_length))
-        caption = (f"Record {index} ({bundle.where(index)}): {preview.kind}, the loss counts {preview.loss}; "
-                   f"{preview.trained_token_count} of {preview.token_count} tokens trained.")
+        caption = (
+            f"Record {index} ({bundle.where(index)}): {preview.kind}, the loss counts {preview.loss}; "
+            f"{preview.trained_token_count} of {preview.token_count} tokens trained."
+        )
         return preview.to_highlighted(), caption
 
     def uploaded(file_path: str | None):
@@ -98,16 +104,34 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
         return file_path, UPLOAD
 
     with gr.Tab("Data", id="data"):
-        gr.Markdown("Pick a sample or upload your own file. The report says which records are used and why the others "
-                    "are left out; the browser shows each record as the trainer sees it, "
-                    "<span style='background:#22c55e55'>trained tokens</span> highlighted.")
+        gr.Markdown(
+            "Pick a sample or upload your own file. The report says which records are used and why the others "
+            "are left out; the browser shows each record as the trainer sees it, "
+            "<span style='background:#22c55e55'>trained tokens</span> highlighted."
+        )
         with gr.Row():
-            source = gr.Radio(sample_choices(with_broken=True), value="sentiment_json", label="Data",
-                              info="Samples ship with the app; 'broken' files show typical mistakes.", scale=3)
+            source = gr.Radio(
+                sample_choices(with_broken=True),
+                value="sentiment_json",
+                label="Data",
+                info="Samples ship with the app; 'broken' files show typical mistakes.",
+                scale=3,
+            )
             with gr.Column(scale=2):
-                upload = gr.File(label="Upload a file (" + ", ".join(UPLOAD_TYPES) + ")", file_types=UPLOAD_TYPES, type="filepath", height=120)
-                max_length = gr.Slider(32, public.caps().max_length, value=256, step=32, label="max_length",
-                                       info="Longest tokenized record; longer ones are cut (red in the browser).")
+                upload = gr.File(
+                    label="Upload a file (" + ", ".join(UPLOAD_TYPES) + ")",
+                    file_types=UPLOAD_TYPES,
+                    type="filepath",
+                    height=120,
+                )
+                max_length = gr.Slider(
+                    32,
+                    public.caps().max_length,
+                    value=256,
+                    step=32,
+                    label="max_length",
+                    info="Longest tokenized record; longer ones are cut (red in the browser).",
+                )
         upload_path = gr.State(None)
         bundle = gr.State(None)
         summary = gr.Markdown()
@@ -115,8 +139,12 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
         with gr.Row():
             with gr.Column(scale=3):
                 index = gr.Slider(0, 1, value=0, step=1, label="Record", interactive=False)
-                tokens = gr.HighlightedText(label="Chat-template text, trained tokens highlighted", color_map=COLOR_MAP,
-                                            combine_adjacent=True, show_legend=True)
+                tokens = gr.HighlightedText(
+                    label="Chat-template text, trained tokens highlighted",
+                    color_map=COLOR_MAP,
+                    combine_adjacent=True,
+                    show_legend=True,
+                )
                 caption = gr.Markdown()
             histogram = gr.Plot(label="Token lengths", scale=2)
 
@@ -125,7 +153,8 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
         # `.input` fires on the user's own clicks only, so setting the picker after an upload does not load twice.
         gr.on([source.input, max_length.release], load, inputs=load_inputs, outputs=load_outputs, api_name="load_data")
         upload.upload(uploaded, inputs=upload, outputs=[upload_path, source], api_name="upload").then(
-            load, inputs=load_inputs, outputs=load_outputs)
+            load, inputs=load_inputs, outputs=load_outputs
+        )
         index.release(show_record, inputs=[bundle, index, max_length], outputs=[tokens, caption], api_name="browse")
         app.load(load, inputs=load_inputs, outputs=load_outputs)
     return source, upload_path

@@ -13,10 +13,10 @@ from pathlib import Path
 import gradio as gr
 
 from workbench.errors import WorkbenchError
-from workbench.export import export_gguf
-from workbench.gguf_export import QUANTS
-from workbench.learners import Identity
+from workbench.export.gguf_export import QUANTS
+from workbench.export.merge import export_gguf
 from workbench.ui.runs_tab import run_choices, visible_run
+from workbench.workspace.learners import Identity
 
 QUANT_CHOICES = [
     ("q8_0: near the trained model, half the size of f16", "q8_0"),
@@ -25,8 +25,14 @@ QUANT_CHOICES = [
 ]
 
 
-def export_for_download(request: gr.Request, who: Identity | None, name: str | None, quant: str, previous: str | None,
-                        progress=gr.Progress(track_tqdm=True)):
+def export_for_download(
+    request: gr.Request,
+    who: Identity | None,
+    name: str | None,
+    quant: str,
+    previous: str | None,
+    progress=gr.Progress(track_tqdm=True),
+):
     """Export run ``name`` into a new temporary folder; return the files, the Modelfile text, notes, the folder."""
     if not name:
         raise gr.Error("Choose a run first (train one on the Train tab).")
@@ -42,18 +48,22 @@ def export_for_download(request: gr.Request, who: Identity | None, name: str | N
     except WorkbenchError as exc:
         shutil.rmtree(folder, ignore_errors=True)
         raise gr.Error(str(exc)) from exc
-    notes = [f"**{result.main_file.name}** is ready. Put both files in one folder, then "
-             f"`ollama create {name.lower()} -f Modelfile` and `ollama run {name.lower()}`, or `llama-cli -m {result.main_file.name}`."]
+    notes = [
+        f"**{result.main_file.name}** is ready. Put both files in one folder, then "
+        f"`ollama create {name.lower()} -f Modelfile` and `ollama run {name.lower()}`, or `llama-cli -m {result.main_file.name}`."
+    ]
     notes += [f"Note: {n}" for n in result.notes]
     return [str(result.main_file), str(result.modelfile)], result.modelfile.read_text(), "\n\n".join(notes), str(folder)
 
 
 def build_export_tab(app: gr.Blocks, who: gr.State) -> None:
     with gr.Tab("Export", id="export"):
-        gr.Markdown("Take a run home: its adapter merged into the base and saved as one **GGUF** file, which "
-                    "llama.cpp and Ollama run on any laptop, with an Ollama **Modelfile** (chat template, stop tokens "
-                    "and the workbench's sampling settings). For safetensors or the Hub: `workbench export` and "
-                    "`workbench push`.")
+        gr.Markdown(
+            "Take a run home: its adapter merged into the base and saved as one **GGUF** file, which "
+            "llama.cpp and Ollama run on any laptop, with an Ollama **Modelfile** (chat template, stop tokens "
+            "and the workbench's sampling settings). For safetensors or the Hub: `workbench export` and "
+            "`workbench push`."
+        )
         with gr.Row():
             run = gr.Dropdown([], label="Run")
             quant = gr.Radio(QUANT_CHOICES, value="q8_0", label="Weights")
@@ -64,5 +74,11 @@ def build_export_tab(app: gr.Blocks, who: gr.State) -> None:
         modelfile = gr.Code(label="Modelfile", language=None, interactive=False)
         folder = gr.State(None)  # this session's last export, deleted when it exports again
         gr.on([refresh.click, app.load, who.change], run_choices, inputs=who, outputs=run, api_name="export_runs")
-        start.click(export_for_download, inputs=[who, run, quant, folder], outputs=[files, modelfile, notes, folder],
-                    api_name="export", concurrency_id="export", concurrency_limit=1)
+        start.click(
+            export_for_download,
+            inputs=[who, run, quant, folder],
+            outputs=[files, modelfile, notes, folder],
+            api_name="export",
+            concurrency_id="export",
+            concurrency_limit=1,
+        )

@@ -3,7 +3,7 @@
 The identity comes from, in order: Gradio ``auth`` (the teacher set ``WORKBENCH_AUTH``), the Hugging Face login
 on a Space, a name chosen here (workshop mode), or an anonymous browser token (one person's own machine). Every
 callback that touches runs asks :func:`current` with the session's ``gr.State``; the browser's stored value is
-only a name and a random token, checked against the name's claim (``workbench.learners.claim``), so editing
+only a name and a random token, checked against the name's claim (``workbench.workspace.learners.claim``), so editing
 localStorage to someone else's name gives nothing.
 """
 
@@ -14,7 +14,7 @@ import os
 import gradio as gr
 
 from workbench.errors import WorkbenchError
-from workbench.learners import Identity, anonymous, browser_secret, claim, new_token, workshop_enabled
+from workbench.workspace.learners import Identity, anonymous, browser_secret, claim, new_token, workshop_enabled
 
 STORAGE_KEY = "workbench-learner"
 
@@ -79,13 +79,20 @@ def build_identity_bar(app: gr.Blocks) -> gr.State:
     who = gr.State(None)
     workshop = workshop_enabled()
     with gr.Row(visible=workshop, elem_id="wb-identity"):
-        name = gr.Textbox(label="Your name", placeholder="e.g. ana", max_length=64, scale=2,
-                          info="Kept in this browser: a reload keeps it. Another browser cannot take it.")
+        name = gr.Textbox(
+            label="Your name",
+            placeholder="e.g. ana",
+            max_length=64,
+            scale=2,
+            info="Kept in this browser: a reload keeps it. Another browser cannot take it.",
+        )
         join = gr.Button("Join", scale=0)
         if workshop and os.environ.get("SPACE_ID"):
             gr.LoginButton(scale=0)
     # Plain text, never Markdown: the greeting holds a name the visitor typed.
     greeting = gr.Textbox(show_label=False, interactive=False, container=False, visible=workshop, elem_id="wb-greeting")
     app.load(restore, inputs=stored, outputs=[who, stored, greeting], api_name="identity")
-    gr.on([join.click, name.submit], sign_in, inputs=[name, stored], outputs=[who, stored, greeting], api_name="sign_in")
+    gr.on(
+        [join.click, name.submit], sign_in, inputs=[name, stored], outputs=[who, stored, greeting], api_name="sign_in"
+    )
     return who

@@ -30,7 +30,10 @@ PURPOSE = {
 }
 # By data size: (adaptation preference or None, the table's words).
 DATA_SIZE = {
-    "Small (under 1K examples)": ("lora", "small, high-quality data: LoRA (few trainable parameters, less overfitting)"),
+    "Small (under 1K examples)": (
+        "lora",
+        "small, high-quality data: LoRA (few trainable parameters, less overfitting)",
+    ),
     "Medium (1K-10K)": ("lora", "1K-10K: SFT + LoRA"),
     "Large (over 10K)": (None, "10K+ mixed-quality data: SFT, then DPO to sort good answers from bad"),
 }
@@ -46,10 +49,14 @@ class Recommendation:
     reasons: list[str] = field(default_factory=list)
 
     def markdown(self) -> str:
-        lines = [f"### Recommended: {self.method.upper()} + {self.adaptation.upper() if self.adaptation != 'full' else 'full fine-tuning'}"]
+        lines = [
+            f"### Recommended: {self.method.upper()} + {self.adaptation.upper() if self.adaptation != 'full' else 'full fine-tuning'}"
+        ]
         lines += [f"- {reason}" for reason in self.reasons]
         if self.adaptation != "full":
-            lines.append(f"- start with LoRA r={self.lora_r}, alpha={2 * self.lora_r}, learning rate {self.learning_rate:g}")
+            lines.append(
+                f"- start with LoRA r={self.lora_r}, alpha={2 * self.lora_r}, learning rate {self.learning_rate:g}"
+            )
         return "\n".join(lines)
 
 
@@ -76,7 +83,9 @@ def recommend(hardware: str, purpose: str, data_size: str, data_kind: str) -> Re
     pairs = data_kind == DATA_KIND[1]
     if method == "dpo" and not pairs:
         method = "sft"
-        reasons.append("DPO needs preference pairs: train SFT on your demonstrations first, then vote on the Arena tab to collect pairs")
+        reasons.append(
+            "DPO needs preference pairs: train SFT on your demonstrations first, then vote on the Arena tab to collect pairs"
+        )
     elif pairs and method == "sft":
         method = "dpo"
         reasons.append("your data is preference pairs, which DPO learns from")
@@ -95,8 +104,10 @@ def build_method_tab(train, tabs: gr.Tabs) -> None:
         return r.method, r.adaptation, r.lora_r, 2 * r.lora_r, r.learning_rate, gr.Tabs(selected="train")
 
     with gr.Tab("Which method?", id="method"):
-        gr.Markdown("Answer three questions; the recommendation follows the selection guide's tables by hardware, "
-                    "purpose and data size.")
+        gr.Markdown(
+            "Answer three questions; the recommendation follows the selection guide's tables by hardware, "
+            "purpose and data size."
+        )
         with gr.Row():
             hardware = gr.Radio(list(HARDWARE), value="Laptop CPU (no GPU)", label="Hardware")
             purpose = gr.Radio(list(PURPOSE), value="Domain specialization", label="Purpose")
@@ -107,5 +118,8 @@ def build_method_tab(train, tabs: gr.Tabs) -> None:
         advice = gr.Markdown(recommend(*(c.value for c in answers)).markdown())
         apply_button = gr.Button("Apply to the Train tab", variant="primary")
         gr.on([c.input for c in answers], advise, inputs=answers, outputs=advice, api_name="recommend")
-        apply_button.click(apply, inputs=answers, outputs=[train.method, train.adaptation, train.lora_r, train.lora_alpha,
-                                                           train.learning_rate, tabs])
+        apply_button.click(
+            apply,
+            inputs=answers,
+            outputs=[train.method, train.adaptation, train.lora_r, train.lora_alpha, train.learning_rate, tabs],
+        )

@@ -2,7 +2,7 @@
 download, delete and resume for the learner's own runs only.
 
 Every handler takes the session's identity and resolves run names inside that learner's folder
-(:func:`workbench.learners.learner_run`), so no name a page sends can reach another learner's run.
+(:func:`workbench.workspace.learners.learner_run`), so no name a page sends can reach another learner's run.
 """
 
 from __future__ import annotations
@@ -13,15 +13,25 @@ from pathlib import Path
 import gradio as gr
 
 from workbench.errors import WorkbenchError
-from workbench.learners import Identity, learner_run, runs_root, shared_dir, workshop_enabled
+from workbench.server import public
+from workbench.server.run_manager import MANAGER
 from workbench.training import list_runs, load_run_config, read_metrics
-from workbench.training import runs
-from workbench.training.runs import latest_checkpoint
-from workbench.ui import public
 from workbench.ui.identity import current
-from workbench.ui.run_manager import MANAGER
+from workbench.workspace import runs
+from workbench.workspace.learners import Identity, learner_run, runs_root, shared_dir, workshop_enabled
+from workbench.workspace.runs import latest_checkpoint
 
-COLUMNS = ["run", "status", "method", "adaptation", "lora_r", "learning_rate", "steps", "last train loss", "last eval loss"]
+COLUMNS = [
+    "run",
+    "status",
+    "method",
+    "adaptation",
+    "lora_r",
+    "learning_rate",
+    "steps",
+    "last train loss",
+    "last eval loss",
+]
 SHARED_PREFIX = "shared/"
 
 
@@ -48,7 +58,7 @@ def run_files(run_dir: str) -> list[str]:
 
 def run_status(path: Path, live: set[str]) -> str:
     """What the Runs tab shows: 'training or queued' for this server's live runs, else the run folder's own status
-    (``workbench.training.runs.run_status``: a run whose training process is gone reads 'interrupted')."""
+    (``workbench.workspace.runs.run_status``: a run whose training process is gone reads 'interrupted')."""
     if str(path) in live:
         return "training or queued"
     status = runs.run_status(path).status
@@ -100,8 +110,19 @@ def runs_table(identity: Identity) -> list[list]:
         evals = [r["eval_loss"] for r in records if "eval_loss" in r]
         steps = max((r.get("step", 0) for r in records), default=0)
         adapter_r = config.lora_r if config.adaptation != "full" else "-"
-        rows.append([label, run_status(path, live), config.method, config.adaptation, adapter_r, config.learning_rate, steps,
-                     round(train[-1], 4) if train else None, round(evals[-1], 4) if evals else None])
+        rows.append(
+            [
+                label,
+                run_status(path, live),
+                config.method,
+                config.adaptation,
+                adapter_r,
+                config.learning_rate,
+                steps,
+                round(train[-1], 4) if train else None,
+                round(evals[-1], 4) if evals else None,
+            ]
+        )
     return rows
 
 
@@ -143,8 +164,13 @@ def refresh(request: gr.Request, who: Identity | None, chosen: list[str] | None)
         return [], gr.update(choices=[], value=[]), None, gr.update(choices=[], value=None), str(exc)
     names = list(visible_runs(identity))
     chosen = [n for n in (chosen or []) if n in names] or names[:3]
-    return (runs_table(identity), gr.update(choices=names, value=chosen), overlay_plot(identity, chosen),
-            gr.update(choices=names, value=names[0] if names else None), "")
+    return (
+        runs_table(identity),
+        gr.update(choices=names, value=chosen),
+        overlay_plot(identity, chosen),
+        gr.update(choices=names, value=names[0] if names else None),
+        "",
+    )
 
 
 def plot_chosen(request: gr.Request, who: Identity | None, chosen: list[str] | None):
@@ -195,11 +221,14 @@ def resume_run(request: gr.Request, who: Identity | None, name: str | None) -> s
 
 def build_runs_tab(app: gr.Blocks, who: gr.State) -> None:
     with gr.Tab("Runs", id="runs"):
-        gr.Markdown("Your runs on this server" + (" and those your teacher shared (shared/...)" if workshop_enabled() else "")
-                    + ". Tick runs to overlay their loss curves: solid lines are the train loss, dashed ones the eval loss "
-                    "on held-out data. A falling train loss with a rising eval loss means overfitting. A run marked "
-                    "*interrupted* ended without finishing (the server restarted mid-run): Resume continues it "
-                    "from its last checkpoint.")
+        gr.Markdown(
+            "Your runs on this server"
+            + (" and those your teacher shared (shared/...)" if workshop_enabled() else "")
+            + ". Tick runs to overlay their loss curves: solid lines are the train loss, dashed ones the eval loss "
+            "on held-out data. A falling train loss with a rising eval loss means overfitting. A run marked "
+            "*interrupted* ended without finishing (the server restarted mid-run): Resume continues it "
+            "from its last checkpoint."
+        )
         notice = public.runs_notice()  # a Space's disk does not outlive a restart: say so where the runs are
         gr.Markdown(f"**{notice}**", visible=bool(notice), elem_id="wb-runs-notice")
         refresh_button = gr.Button("Refresh", size="sm")
@@ -214,9 +243,16 @@ def build_runs_tab(app: gr.Blocks, who: gr.State) -> None:
         message = gr.Textbox(show_label=False, interactive=False, container=False)
         files = gr.File(label="Run files (download)", file_count="multiple", interactive=False)
         outputs = [table, chosen, plot, run, message]
-        gr.on([refresh_button.click, app.load, who.change], refresh, inputs=[who, chosen], outputs=outputs, api_name="runs")
+        gr.on(
+            [refresh_button.click, app.load, who.change],
+            refresh,
+            inputs=[who, chosen],
+            outputs=outputs,
+            api_name="runs",
+        )
         chosen.input(plot_chosen, inputs=[who, chosen], outputs=plot)
         download_button.click(download, inputs=[who, run], outputs=[files, message], api_name="download_run")
         resume_button.click(resume_run, inputs=[who, run], outputs=message, api_name="resume_run")
         delete_button.click(delete, inputs=[who, run], outputs=message, api_name="delete_run").then(
-            refresh, inputs=[who, chosen], outputs=outputs)
+            refresh, inputs=[who, chosen], outputs=outputs
+        )

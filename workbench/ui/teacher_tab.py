@@ -18,14 +18,23 @@ import gradio as gr
 import yaml
 
 from workbench.errors import WorkbenchError
-from workbench.learners import learners, reset_room, runs_dir, shared_dir
+from workbench.server.run_manager import MANAGER
 from workbench.training import TrainConfig, list_runs, read_metrics
-from workbench.ui.run_manager import MANAGER
 from workbench.ui.runs_tab import run_status
+from workbench.workspace.learners import learners, reset_room, runs_dir, shared_dir
 
 ROOM_COLUMNS = ["learner", "run", "status", "step", "train loss", "held-out loss", "method", "adaptation"]
 BOARD_COLUMNS = ["rank", "learner", "run", "held-out loss"]
-PRESET_FIELDS = ("method", "adaptation", "lora_r", "lora_alpha", "learning_rate", "max_steps", "batch_size", "max_length")
+PRESET_FIELDS = (
+    "method",
+    "adaptation",
+    "lora_r",
+    "lora_alpha",
+    "learning_rate",
+    "max_steps",
+    "batch_size",
+    "max_length",
+)
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 REFRESH_SECONDS = 3.0
 WRONG_PASSWORD_DELAY_S = 1.0  # slows a script guessing the password to one try a second per session
@@ -96,8 +105,18 @@ def room_rows() -> list[list]:
             if (path / "config.yaml").is_file():
                 config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
                 method, adaptation = config.get("method", ""), config.get("adaptation", "")
-            rows.append([learner, path.name, status, step, round(train[-1], 4) if train else None,
-                         round(evals[-1], 4) if evals else None, method, adaptation])
+            rows.append(
+                [
+                    learner,
+                    path.name,
+                    status,
+                    step,
+                    round(train[-1], 4) if train else None,
+                    round(evals[-1], 4) if evals else None,
+                    method,
+                    adaptation,
+                ]
+            )
     return rows
 
 
@@ -146,6 +165,7 @@ def reset() -> str:
 
 # -- Gradio handlers: each refuses a session that has not given the password ---------------------------------
 
+
 def unlock(password: str):
     expected = teacher_password()
     if expected and hmac.compare_digest((password or "").encode(), expected.encode()):
@@ -168,9 +188,13 @@ def view(teacher: bool):
 def act(teacher: bool, action: str, target: str | None, preset: str | None, confirm: str) -> str:
     """One entry point for the teacher's buttons (a dict of actions, not a handler each)."""
     _guard(teacher)
-    actions = {"stop": lambda: stop_any(target), "delete": lambda: delete_any(target), "share": lambda: share(target),
-               "preset": lambda: push_preset(preset or ""),
-               "reset": lambda: reset() if confirm.strip() == "reset" else "type reset in the box to confirm"}
+    actions = {
+        "stop": lambda: stop_any(target),
+        "delete": lambda: delete_any(target),
+        "share": lambda: share(target),
+        "preset": lambda: push_preset(preset or ""),
+        "reset": lambda: reset() if confirm.strip() == "reset" else "type reset in the box to confirm",
+    }
     try:
         return actions[action]()
     except (WorkbenchError, KeyError) as exc:
@@ -185,14 +209,22 @@ def build_teacher_tab() -> None:
             unlock_button = gr.Button("Open", scale=0)
         message = gr.Textbox(show_label=False, interactive=False, container=False)
         with gr.Column(visible=False) as panel:
-            gr.Markdown("Every learner's runs, live. The leaderboard ranks each learner's best held-out loss "
-                        "(the eval loss on data the run did not train on: lower is better).")
+            gr.Markdown(
+                "Every learner's runs, live. The leaderboard ranks each learner's best held-out loss "
+                "(the eval loss on data the run did not train on: lower is better)."
+            )
             room = gr.Dataframe(headers=ROOM_COLUMNS, interactive=False, wrap=True, label="Room")
             board = gr.Dataframe(headers=BOARD_COLUMNS, interactive=False, label="Leaderboard")
             with gr.Row():
                 target = gr.Dropdown([], label="Run (learner/run)")
-                buttons = {action: gr.Button(label, scale=0, variant=variant) for action, label, variant in
-                           [("stop", "Stop", "secondary"), ("share", "Share with the room", "secondary"), ("delete", "Delete", "stop")]}
+                buttons = {
+                    action: gr.Button(label, scale=0, variant=variant)
+                    for action, label, variant in [
+                        ("stop", "Stop", "secondary"),
+                        ("share", "Share with the room", "secondary"),
+                        ("delete", "Delete", "stop"),
+                    ]
+                }
             with gr.Row():
                 preset = gr.Dropdown(list(presets()), label="Preset for every Train tab")
                 buttons["preset"] = gr.Button("Push preset", scale=0)
@@ -200,8 +232,14 @@ def build_teacher_tab() -> None:
                 confirm = gr.Textbox(label="Type reset to confirm", scale=1)
                 buttons["reset"] = gr.Button("Reset the room", variant="stop", scale=0)
         timer = gr.Timer(REFRESH_SECONDS, active=False)
-        unlock_button.click(unlock, inputs=password, outputs=[teacher, message, panel, timer], api_name="teacher_unlock")
+        unlock_button.click(
+            unlock, inputs=password, outputs=[teacher, message, panel, timer], api_name="teacher_unlock"
+        )
         timer.tick(view, inputs=teacher, outputs=[room, board, target], show_progress="hidden", api_name="teacher_view")
         for action, button in buttons.items():
-            button.click(act, inputs=[teacher, gr.State(action), target, preset, confirm], outputs=message,
-                         api_name=f"teacher_{action}").then(view, inputs=teacher, outputs=[room, board, target])
+            button.click(
+                act,
+                inputs=[teacher, gr.State(action), target, preset, confirm],
+                outputs=message,
+                api_name=f"teacher_{action}",
+            ).then(view, inputs=teacher, outputs=[room, board, target])

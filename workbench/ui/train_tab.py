@@ -1,6 +1,6 @@
 """Train tab: choose method, adaptation and a few hyperparameters, see the estimate, queue/stop, watch it train.
 
-The run itself belongs to :mod:`workbench.ui.run_manager`'s queue; this tab submits it for the page's learner
+The run itself belongs to :mod:`workbench.server.run_manager`'s queue; this tab submits it for the page's learner
 and polls that learner's latest run with a timer, so a reloaded page picks up the live (or waiting) run
 where it is. Handlers live at module level so tests call them without a server.
 """
@@ -17,18 +17,18 @@ import gradio as gr
 
 from workbench.data import length_stats, load_data
 from workbench.errors import WorkbenchError
-from workbench.learners import Identity, runs_root, uploads_dir
+from workbench.server import public
+from workbench.server.run_manager import MANAGER, RunState, waiting_text
+from workbench.server.shared_model import get_model
 from workbench.training import TrainConfig, data_input
 from workbench.training.config import DEFAULT_LEARNING_RATES
 from workbench.training.estimate import estimate_config
 from workbench.training.plots import draw_loss
-from workbench.ui import public
 from workbench.ui.data_tab import UPLOAD, check_upload, sample_choices, source_path
 from workbench.ui.identity import current
-from workbench.ui.run_manager import MANAGER, RunState, waiting_text
 from workbench.ui.runs_tab import run_files
-from workbench.ui.shared_model import get_model
 from workbench.ui.teacher_tab import room_preset
+from workbench.workspace.learners import Identity, runs_root, uploads_dir
 
 POLL_SECONDS = 2.0
 POLL_POOL = 8  # ticks handled at once: each is milliseconds of Python, but a finished run's draws take longer
@@ -48,17 +48,42 @@ class TrainControls:
     max_length: gr.Slider
 
 
-def form_config(model_name: str, data: str, upload_path: str | None, name: str, method: str, adaptation: str,
-                lora_r: int, lora_alpha: int, learning_rate: float, epochs: float, max_steps: int, batch_size: int,
-                max_length: int, beta: float, output_dir: str | Path | None = None) -> TrainConfig:
+def form_config(
+    model_name: str,
+    data: str,
+    upload_path: str | None,
+    name: str,
+    method: str,
+    adaptation: str,
+    lora_r: int,
+    lora_alpha: int,
+    learning_rate: float,
+    epochs: float,
+    max_steps: int,
+    batch_size: int,
+    max_length: int,
+    beta: float,
+    output_dir: str | Path | None = None,
+) -> TrainConfig:
     """The TrainConfig the form describes, with the server's caps applied; runs go to ``output_dir`` (the learner's folder)."""
     path = source_path(data, upload_path)
     if data == UPLOAD:
         check_upload(path)
     config = TrainConfig(
-        name=name.strip(), model=model_name, data=path, method=method, adaptation=adaptation, output_dir=str(output_dir if output_dir is not None else runs_root()),
-        lora_r=int(lora_r), lora_alpha=int(lora_alpha), learning_rate=float(learning_rate), epochs=float(epochs),
-        max_steps=int(max_steps) if max_steps else -1, batch_size=int(batch_size), max_length=int(max_length), beta=float(beta),
+        name=name.strip(),
+        model=model_name,
+        data=path,
+        method=method,
+        adaptation=adaptation,
+        output_dir=str(output_dir if output_dir is not None else runs_root()),
+        lora_r=int(lora_r),
+        lora_alpha=int(lora_alpha),
+        learning_rate=float(learning_rate),
+        epochs=float(epochs),
+        max_steps=int(max_steps) if max_steps else -1,
+        batch_size=int(batch_size),
+        max_length=int(max_length),
+        beta=float(beta),
     )
     return public.apply_caps(config)
 
@@ -93,8 +118,10 @@ def progress_html(state: RunState) -> str:
     if state.status == "idle":
         return "<div class='wb-progress'>No run of yours yet.</div>"
     if state.waiting:
-        return (f"<div class='wb-progress'><b>{html.escape(state.name)}</b> is waiting: {html.escape(waiting_text(state))}. "
-                "It starts by itself; Cancel takes it out of the queue.</div>")
+        return (
+            f"<div class='wb-progress'><b>{html.escape(state.name)}</b> is waiting: {html.escape(waiting_text(state))}. "
+            "It starts by itself; Cancel takes it out of the queue.</div>"
+        )
     fraction = state.step / state.max_steps if state.max_steps else 0.0
     if state.status == "completed":
         fraction = 1.0
@@ -116,11 +143,17 @@ def estimate(model_name: str, *form) -> tuple[str, float | None]:
         bundle = load_data(config.data)
         rows = len(bundle.dataset) if caps.max_rows is None else min(caps.max_rows, len(bundle.dataset))
         stats = length_stats(bundle, get_model(model_name).tokenizer, config.max_length).as_dict()
-        result = estimate_config(config, n_train=int(rows * 0.9), mean_tokens=min(stats.get("mean", 0) or 1, config.max_length),
-                                 longest_tokens=stats.get("max"))  # the estimate caps it at max_length
+        result = estimate_config(
+            config,
+            n_train=int(rows * 0.9),
+            mean_tokens=min(stats.get("mean", 0) or 1, config.max_length),
+            longest_tokens=stats.get("max"),
+        )  # the estimate caps it at max_length
     except WorkbenchError as exc:
         return f"Cannot estimate: {exc}", None
-    parts = " + ".join(f"{name.replace('_and_', '/').replace('_', ' ')} {mb:.0f}" for name, mb in result.breakdown_mb.items())
+    parts = " + ".join(
+        f"{name.replace('_and_', '/').replace('_', ' ')} {mb:.0f}" for name, mb in result.breakdown_mb.items()
+    )
     return f"Before you start: {result.summary().removeprefix('estimate: ')}.\nMemory: {parts} MB.", result.seconds
 
 
@@ -174,9 +207,17 @@ def poll(request: gr.Request, who: Identity | None, seen: str) -> tuple:
     files = run_files(state.run_dir) if state.status in ("completed", "stopped") else None
     # Only a failure is written into the message line; otherwise what start/stop said stays readable.
     error = f"⚠️ {state.error}" if state.error else gr.skip()
-    return (progress_html(state), plot, "\n".join(state.log[-200:]), files, key,
-            gr.update(interactive=not state.busy), gr.update(interactive=state.busy),
-            gr.update(visible=state.waiting), error)
+    return (
+        progress_html(state),
+        plot,
+        "\n".join(state.log[-200:]),
+        files,
+        key,
+        gr.update(interactive=not state.busy),
+        gr.update(interactive=state.busy),
+        gr.update(visible=state.waiting),
+        error,
+    )
 
 
 def apply_preset(seen: int) -> tuple:
@@ -185,44 +226,118 @@ def apply_preset(seen: int) -> tuple:
     if version == seen or preset is None:
         return (gr.skip(),) * 10
     note = f"The teacher set these settings for the room: {preset['label']}."
-    return (version, preset["method"], preset["adaptation"], preset["lora_r"], preset["lora_alpha"], preset["learning_rate"],
-            preset["max_steps"], preset["batch_size"], min(preset["max_length"], public.caps().max_length), note)
+    return (
+        version,
+        preset["method"],
+        preset["adaptation"],
+        preset["lora_r"],
+        preset["lora_alpha"],
+        preset["learning_rate"],
+        preset["max_steps"],
+        preset["batch_size"],
+        min(preset["max_length"], public.caps().max_length),
+        note,
+    )
 
 
-
-
-def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, upload_path: gr.State, who: gr.State) -> TrainControls:
+def build_train_tab(
+    app: gr.Blocks, model_name: str, data_source: gr.Radio, upload_path: gr.State, who: gr.State
+) -> TrainControls:
     caps = public.caps()
     with gr.Tab("Train", id="train"):
-        gr.Markdown("Train the model on your data. **SFT** learns from demonstrations; **DPO** from chosen/rejected pairs. "
-                    "**LoRA** trains a small adapter, **QLoRA** the same on a 4-bit base (less memory, slower on CPU), "
-                    "**full** every weight. Runs wait their turn in the server's queue. " + public.describe())
+        gr.Markdown(
+            "Train the model on your data. **SFT** learns from demonstrations; **DPO** from chosen/rejected pairs. "
+            "**LoRA** trains a small adapter, **QLoRA** the same on a 4-bit base (less memory, slower on CPU), "
+            "**full** every weight. Runs wait their turn in the server's queue. " + public.describe()
+        )
         with gr.Row():
-            data = gr.Dropdown(sample_choices(), value="sentiment_json", label="Data",
-                               info="A sample, or the file you uploaded on the Data tab.")
-            name = gr.Textbox(label="Run name (optional)", placeholder="e.g. json-lora-r16",
-                              info="The folder runs/<name>/; empty: method-adaptation-date.")
+            data = gr.Dropdown(
+                sample_choices(),
+                value="sentiment_json",
+                label="Data",
+                info="A sample, or the file you uploaded on the Data tab.",
+            )
+            name = gr.Textbox(
+                label="Run name (optional)",
+                placeholder="e.g. json-lora-r16",
+                info="The folder runs/<name>/; empty: method-adaptation-date.",
+            )
         with gr.Row():
-            method = gr.Radio(["sft", "dpo"], value="sft", label="Method", info="DPO needs preference data (sentiment_preference).")
-            adaptation = gr.Radio(["lora", "qlora", "full"], value="lora", label="Adaptation",
-                                  info="Full fine-tuning needs ~10x the learning rate's caution and far more memory.")
+            method = gr.Radio(
+                ["sft", "dpo"], value="sft", label="Method", info="DPO needs preference data (sentiment_preference)."
+            )
+            adaptation = gr.Radio(
+                ["lora", "qlora", "full"],
+                value="lora",
+                label="Adaptation",
+                info="Full fine-tuning needs ~10x the learning rate's caution and far more memory.",
+            )
         with gr.Accordion("Hyperparameters", open=True):
             with gr.Row():
-                lora_r = gr.Slider(4, 64, value=16, step=4, label="LoRA r",
-                                   info="Adapter rank, 8-64: higher learns more but trains more parameters.")
-                lora_alpha = gr.Slider(4, 128, value=32, step=4, label="LoRA alpha",
-                                       info="Scales the adapter's update; the usual choice is 2 x r.")
-                learning_rate = gr.Number(value=2e-4, label="Learning rate",
-                                          info="1e-4 to 5e-4 for LoRA; ~2e-5 for full; lower for DPO.")
-                beta = gr.Number(value=0.1, label="DPO beta", info="DPO only: lower lets the model move further from the base.")
+                lora_r = gr.Slider(
+                    4,
+                    64,
+                    value=16,
+                    step=4,
+                    label="LoRA r",
+                    info="Adapter rank, 8-64: higher learns more but trains more parameters.",
+                )
+                lora_alpha = gr.Slider(
+                    4,
+                    128,
+                    value=32,
+                    step=4,
+                    label="LoRA alpha",
+                    info="Scales the adapter's update; the usual choice is 2 x r.",
+                )
+                learning_rate = gr.Number(
+                    value=2e-4, label="Learning rate", info="1e-4 to 5e-4 for LoRA; ~2e-5 for full; lower for DPO."
+                )
+                beta = gr.Number(
+                    value=0.1, label="DPO beta", info="DPO only: lower lets the model move further from the base."
+                )
             with gr.Row():
-                epochs = gr.Slider(0.5, 5, value=2, step=0.5, label="Epochs", info="Passes over the data (1-3; more overfits small data).")
-                max_steps = gr.Number(value=caps.max_steps or 30, precision=0, label="Max steps",
-                                      info="Stop after this many steps (0: use epochs)." + (f" At most {caps.max_steps} here." if caps.max_steps else ""))
-                batch_size = gr.Slider(1, 16, value=8, step=1, label="Batch size", info="Examples per step; memory grows with it.")
-                max_length = gr.Slider(32, caps.max_length, value=256, step=32, label="max_length",
-                                       info="Longest example in tokens; longer ones are cut.")
-        form = [data, upload_path, name, method, adaptation, lora_r, lora_alpha, learning_rate, epochs, max_steps, batch_size, max_length, beta]
+                epochs = gr.Slider(
+                    0.5,
+                    5,
+                    value=2,
+                    step=0.5,
+                    label="Epochs",
+                    info="Passes over the data (1-3; more overfits small data).",
+                )
+                max_steps = gr.Number(
+                    value=caps.max_steps or 30,
+                    precision=0,
+                    label="Max steps",
+                    info="Stop after this many steps (0: use epochs)."
+                    + (f" At most {caps.max_steps} here." if caps.max_steps else ""),
+                )
+                batch_size = gr.Slider(
+                    1, 16, value=8, step=1, label="Batch size", info="Examples per step; memory grows with it."
+                )
+                max_length = gr.Slider(
+                    32,
+                    caps.max_length,
+                    value=256,
+                    step=32,
+                    label="max_length",
+                    info="Longest example in tokens; longer ones are cut.",
+                )
+        form = [
+            data,
+            upload_path,
+            name,
+            method,
+            adaptation,
+            lora_r,
+            lora_alpha,
+            learning_rate,
+            epochs,
+            max_steps,
+            batch_size,
+            max_length,
+            beta,
+        ]
         # Plain text boxes, not Markdown: both show text derived from what visitors typed (run names, file names).
         estimate_box = gr.Textbox(label="Estimate", interactive=False, lines=2, elem_id="wb-estimate")
         with gr.Row():
@@ -242,17 +357,31 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
         preset_seen = gr.State(0)
 
         # The Data tab's choice carries over when it is one this tab offers (broken examples are not).
-        data_source.change(lambda v: gr.update(value=v) if v in dict(map(reversed, sample_choices())) else gr.skip(),
-                           inputs=data_source, outputs=data)
+        data_source.change(
+            lambda v: gr.update(value=v) if v in dict(map(reversed, sample_choices())) else gr.skip(),
+            inputs=data_source,
+            outputs=data,
+        )
         lora_r.release(lambda r: 2 * r, inputs=lora_r, outputs=lora_alpha)
-        gr.on([method.input, adaptation.input], lambda m, a: DEFAULT_LEARNING_RATES[(m, a)],
-              inputs=[method, adaptation], outputs=learning_rate)
+        gr.on(
+            [method.input, adaptation.input],
+            lambda m, a: DEFAULT_LEARNING_RATES[(m, a)],
+            inputs=[method, adaptation],
+            outputs=learning_rate,
+        )
         # An estimate drawn for other settings would mislead (e.g. after "Which method?" applied its answer).
-        gr.on([c.change for c in form], lambda shown: "Settings changed: press Estimate for new figures." if shown else "",
-              inputs=estimate_box, outputs=estimate_box, show_progress="hidden", queue=False)
+        gr.on(
+            [c.change for c in form],
+            lambda shown: "Settings changed: press Estimate for new figures." if shown else "",
+            inputs=estimate_box,
+            outputs=estimate_box,
+            show_progress="hidden",
+            queue=False,
+        )
         estimate_button.click(estimate, inputs=[model, *form], outputs=[estimate_box, seconds], api_name="estimate")
         start_button.click(estimate, inputs=[model, *form], outputs=[estimate_box, seconds]).then(
-            start, inputs=[who, seconds, model, *form], outputs=message, api_name="start")
+            start, inputs=[who, seconds, model, *form], outputs=message, api_name="start"
+        )
         stop_button.click(stop, inputs=who, outputs=message, api_name="stop")
         cancel_button.click(cancel, inputs=who, outputs=message, api_name="cancel")
         poll_outputs = [progress, plot, log, files, seen, start_button, stop_button, cancel_button, message]
@@ -262,6 +391,17 @@ def build_train_tab(app: gr.Blocks, model_name: str, data_source: gr.Radio, uplo
         ticks = dict(show_progress="hidden", concurrency_id="poll", concurrency_limit=POLL_POOL)
         timer.tick(poll, inputs=[who, seen], outputs=poll_outputs, api_name="poll", **ticks)
         gr.on([app.load, who.change], poll, inputs=[who, seen], outputs=poll_outputs, **ticks)
-        preset_outputs = [preset_seen, method, adaptation, lora_r, lora_alpha, learning_rate, max_steps, batch_size, max_length, message]
+        preset_outputs = [
+            preset_seen,
+            method,
+            adaptation,
+            lora_r,
+            lora_alpha,
+            learning_rate,
+            max_steps,
+            batch_size,
+            max_length,
+            message,
+        ]
         timer.tick(apply_preset, inputs=preset_seen, outputs=preset_outputs, api_name=False, **ticks)
     return TrainControls(method, adaptation, lora_r, lora_alpha, learning_rate, max_steps, batch_size, max_length)

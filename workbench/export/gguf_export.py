@@ -92,7 +92,9 @@ def _read_config(model_dir: Path) -> dict:
         )
     rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
     if rope.get("rope_type", rope.get("type", "default")) != "default":
-        raise WorkbenchError(f"GGUF export writes plain rotary embeddings; this model uses {rope.get('rope_type')!r} rope scaling")
+        raise WorkbenchError(
+            f"GGUF export writes plain rotary embeddings; this model uses {rope.get('rope_type')!r} rope scaling"
+        )
     return config
 
 
@@ -106,7 +108,11 @@ def _vocab(model_dir: Path, n_vocab: int):
     from gguf import TokenType
     from transformers import AutoTokenizer
 
-    data = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8")) if (model_dir / "tokenizer.json").is_file() else {}
+    data = (
+        json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+        if (model_dir / "tokenizer.json").is_file()
+        else {}
+    )
     model = data.get("model") or {}
     byte_level = "ByteLevel" in json.dumps(data.get("pre_tokenizer")) or "ByteLevel" in json.dumps(data.get("decoder"))
     if model.get("type") != "BPE" or not byte_level:
@@ -178,7 +184,11 @@ def write_gguf(model_dir: str | Path, path: str | Path, quant: Quant = "q8_0", n
         writer.add_rope_dimension_count(head_dim)
         writer.add_vocab_size(n_vocab)
         writer.add_file_type(
-            {"f16": gguf.LlamaFileType.MOSTLY_F16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0}[quant]
+            {
+                "f16": gguf.LlamaFileType.MOSTLY_F16,
+                "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+                "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+            }[quant]
         )
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 

@@ -2,7 +2,7 @@
 
 Both start the same way: the run's LoRA adapter is added into its base weights (W + scale * B @ A) and saved as
 a standalone model. The safetensors export stops there; the GGUF export converts that model
-(:mod:`workbench.gguf_export`) and writes a Modelfile (:mod:`workbench.modelfile`) beside it.
+(:mod:`workbench.export.gguf_export`) and writes a Modelfile (:mod:`workbench.export.modelfile`) beside it.
 
 Every export is written into a temporary folder beside OUT and renamed into place, so a half-written export
 never appears under the requested name, and ``overwrite`` only ever replaces a folder an export wrote: never
@@ -22,12 +22,13 @@ from typing import Literal
 import torch
 
 from workbench.atomic import atomic_write_text, staged_dir
-from workbench.compare import ModelBench
 from workbench.errors import WorkbenchError
-from workbench.gguf_export import QUANTS, Quant, write_gguf
+from workbench.export.gguf_export import QUANTS, Quant, write_gguf
 from workbench.hardware import Precision, choose_precision
+from workbench.inference.bench import ModelBench
 from workbench.models import load_model
-from workbench.training.runs import CONFIG_FILE, MODEL_DIR, adapter_base_name, adapter_dir, find_run_config, is_full_run
+from workbench.training.config import find_run_config
+from workbench.workspace.runs import CONFIG_FILE, MODEL_DIR, adapter_base_name, adapter_dir, is_full_run
 
 Format = Literal["safetensors", "gguf"]
 FORMATS: tuple[Format, ...] = ("safetensors", "gguf")
@@ -53,7 +54,9 @@ def check_target(run_dir: str | Path, out_dir: str | Path, overwrite: bool) -> N
     """
     run, out = Path(run_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
     if out == run or run.is_relative_to(out):
-        raise WorkbenchError(f"{out_dir} {'is' if out == run else 'holds'} the run being exported ({run_dir}): choose a new folder for the export")
+        raise WorkbenchError(
+            f"{out_dir} {'is' if out == run else 'holds'} the run being exported ({run_dir}): choose a new folder for the export"
+        )
     if out.is_relative_to(run):
         raise WorkbenchError(f"{out_dir} is inside the run being exported ({run_dir}): choose a folder outside it")
     if out.exists() and not out.is_dir():
@@ -131,7 +134,9 @@ def export_merged(run_dir: str | Path, out_dir: str | Path, overwrite: bool = Fa
     return notes
 
 
-def export_gguf(run_dir: str | Path, out_dir: str | Path, quant: Quant = "q8_0", overwrite: bool = False) -> ExportResult:
+def export_gguf(
+    run_dir: str | Path, out_dir: str | Path, quant: Quant = "q8_0", overwrite: bool = False
+) -> ExportResult:
     """Write ``<run>.<quant>.gguf`` and an Ollama ``Modelfile`` into ``out_dir``.
 
     Example:
@@ -140,7 +145,7 @@ def export_gguf(run_dir: str | Path, out_dir: str | Path, quant: Quant = "q8_0",
     """
     from transformers import AutoTokenizer
 
-    from workbench.modelfile import modelfile_text
+    from workbench.export.modelfile import modelfile_text
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if quant not in QUANTS:
@@ -159,7 +164,13 @@ def export_gguf(run_dir: str | Path, out_dir: str | Path, quant: Quant = "q8_0",
     return ExportResult(out_dir, out_dir / gguf_name, out_dir / "Modelfile", notes)
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, format: Format = "safetensors", quant: Quant = "q8_0", overwrite: bool = False) -> ExportResult:  # noqa: A002
+def export_run(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    format: Format = "safetensors",
+    quant: Quant = "q8_0",
+    overwrite: bool = False,
+) -> ExportResult:  # noqa: A002
     """One entry point for the CLI and the app: a safetensors folder or a GGUF file + Modelfile."""
     if format == "gguf":
         return export_gguf(run_dir, out_dir, quant, overwrite)

@@ -5,13 +5,13 @@ Metrics, each for the base (adapters disabled) and the tuned model:
 - ``loss`` / ``perplexity``: mean cross-entropy on the tokens the trainer's loss counts
   (:mod:`workbench.data.masking`, the same rule and max_length), so it is the trainer's eval loss;
 - ``rougeL`` / ``bleu``: generated answers against the data's answers, through `evaluate` with the local
-  metric modules in ``workbench/metrics`` (the Hub ones cannot load offline);
+  metric modules in ``workbench/evaluation/metrics`` (the Hub ones cannot load offline);
 - the sample dataset's own task metric, when the data is a known sample, and on its out-of-distribution probe;
 - for preference data: ``preference_accuracy`` and ``reward_margin``, with DPO's implicit reward
   ``beta * (logp_model - logp_base)`` summed over the answer tokens (the base is DPO's reference);
 - per example: each side's answer and score, and whether the tuned model improved, regressed or stayed;
-- the forgetting probe (:mod:`workbench.forgetting`): general questions the base answers, asked again;
-- optionally, a local judge model's pairwise verdicts (:mod:`workbench.judge`).
+- the forgetting probe (:mod:`workbench.evaluation.forgetting`): general questions the base answers, asked again;
+- optionally, a local judge model's pairwise verdicts (:mod:`workbench.evaluation.judge`).
 """
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ from pathlib import Path
 import torch
 
 from workbench.atomic import atomic_write_bytes, atomic_write_text
-from workbench.compare import BASE, ModelBench
 from workbench.data import SAMPLES, LossSettings, load_data, loss_labels, loss_settings, prompt_and_reference
 from workbench.data.formats import record_kind
 from workbench.data.samples import ExampleScore, Sample, example_score, mean_scores
 from workbench.errors import WorkbenchError
-from workbench.forgetting import load_probe, score_probe
-from workbench.generation import GenerationSettings, Message, as_messages, stream_batch
-from workbench.judge import agreement, judge_pairs
-from workbench.metrics import metric_path
+from workbench.evaluation.forgetting import load_probe, score_probe
+from workbench.evaluation.judge import agreement, judge_pairs
+from workbench.evaluation.metrics import metric_path
+from workbench.inference.bench import BASE, ModelBench
+from workbench.inference.generation import GenerationSettings, Message, as_messages, stream_batch
 from workbench.models import load_model
-from workbench.training.config import TrainConfig
-from workbench.training.runs import EVAL_DIR, MODEL_DIR, adapter_dir, find_run_config, is_full_run
+from workbench.training.config import TrainConfig, find_run_config
+from workbench.workspace.runs import EVAL_DIR, MODEL_DIR, adapter_dir, is_full_run
 
 # Greedy and short: evaluation should measure the model, not the dice, and stay minutes long on a CPU.
 EVAL_SETTINGS = GenerationSettings(max_new_tokens=64, temperature=0.0, repetition_penalty=1.15)
@@ -65,8 +65,16 @@ def _scored_sequence(labels: dict[str, tuple[list[int], list[int]]]) -> tuple[li
     return labels.get("sequence") or labels["chosen"]
 
 
-def _generate_answers(sides: list[str], use: SideModel, bench: ModelBench | None, tokenizer, prompts: list[list[Message]],
-                      settings: GenerationSettings, desc: str, batch_size: int = 8) -> dict[str, list[str]]:
+def _generate_answers(
+    sides: list[str],
+    use: SideModel,
+    bench: ModelBench | None,
+    tokenizer,
+    prompts: list[list[Message]],
+    settings: GenerationSettings,
+    desc: str,
+    batch_size: int = 8,
+) -> dict[str, list[str]]:
     """Every side's greedy answers to the prompts, batched (all sides in one batch when they share a bench).
 
     Generation is most of an evaluation's minutes on a CPU: a bar named ``desc`` counts the answers (the
@@ -98,8 +106,9 @@ def _generate_answers(sides: list[str], use: SideModel, bench: ModelBench | None
     return answers
 
 
-def _example_scores(answers: list[str], references: list[str], records: list[dict], score: ExampleScore | None,
-                    rouge, bleu) -> tuple[dict[str, float], list[float], list[dict[str, float]]]:
+def _example_scores(
+    answers: list[str], references: list[str], records: list[dict], score: ExampleScore | None, rouge, bleu
+) -> tuple[dict[str, float], list[float], list[dict[str, float]]]:
     """(set-level text and task metrics, one score per example, the task scores per example).
 
     An example's score is the mean of its task scores where the sample has a task metric, else its ROUGE-L.
@@ -161,7 +170,9 @@ def evaluate_sides(
             margins = [beta * ((c - rc) - (r - rr)) for (c, r), (rc, rr) in zip(logps[side], reference)]
             # A tie (the base scored against itself) counts half: chance level, not "wrong". TRL's own
             # rewards/accuracies counts a tie as wrong, so the base shows 0.5 here where TRL would log 0.
-            results[side]["preference_accuracy"] = sum(1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in margins) / len(margins)
+            results[side]["preference_accuracy"] = sum(1.0 if m > 0 else 0.5 if m == 0 else 0.0 for m in margins) / len(
+                margins
+            )
             results[side]["reward_margin"] = sum(margins) / len(margins)
             results[side]["chosen_more_likely"] = sum(c > r for c, r in logps[side]) / len(pairs)
 
@@ -171,7 +182,9 @@ def evaluate_sides(
     rouge, bleu = evaluate.load(metric_path("rouge_l")), evaluate.load(metric_path("bleu"))
     scores, task_scores = {}, {}
     for side in sides:
-        metrics, scores[side], task_scores[side] = _example_scores(answers[side], list(references), records, score, rouge, bleu)
+        metrics, scores[side], task_scores[side] = _example_scores(
+            answers[side], list(references), records, score, rouge, bleu
+        )
         results[side].update(metrics)
     examples = [
         {
@@ -184,22 +197,36 @@ def evaluate_sides(
         }
         for i in range(len(records))
     ]
-    out = {"sides": results, "examples": examples, "settings": settings.as_dict(), "samples": len(records), "beta": beta,
-           "example_score": "mean of the task scores" if score else "ROUGE-L F1"}
+    out = {
+        "sides": results,
+        "examples": examples,
+        "settings": settings.as_dict(),
+        "samples": len(records),
+        "beta": beta,
+        "example_score": "mean of the task scores" if score else "ROUGE-L F1",
+    }
     if probe:
         out["forgetting"] = _forgetting(sides, use, bench, tokenizer, load_probe())
     return out
 
 
 def _forgetting(sides: list[str], use: SideModel, bench: ModelBench | None, tokenizer, items: list) -> dict:
-    answers = _generate_answers(sides, use, bench, tokenizer, [as_messages(i.prompt) for i in items], PROBE_SETTINGS,
-                                "forgetting probe")
+    answers = _generate_answers(
+        sides, use, bench, tokenizer, [as_messages(i.prompt) for i in items], PROBE_SETTINGS, "forgetting probe"
+    )
     return score_probe(items, answers)
 
 
-def evaluate_task(sides: list[str], use: SideModel, tokenizer, records: list[dict], score: ExampleScore,
-                  settings: GenerationSettings = EVAL_SETTINGS, bench: ModelBench | None = None,
-                  desc: str = "out-of-distribution answers") -> dict[str, dict[str, float]]:
+def evaluate_task(
+    sides: list[str],
+    use: SideModel,
+    tokenizer,
+    records: list[dict],
+    score: ExampleScore,
+    settings: GenerationSettings = EVAL_SETTINGS,
+    bench: ModelBench | None = None,
+    desc: str = "out-of-distribution answers",
+) -> dict[str, dict[str, float]]:
     """Only the task metric per side (the out-of-distribution probe: answers generated, no loss); ``desc`` labels
     the progress bar."""
     prompts = [as_messages(prompt_and_reference(r)[0]) for r in records]
@@ -217,7 +244,9 @@ def _known_sample(path_or_name: str | Path | None) -> Sample | None:
     return next((s for s in SAMPLES.values() if path in (s.train_path.resolve(), s.eval_path.resolve())), None)
 
 
-def _eval_data(run_dir: Path, config: TrainConfig | None, data: str | Path | None) -> tuple[list[dict], str, Sample | None]:
+def _eval_data(
+    run_dir: Path, config: TrainConfig | None, data: str | Path | None
+) -> tuple[list[dict], str, Sample | None]:
     """The held-out records, where they came from, and the sample they belong to (for its task metric)."""
     trained_on = _known_sample(config.data if config else None)
     source = data or (config.eval_data if config else None) or (trained_on.eval_path if trained_on else None)
@@ -234,12 +263,17 @@ def _eval_data(run_dir: Path, config: TrainConfig | None, data: str | Path | Non
 def _run_sides(run_dir: Path, config: TrainConfig | None) -> tuple[list[str], SideModel, object, ModelBench | None]:
     """(sides, use, tokenizer, bench) for base vs a run: one bench for an adapter, two models for a full run."""
     if is_full_run(run_dir):  # full fine-tuning: two models, both needed here
-        models = {BASE: load_model(config.model if config else "default"), run_dir.name: load_model(str(run_dir / MODEL_DIR))}
+        models = {
+            BASE: load_model(config.model if config else "default"),
+            run_dir.name: load_model(str(run_dir / MODEL_DIR)),
+        }
         use = lambda side: nullcontext(models[side].model)  # noqa: E731
         return [BASE, run_dir.name], use, models[BASE].tokenizer, None
     # On the base as trained (4-bit for QLoRA): on another base the adapter is not the model that trained,
     # and its loss is not the trainer's (configs/sft_qlora.yaml: 0.35 on the full-precision base, 0.17 trained).
-    bench = ModelBench.from_adapters([adapter_dir(run_dir)], quantization=config.base_quantization() if config else None)
+    bench = ModelBench.from_adapters(
+        [adapter_dir(run_dir)], quantization=config.base_quantization() if config else None
+    )
     return bench.sides, bench.use, bench.tokenizer, bench
 
 
@@ -279,12 +313,26 @@ def evaluate_run(
     kind = record_kind(records[0])
     loss = loss_settings(kind, config.loss_on if config else "answer", tokenizer)
     score = sample.score if sample else None
-    results = evaluate_sides(sides, use, tokenizer, records, score, config.beta if config else 0.1, settings, bench,
-                             loss, config.max_length if config else None, probe)
+    results = evaluate_sides(
+        sides,
+        use,
+        tokenizer,
+        records,
+        score,
+        config.beta if config else 0.1,
+        settings,
+        bench,
+        loss,
+        config.max_length if config else None,
+        probe,
+    )
     if sample and sample.ood_path and score and sample.ood_path.is_file():
         ood = list(load_data(sample.ood_path).dataset)[:max_samples]
-        results["ood"] = {"data": str(sample.ood_path), "samples": len(ood),
-                          "sides": evaluate_task(sides, use, tokenizer, ood, score, settings, bench)}
+        results["ood"] = {
+            "data": str(sample.ood_path),
+            "samples": len(ood),
+            "sides": evaluate_task(sides, use, tokenizer, ood, score, settings, bench),
+        }
     if judge:
         results["judge"] = _judge(judge, results, sides)
     results.update(run=str(run_dir), data=source, base_quantization=bench.base.quantization if bench else None)
@@ -298,11 +346,16 @@ def _judge(judge: str, results: dict, sides: list[str]) -> dict:
     base, tuned = sides[0], sides[1]
     examples = results["examples"]
     prompts = [e["prompt"][-1]["content"] for e in examples]
-    verdicts = judge_pairs(lm.model, lm.tokenizer, prompts, [e["answers"][base] for e in examples],
-                           [e["answers"][tuned] for e in examples])
+    verdicts = judge_pairs(
+        lm.model, lm.tokenizer, prompts, [e["answers"][base] for e in examples], [e["answers"][tuned] for e in examples]
+    )
     changes = [e["scores"][tuned] - e["scores"][base] for e in examples]
-    return {"model": judge, "verdicts": verdicts, "tuned_win_rate": sum(verdicts) / max(1, len(verdicts)),
-            "agreement_with_score": agreement(verdicts, changes)}
+    return {
+        "model": judge,
+        "verdicts": verdicts,
+        "tuned_win_rate": sum(verdicts) / max(1, len(verdicts)),
+        "agreement_with_score": agreement(verdicts, changes),
+    }
 
 
 def markdown_table(results: dict) -> str:
@@ -340,8 +393,13 @@ def examples_markdown(results: dict, change: str | None = None) -> str:
         verdict = e["change"].get(sides[-1], "") if len(sides) > 1 else ""
         if change and verdict != change:
             continue
-        cells = [str(i), verdict, _cell(e["prompt"][-1]["content"], 120), _cell(e["reference"], 80),
-                 *(f"{_cell(e['answers'][s])} ({e['scores'][s]:.2f})" for s in sides)]
+        cells = [
+            str(i),
+            verdict,
+            _cell(e["prompt"][-1]["content"], 120),
+            _cell(e["reference"], 80),
+            *(f"{_cell(e['answers'][s])} ({e['scores'][s]:.2f})" for s in sides),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -359,7 +417,9 @@ def forgetting_markdown(results: dict) -> str:
         lines.append(f"| {c} | " + " | ".join(f"{probe['sides'][s]['by_category'][c]:.2f}" for s in sides) + " |")
     for side in sides[1:]:
         lost = probe["sides"][side]["lost"]
-        lines.append(f"\n{side} lost {len(lost)} of the questions the base answered" + (": " + "; ".join(lost) if lost else "."))
+        lines.append(
+            f"\n{side} lost {len(lost)} of the questions the base answered" + (": " + "; ".join(lost) if lost else ".")
+        )
     return "\n".join(lines)
 
 
@@ -377,24 +437,38 @@ def write_report(results: dict, out_dir: str | Path) -> dict[str, Path]:
 
 def report_markdown(results: dict) -> str:
     """The whole report as markdown: metrics, out-of-distribution probe, forgetting probe, judge, per example."""
-    parts = [f"# Evaluation of {results.get('run', '')}",
-             f"Data: {results.get('data', '')} ({results['samples']} held-out examples)"
-             + (f". Base loaded in {results['base_quantization']}, as the run trained on it." if results.get("base_quantization") else ""),
-             results["table"]]
+    parts = [
+        f"# Evaluation of {results.get('run', '')}",
+        f"Data: {results.get('data', '')} ({results['samples']} held-out examples)"
+        + (
+            f". Base loaded in {results['base_quantization']}, as the run trained on it."
+            if results.get("base_quantization")
+            else ""
+        ),
+        results["table"],
+    ]
     if "ood" in results:
         ood = results["ood"]
-        parts += [f"## Out-of-distribution probe\n\n{ood['data']} ({ood['samples']} examples: the same task on other text)",
-                  markdown_table({"sides": ood["sides"]})]
+        parts += [
+            f"## Out-of-distribution probe\n\n{ood['data']} ({ood['samples']} examples: the same task on other text)",
+            markdown_table({"sides": ood["sides"]}),
+        ]
     if "forgetting" in results:
-        parts += ["## Forgetting probe\n\nGeneral questions the base model answers correctly, asked of each side.",
-                  forgetting_markdown(results)]
+        parts += [
+            "## Forgetting probe\n\nGeneral questions the base model answers correctly, asked of each side.",
+            forgetting_markdown(results),
+        ]
     if "judge" in results:
         j = results["judge"]
         agree = "n/a" if j["agreement_with_score"] is None else f"{j['agreement_with_score']:.2f}"
-        parts.append(f"## Judge\n\n{j['model']} judged each pair twice (answers swapped): tuned win rate "
-                     f"{j['tuned_win_rate']:.2f}, agreement with the per-example score {agree}.")
+        parts.append(
+            f"## Judge\n\n{j['model']} judged each pair twice (answers swapped): tuned win rate "
+            f"{j['tuned_win_rate']:.2f}, agreement with the per-example score {agree}."
+        )
     counts = change_counts(results)
-    summary = "; ".join(f"{side}: " + ", ".join(f"{n} {c}" for c, n in c_counts.items()) for side, c_counts in counts.items())
+    summary = "; ".join(
+        f"{side}: " + ", ".join(f"{n} {c}" for c, n in c_counts.items()) for side, c_counts in counts.items()
+    )
     parts += [f"## Per example\n\nScore: {results.get('example_score', '')}. {summary}", examples_markdown(results)]
     return "\n\n".join(parts) + "\n"
 
@@ -406,10 +480,14 @@ def _chart_png(results: dict) -> bytes:
     import matplotlib.pyplot as plt
 
     sides = list(results["sides"])
-    bars_by_metric = {m: [results["sides"][s].get(m, 0.0) for s in sides]
-                      for m in dict.fromkeys(m for side in sides for m in results["sides"][side])}
+    bars_by_metric = {
+        m: [results["sides"][s].get(m, 0.0) for s in sides]
+        for m in dict.fromkeys(m for side in sides for m in results["sides"][side])
+    }
     if "forgetting" in results:  # what the tuned model still answers, beside what it learned
-        bars_by_metric["general questions (forgetting probe)"] = [results["forgetting"]["sides"][s]["score"] for s in sides]
+        bars_by_metric["general questions (forgetting probe)"] = [
+            results["forgetting"]["sides"][s]["score"] for s in sides
+        ]
     fig, axes = plt.subplots(1, len(bars_by_metric), figsize=(2.6 * len(bars_by_metric), 3.4), squeeze=False)
     for ax, (metric, values) in zip(axes[0], bars_by_metric.items()):
         bars = ax.bar(range(len(sides)), values, color=["#9e9e9e", *["#1f77b4"] * (len(sides) - 1)])

@@ -37,7 +37,9 @@ def can_share_a_batch(model, adapter_names: Sequence[str]) -> bool:
         for name in names:
             if name in layer.lora_embedding_A or name in layer.lora_variant or name in layer.merged_adapters:
                 return False
-            if name in layer.lora_A and (not isinstance(layer.lora_A[name], torch.nn.Linear) or layer.lora_B[name].bias is not None):
+            if name in layer.lora_A and (
+                not isinstance(layer.lora_A[name], torch.nn.Linear) or layer.lora_B[name].bias is not None
+            ):
                 return False
     return True
 
@@ -92,7 +94,9 @@ def _stack(layer, adapter_names: Sequence[str], scales: Sequence[float]) -> tupl
 def _add_per_row(a_rows: torch.Tensor, b_rows: torch.Tensor, module, args, output: torch.Tensor) -> torch.Tensor:
     x = args[0]
     if x.shape[0] != a_rows.shape[0]:
-        raise ValueError(f"a batch of {x.shape[0]} rows reached a layer set up for {a_rows.shape[0]} (one adapter name per row)")
+        raise ValueError(
+            f"a batch of {x.shape[0]} rows reached a layer set up for {a_rows.shape[0]} (one adapter name per row)"
+        )
     # As PEFT's single-adapter path: the LoRA term in the adapter's dtype, added before rounding to the output's.
     delta = torch.bmm(torch.bmm(x.reshape(x.shape[0], -1, x.shape[-1]).to(a_rows.dtype), a_rows), b_rows)
     return (output + delta.view(output.shape)).to(output.dtype)

@@ -29,7 +29,7 @@ except ImportError:  # not on a Space, or a CPU Space without it: every decorato
     spaces = None
 
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings, Message
+from workbench.inference.generation import GenerationSettings, Message
 
 # A GPU call pays for starting (or reusing) its worker and moving the model onto the GPU before any work.
 _STARTUP_SECONDS = 15
@@ -40,14 +40,14 @@ _GPU_TOKENS_PER_SECOND = 20
 
 def on_zerogpu() -> bool:
     """True on a ZeroGPU Space (which sets SPACES_ZERO_GPU), where GPU work must go through spaces.GPU."""
-    from workbench.ui import public
+    from workbench.server import public
 
     return spaces is not None and public.on_zerogpu()
 
 
 def capped(seconds: float) -> int:
     """A duration request in whole seconds, at most what one visitor's call may take here."""
-    from workbench.ui import public
+    from workbench.server import public
 
     limit = public.caps().gpu_seconds
     seconds = max(1, round(seconds))
@@ -85,6 +85,7 @@ def _readable(exc: WorkbenchError) -> Exception:
 
 # --- generation: Chat and Arena ------------------------------------------------------------------------------
 
+
 @gpu(duration=lambda model_name, messages, settings=None: _generation_seconds(settings))
 def stream_chat(model_name: str, messages: list[Message], settings: GenerationSettings | None = None) -> Iterator[str]:
     """The Chat tab's answer, piece by piece, from the server's shared model ``model_name``.
@@ -93,8 +94,8 @@ def stream_chat(model_name: str, messages: list[Message], settings: GenerationSe
         >>> for piece in stream_chat("default", [{"role": "user", "content": "Hi"}]):
         ...     print(piece, end="")
     """
-    from workbench.generation import stream_chat as stream
-    from workbench.ui.shared_model import get_model
+    from workbench.inference.generation import stream_chat as stream
+    from workbench.server.shared_model import get_model
 
     try:
         lm = get_model(model_name)
@@ -108,12 +109,12 @@ _arenas_lock = threading.Lock()
 
 
 def arena(model_name: str) -> Any:
-    """This process's :class:`~workbench.arena.Arena` for ``model_name`` (loaded on first use).
+    """This process's :class:`~workbench.inference.arena.Arena` for ``model_name`` (loaded on first use).
 
     One per process and model, whoever asks: runs are attached by folder, so learners' runs never mix.
     """
-    from workbench.arena import Arena
-    from workbench.learners import runs_root
+    from workbench.inference.arena import Arena
+    from workbench.workspace.learners import runs_root
 
     with _arenas_lock:
         if model_name not in _arenas:
@@ -126,13 +127,18 @@ def _arena_seconds(model_name, sides, conversations, settings=None, run_dirs=Non
 
 
 @gpu(duration=_arena_seconds)
-def stream_arena(model_name: str, sides: list, conversations: list[list[Message]], settings: GenerationSettings | None = None,
-                 run_dirs: Mapping[str, str] | None = None) -> Iterator[list[str]]:
-    """Every side's text so far as it grows: :meth:`workbench.arena.Arena.stream` in the process that has the GPU.
+def stream_arena(
+    model_name: str,
+    sides: list,
+    conversations: list[list[Message]],
+    settings: GenerationSettings | None = None,
+    run_dirs: Mapping[str, str] | None = None,
+) -> Iterator[list[str]]:
+    """Every side's text so far as it grows: :meth:`workbench.inference.arena.Arena.stream` in the process that has the GPU.
 
-    ``sides`` are :class:`~workbench.arena.Side` values (run name and LoRA scale), ``run_dirs`` maps each
+    ``sides`` are :class:`~workbench.inference.arena.Side` values (run name and LoRA scale), ``run_dirs`` maps each
     run name to its folder (the page's own list), ``conversations[i]`` is what side i reads. The server keeps
-    the conversation (:class:`~workbench.arena.ArenaChat`) and the votes; only the texts come back.
+    the conversation (:class:`~workbench.inference.arena.ArenaChat`) and the votes; only the texts come back.
 
     Example:
         >>> for texts in stream_arena("default", [Side("base"), Side("sft-json")], [messages, messages],
@@ -147,7 +153,7 @@ def stream_arena(model_name: str, sides: list, conversations: list[list[Message]
 
 @dataclass
 class GpuArena:
-    """What :class:`~workbench.arena.ArenaChat` asks to answer (``.stream``), sent through :func:`stream_arena`.
+    """What :class:`~workbench.inference.arena.ArenaChat` asks to answer (``.stream``), sent through :func:`stream_arena`.
 
     The conversation stays in the server's ArenaChat; the model and its adapters live where the GPU is.
     """
@@ -163,10 +169,11 @@ class GpuArena:
 # --- evaluation ---------------------------------------------------------------------------------------------
 
 
-def _evaluation_seconds(run_dir, data=None, max_samples: int = 32, settings=None, probe: bool = True,
-                        judge: str | None = None) -> float:
-    from workbench.evaluation import EVAL_SETTINGS, PROBE_SETTINGS
-    from workbench.forgetting import load_probe
+def _evaluation_seconds(
+    run_dir, data=None, max_samples: int = 32, settings=None, probe: bool = True, judge: str | None = None
+) -> float:
+    from workbench.evaluation.evaluate import EVAL_SETTINGS, PROBE_SETTINGS
+    from workbench.evaluation.forgetting import load_probe
 
     # Answers go in batches of 8 (evaluation._generate_answers), for two sides (base and tuned); a judge reads
     # every pair once more, about as long again.
@@ -177,11 +184,17 @@ def _evaluation_seconds(run_dir, data=None, max_samples: int = 32, settings=None
 
 
 @gpu(duration=_evaluation_seconds)
-def evaluate_run(run_dir: str | Path, data: str | Path | None = None, max_samples: int = 32, settings=None,
-                 probe: bool = True, judge: str | None = None) -> dict:
-    """:func:`workbench.evaluation.evaluate_run` on the GPU; the report is written into ``<run_dir>/eval``."""
-    from workbench.evaluation import EVAL_SETTINGS
-    from workbench.evaluation import evaluate_run as evaluate
+def evaluate_run(
+    run_dir: str | Path,
+    data: str | Path | None = None,
+    max_samples: int = 32,
+    settings=None,
+    probe: bool = True,
+    judge: str | None = None,
+) -> dict:
+    """:func:`workbench.evaluation.evaluate.evaluate_run` on the GPU; the report is written into ``<run_dir>/eval``."""
+    from workbench.evaluation.evaluate import EVAL_SETTINGS
+    from workbench.evaluation.evaluate import evaluate_run as evaluate
 
     return evaluate(run_dir, data, max_samples, settings or EVAL_SETTINGS, probe=probe, judge=judge)
 
@@ -216,8 +229,8 @@ class FileStop:
 
 def _training_seconds(config, dataset=None) -> float:
     """The workbench's own time estimate for ``config`` (training/estimate.py), plus loading and a margin."""
+    from workbench.server import public
     from workbench.training.estimate import estimate_config
-    from workbench.ui import public
 
     rows = len(dataset) if dataset is not None else (public.caps().max_rows or 1000)
     config = public.apply_caps(config)
@@ -238,7 +251,7 @@ def _events(work: Callable[[Callable, FileStop], Any], stop: FileStop, name: str
     A WorkbenchError (bad data, no checkpoint) ends as ``{"type": "finished", "status": "failed", "error"}``:
     on ZeroGPU an exception leaves the worker as a generic "worker error", a yielded sentence arrives intact.
     """
-    from workbench.threads import start_compute_thread
+    from workbench.inference.threads import start_compute_thread
 
     stop.path.unlink(missing_ok=True)  # a request left over from an earlier run of the same name
     events: queue.Queue = queue.Queue()
@@ -284,12 +297,15 @@ def train_events(config, dataset=None) -> Iterator[dict[str, Any]]:
         >>> for event in train_events(TrainConfig(data="sentiment_json", max_steps=2)):
         ...     print(event["type"])
     """
+    from workbench.server import public
     from workbench.training import train
-    from workbench.ui import public
 
     config = public.apply_caps(config)
-    yield from _events(lambda on_event, stop: train(config, on_event=on_event, stop=stop, dataset=dataset),
-                       FileStop(stop_file(config)), config.name)
+    yield from _events(
+        lambda on_event, stop: train(config, on_event=on_event, stop=stop, dataset=dataset),
+        FileStop(stop_file(config)),
+        config.name,
+    )
 
 
 @gpu(duration=_resume_seconds)
@@ -297,8 +313,11 @@ def resume_events(run_dir: str | Path) -> Iterator[dict[str, Any]]:
     """:func:`train_events` for continuing the run in ``run_dir`` from its last checkpoint."""
     from workbench.training import resume
 
-    yield from _events(lambda on_event, stop: resume(Path(run_dir), on_event=on_event, stop=stop),
-                       FileStop(run_stop_file(run_dir)), Path(run_dir).name)
+    yield from _events(
+        lambda on_event, stop: resume(Path(run_dir), on_event=on_event, stop=stop),
+        FileStop(run_stop_file(run_dir)),
+        Path(run_dir).name,
+    )
 
 
 @dataclass(frozen=True)
@@ -309,8 +328,12 @@ class Outcome:
     run_dir: str
 
 
-def follow(events: Iterator[dict[str, Any]], stop_path: Path, on_event: Callable[[dict], None] | None = None,
-           stop: threading.Event | None = None) -> Outcome:
+def follow(
+    events: Iterator[dict[str, Any]],
+    stop_path: Path,
+    on_event: Callable[[dict], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Outcome:
     """Drive a GPU training generator from the server: each event to ``on_event``, ``stop`` relayed as the stop file.
 
     This is how the app's training queue trains (``train``/``resume`` below): ``stop`` is set in the server
@@ -344,11 +367,15 @@ def follow(events: Iterator[dict[str, Any]], stop_path: Path, on_event: Callable
     return Outcome(finished.get("status", "failed"), finished.get("run_dir", ""))
 
 
-def train(config, on_event: Callable[[dict], None] | None = None, stop: threading.Event | None = None, *, dataset=None) -> Outcome:
+def train(
+    config, on_event: Callable[[dict], None] | None = None, stop: threading.Event | None = None, *, dataset=None
+) -> Outcome:
     """:func:`workbench.training.train`'s signature, the work done by :func:`train_events` (on the GPU on ZeroGPU)."""
     return follow(train_events(config, dataset), stop_file(config), on_event, stop)
 
 
-def resume(run_dir: str | Path, on_event: Callable[[dict], None] | None = None, stop: threading.Event | None = None) -> Outcome:
+def resume(
+    run_dir: str | Path, on_event: Callable[[dict], None] | None = None, stop: threading.Event | None = None
+) -> Outcome:
     """:func:`workbench.training.resume`'s signature, the work done by :func:`resume_events`."""
     return follow(resume_events(str(run_dir)), run_stop_file(run_dir), on_event, stop)

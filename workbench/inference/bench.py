@@ -1,9 +1,9 @@
 """One base model in memory with any number of LoRA adapters by name, answering side by side.
 
-The Arena and Chat tabs (through `workbench.arena`), `workbench compare` and the evaluation all use
+The Arena and Chat tabs (through `workbench.inference.arena`), `workbench compare` and the evaluation all use
 :class:`ModelBench`: the base is loaded once and each adapter is added to it as a PEFT named adapter, so
 "base", "adapter A" and "adapter B" share every base weight. The base answers with adapters disabled.
-Side-by-side answers run as one batch, each row through its own adapter or none (:mod:`workbench.adapter_batch`).
+Side-by-side answers run as one batch, each row through its own adapter or none (:mod:`workbench.inference.adapter_batch`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 
-from workbench.adapter_batch import PEFT_BASE, can_share_a_batch, per_row_adapters
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings, Message, as_messages, stream_batch
+from workbench.inference.adapter_batch import PEFT_BASE, can_share_a_batch, per_row_adapters
+from workbench.inference.generation import GenerationSettings, Message, as_messages, stream_batch
 from workbench.models import DEFAULT_MODEL, LoadedModel, Quantization, load_model
-from workbench.training.runs import ADAPTER_DIR, adapter_base_name, adapter_dir
+from workbench.workspace.runs import ADAPTER_DIR, adapter_base_name, adapter_dir
 
 BASE = "base"
 
@@ -166,7 +166,7 @@ class ModelBench:
         ``prompt_or_histories`` is one prompt or chat history for all sides, or a {side: history} mapping
         for multi-turn chats that went differently per side. Every side gets the same settings and seed.
         ``batched`` runs all sides in one generate call, each row through its own adapter
-        (:mod:`workbench.adapter_batch`); otherwise, or when an adapter is not plain LoRA, they run one after
+        (:mod:`workbench.inference.adapter_batch`); otherwise, or when an adapter is not plain LoRA, they run one after
         another, each streamed in turn.
         """
         sides = list(sides or self.sides)
@@ -181,12 +181,22 @@ class ModelBench:
             return
         answers = dict.fromkeys(sides, "")
         for side, conversation in zip(sides, conversations):
-            with self.use(side) as model, closing(stream_batch(model, self.tokenizer, [conversation], settings)) as stream:
+            with (
+                self.use(side) as model,
+                closing(stream_batch(model, self.tokenizer, [conversation], settings)) as stream,
+            ):
                 for (text,) in stream:
                     answers[side] = text
                     yield dict(answers)
 
-    def side_by_side(self, prompt_or_histories, sides: Sequence[str] | None = None, settings: GenerationSettings | None = None, system: str | None = None, batched: bool = True) -> dict[str, str]:
+    def side_by_side(
+        self,
+        prompt_or_histories,
+        sides: Sequence[str] | None = None,
+        settings: GenerationSettings | None = None,
+        system: str | None = None,
+        batched: bool = True,
+    ) -> dict[str, str]:
         """The finished answers of :meth:`stream_side_by_side`."""
         answers: dict[str, str] = {}
         for answers in self.stream_side_by_side(prompt_or_histories, sides, settings, system, batched):

@@ -28,7 +28,6 @@ import yaml
 from workbench.atomic import atomic_write_text
 from workbench.errors import WorkbenchError
 from workbench.models import DEFAULT_MODEL
-from workbench.training.config import TrainConfig
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -71,7 +70,9 @@ def write_status(run_dir: str | Path, status: str, **fields: Any) -> None:
     """Record the run's status (merged over what is there), stamped with this process and the time."""
     path = Path(run_dir) / STATUS_FILE
     previous = _read_status_file(path)
-    record = previous | fields | {"status": status, "pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+    record = (
+        previous | fields | {"status": status, "pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+    )
     atomic_write_text(path, json.dumps(record) + "\n")
 
 
@@ -89,8 +90,14 @@ def run_status(run_dir: str | Path) -> RunStatus:
     pid, host = record.get("pid"), record.get("host", "")
     if status == "running" and host == socket.gethostname() and not _alive(pid):
         status = "interrupted"
-    return RunStatus(status, int(record.get("step") or 0), str(record.get("error") or ""), pid, host,
-                     str(record.get("data_hash") or ""))
+    return RunStatus(
+        status,
+        int(record.get("step") or 0),
+        str(record.get("error") or ""),
+        pid,
+        host,
+        str(record.get("data_hash") or ""),
+    )
 
 
 def read_adapter_config(folder: str | Path) -> dict[str, Any]:
@@ -106,8 +113,10 @@ def read_adapter_config(folder: str | Path) -> dict[str, Any]:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise WorkbenchError(f"{path} is unreadable ({exc.__class__.__name__}): the adapter is broken; train "
-                             "the run again, or resume it from a checkpoint") from None
+        raise WorkbenchError(
+            f"{path} is unreadable ({exc.__class__.__name__}): the adapter is broken; train "
+            "the run again, or resume it from a checkpoint"
+        ) from None
     if not isinstance(config, dict) or not isinstance(config.get("base_model_name_or_path", ""), (str, type(None))):
         raise WorkbenchError(f"{path} is not a PEFT adapter config (expected an object naming its base model)")
     weights = folder / "adapter_model.safetensors"
@@ -116,8 +125,10 @@ def read_adapter_config(folder: str | Path) -> dict[str, Any]:
             if not list(f.keys()):
                 raise WorkbenchError(f"{weights} holds no tensors: the adapter is empty; train the run again")
     except (SafetensorError, OSError) as exc:
-        raise WorkbenchError(f"{weights} is damaged ({str(exc).splitlines()[0]}): the file was cut short or is not "
-                             "safetensors; train the run again, or resume it from a checkpoint") from None
+        raise WorkbenchError(
+            f"{weights} is damaged ({str(exc).splitlines()[0]}): the file was cut short or is not "
+            "safetensors; train the run again, or resume it from a checkpoint"
+        ) from None
     return config
 
 
@@ -153,7 +164,7 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
         size = os.lseek(fd, 0, os.SEEK_END)
         try:
             while line:
-                line = line[os.write(fd, line):]
+                line = line[os.write(fd, line) :]
             os.fsync(fd)
         except OSError:
             os.ftruncate(fd, size)
@@ -190,21 +201,39 @@ def truncate_metrics(run_dir: str | Path, last_step: int) -> None:
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
-def load_run_config(run_dir: str | Path) -> TrainConfig:
-    """The run's resolved TrainConfig."""
-    path = Path(run_dir) / CONFIG_FILE
+def config_path(run_dir: str | Path) -> Path:
+    """Where the run's config is (for messages that point at it)."""
+    return Path(run_dir) / CONFIG_FILE
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """The run's resolved config as written (``training.config.load_run_config`` makes it a TrainConfig)."""
+    path = config_path(run_dir)
     if not path.is_file():
         raise WorkbenchError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE}")
-    return TrainConfig.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, source=str(path))
+    try:
+        record = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise WorkbenchError(f"{path} is unreadable ({exc.__class__.__name__}): the run's config is broken") from None
+    if not isinstance(record, dict):
+        raise WorkbenchError(f"{path} is not a run config (expected a mapping of fields)")
+    return record
 
 
-def find_run_config(path: str | Path) -> TrainConfig | None:
-    """The TrainConfig of a run folder, or of the run an adapter folder sits in; None for a bare adapter folder."""
+def write_run_config(run_dir: str | Path, text: str) -> None:
+    """Write the run's resolved config (YAML), crash-safe."""
+    atomic_write_text(config_path(run_dir), text)
+
+
+def is_run(path: str | Path) -> bool:
+    """Whether ``path`` is a run folder (it has a config)."""
+    return config_path(path).is_file()
+
+
+def run_folder_of(path: str | Path) -> Path | None:
+    """The run folder ``path`` is, or the one an adapter folder sits in; None for a bare adapter folder."""
     path = Path(path).expanduser()
-    for folder in (path, path.parent):
-        if (folder / CONFIG_FILE).is_file():
-            return load_run_config(folder)
-    return None
+    return next((folder for folder in (path, path.parent) if is_run(folder)), None)
 
 
 def is_full_run(run_dir: str | Path) -> bool:
@@ -222,8 +251,12 @@ def adapter_dir(path: str | Path) -> Path:
     folder = path / ADAPTER_DIR if (path / ADAPTER_DIR / "adapter_config.json").is_file() else path
     if not (folder / "adapter_config.json").is_file():
         if is_full_run(path):
-            raise WorkbenchError(f"{path} is a full fine-tuning run: load its {MODEL_DIR}/ folder as a model, not as an adapter")
-        raise WorkbenchError(f"{path} is neither a run folder with {ADAPTER_DIR}/ nor a PEFT adapter folder (no adapter_config.json)")
+            raise WorkbenchError(
+                f"{path} is a full fine-tuning run: load its {MODEL_DIR}/ folder as a model, not as an adapter"
+            )
+        raise WorkbenchError(
+            f"{path} is neither a run folder with {ADAPTER_DIR}/ nor a PEFT adapter folder (no adapter_config.json)"
+        )
     if not (folder / "adapter_model.safetensors").is_file():
         raise WorkbenchError(f"{folder} has no adapter_model.safetensors: only safetensors adapters are loaded")
     read_adapter_config(folder)  # a damaged config or weights file is a sentence here, not a traceback in PEFT
@@ -240,7 +273,7 @@ def list_runs(root: str | Path = "runs") -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [p for p in root.iterdir() if (p / CONFIG_FILE).is_file()]
+    runs = [p for p in root.iterdir() if is_run(p)]
     return sorted(runs, key=lambda p: (p / CONFIG_FILE).stat().st_mtime, reverse=True)
 
 
@@ -250,7 +283,11 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     folder = Path(run_dir) / CHECKPOINTS_DIR
     if not folder.is_dir():
         return None
-    done = [p for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit() and _readable_json(p / "trainer_state.json")]
+    done = [
+        p
+        for p in folder.glob("checkpoint-*")
+        if p.name.rsplit("-", 1)[1].isdigit() and _readable_json(p / "trainer_state.json")
+    ]
     return max(done, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from workbench.generation import chat_inputs
+from workbench.inference.generation import chat_inputs
 
 JUDGE_PROMPT = (
     "Here is a request and two answers to it.\n\nRequest:\n{prompt}\n\nAnswer 1:\n{first}\n\nAnswer 2:\n{second}\n\n"

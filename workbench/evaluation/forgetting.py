@@ -72,8 +72,12 @@ def score_probe(items: list[ProbeItem], answers: dict[str, list[str]]) -> dict:
     return {
         "sides": summary,
         "items": [
-            {"category": item.category, "prompt": item.prompt,
-             "answers": {side: answers[side][i] for side in sides}, "passed": {side: passed[side][i] for side in sides}}
+            {
+                "category": item.category,
+                "prompt": item.prompt,
+                "answers": {side: answers[side][i] for side in sides},
+                "passed": {side: passed[side][i] for side in sides},
+            }
             for i, item in enumerate(items)
         ],
     }

@@ -21,7 +21,7 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
-from workbench.threads import start_compute_thread
+from workbench.inference.threads import start_compute_thread
 
 Message = dict[str, str]
 
@@ -92,15 +92,18 @@ def as_messages(prompt: str | list[Message], system: str | None = None) -> list[
 
 def chat_inputs(tokenizer, messages: list[Message], device: str | torch.device) -> dict[str, torch.Tensor]:
     """Token ids of a conversation under the model's chat template, ending where the assistant speaks next."""
-    encoded = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-    )
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     return {k: v.to(device) for k, v in encoded.items()}
 
 
-def batch_chat_inputs(tokenizer, conversations: Sequence[list[Message]], device: str | torch.device) -> dict[str, torch.Tensor]:
+def batch_chat_inputs(
+    tokenizer, conversations: Sequence[list[Message]], device: str | torch.device
+) -> dict[str, torch.Tensor]:
     """Chat-template ids for several conversations, padded on the left so every row ends where its answer starts."""
-    rows = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"] for c in conversations]
+    rows = [
+        tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+        for c in conversations
+    ]
     width = max(len(r) for r in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     ids = torch.tensor([[pad] * (width - len(r)) + list(r) for r in rows])
@@ -245,6 +248,8 @@ def stream_chat(
             shown = text
 
 
-def chat(model, tokenizer, prompt: str | list[Message], settings: GenerationSettings | None = None, system: str | None = None) -> str:
+def chat(
+    model, tokenizer, prompt: str | list[Message], settings: GenerationSettings | None = None, system: str | None = None
+) -> str:
     """The whole answer as one string (see :func:`stream_chat`)."""
     return "".join(stream_chat(model, tokenizer, prompt, settings, system)).strip()

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from filelock import FileLock
 
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings, Message, as_messages
+from workbench.inference.generation import GenerationSettings, Message, as_messages
 
 Choice = Literal["a", "b", "tie", "both_bad"]
 CHOICES: tuple[Choice, ...] = ("a", "b", "tie", "both_bad")
@@ -36,7 +36,7 @@ PAIRS_FILE = "preferences.jsonl"
 
 
 def _append(path: Path, row: dict) -> None:
-    from workbench.training.runs import append_jsonl  # one line, written whole and fsynced, cut back on a failed write
+    from workbench.workspace.runs import append_jsonl  # one line, written whole and fsynced, cut back on a failed write
 
     # Several app sessions vote at once: the lock keeps their lines whole and in order.
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +45,15 @@ def _append(path: Path, row: dict) -> None:
 
 
 def preference_pair(
-    prompt_a: list[Message], answer_a: str, prompt_b: list[Message], answer_b: str, choice: Choice, model_a: str, model_b: str,
-    settings: dict[str, Any] | None = None, now: str | None = None,
+    prompt_a: list[Message],
+    answer_a: str,
+    prompt_b: list[Message],
+    answer_b: str,
+    choice: Choice,
+    model_a: str,
+    model_b: str,
+    settings: dict[str, Any] | None = None,
+    now: str | None = None,
 ) -> dict | None:
     """The DPO row a vote makes (None for a tie or "both bad"): the chosen side's conversation is the prompt."""
     if choice not in ("a", "b"):

@@ -46,7 +46,10 @@ class Leaderboard:
     def table(self) -> str:
         """The leaderboard as a Markdown table."""
         lines = ["| rank | side | rating | 95% interval | votes |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['rank']} | {r['side']} | {r['rating']:.0f} | {r['low']:.0f} to {r['high']:.0f} | {r['votes']} |" for r in self.rows()]
+        lines += [
+            f"| {r['rank']} | {r['side']} | {r['rating']:.0f} | {r['low']:.0f} to {r['high']:.0f} | {r['votes']} |"
+            for r in self.rows()
+        ]
         return "\n".join(lines)
 
     def heatmap(self):
@@ -87,7 +90,9 @@ def _outcomes(votes: Sequence[dict]) -> tuple[list[str], np.ndarray, np.ndarray,
     return list(names), np.array(pairs, dtype=int).reshape(-1, 2), np.array(scores, dtype=float), choices
 
 
-def _counts(n: int, pairs: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _counts(
+    n: int, pairs: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """wins[i, j]: i's score against j; games[i, j]: their votes (both symmetric in games)."""
     w = np.ones(len(pairs)) if weights is None else weights
     wins = np.zeros((n, n))
@@ -125,10 +130,18 @@ def leaderboard(votes: Sequence[dict], rounds: int = 200, seed: int = 0) -> Lead
     wins, games = _counts(n, pairs, scores)
     ratings = _elo(fit_bradley_terry(wins))
     rng = np.random.default_rng(seed)
-    samples = np.array([
-        _elo(fit_bradley_terry(_counts(n, pairs, scores, np.bincount(rng.integers(0, len(pairs), len(pairs)), minlength=len(pairs)))[0]))
-        for _ in range(rounds)
-    ]).reshape(-1, n)
+    samples = np.array(
+        [
+            _elo(
+                fit_bradley_terry(
+                    _counts(
+                        n, pairs, scores, np.bincount(rng.integers(0, len(pairs), len(pairs)), minlength=len(pairs))
+                    )[0]
+                )
+            )
+            for _ in range(rounds)
+        ]
+    ).reshape(-1, n)
     low, high = np.percentile(samples, [2.5, 97.5], axis=0) if rounds else (ratings, ratings)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(games > 0, wins / games, np.nan)

@@ -1,7 +1,7 @@
 """The server's training queue: first come first served, a set number of trainings at once, one waiting run per learner.
 
 Gradio callbacks only ask this module to submit, cancel or stop a run and read :meth:`RunManager.snapshot`; a
-background thread per training calls ``workbench.zerogpu.train`` (or ``resume``) with an event sink and a
+background thread per training calls ``workbench.server.zerogpu.train`` (or ``resume``) with an event sink and a
 stop flag: the training itself runs in a ``@spaces.GPU`` call on ZeroGPU (the stop reaches it as a file), in
 this process elsewhere. The state lives here (module level, shared by all sessions), not in a session, so closing or
 reloading the page neither stops nor forgets a run. Each run belongs to an *owner* (a learner, or an
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from workbench import zerogpu
 from workbench.errors import WorkbenchError
-from workbench.threads import start_compute_thread
+from workbench.inference.threads import start_compute_thread
+from workbench.server import zerogpu
 from workbench.training import TrainConfig
 
 Status = Literal["idle", "queued", "running", "completed", "stopped", "failed", "cancelled"]
@@ -89,7 +89,7 @@ class _Job:
 class RunManager:
     """A FIFO of trainings, ``concurrency`` of them running at once.
 
-    ``train_fn`` and ``resume_fn`` default to the workbench's own through :mod:`workbench.zerogpu`; tests inject
+    ``train_fn`` and ``resume_fn`` default to the workbench's own through :mod:`workbench.server.zerogpu`; tests inject
     fakes with the same signatures.
 
     Example:
@@ -98,7 +98,9 @@ class RunManager:
         'running'
     """
 
-    def __init__(self, train_fn: Callable = zerogpu.train, resume_fn: Callable = zerogpu.resume, concurrency: int | None = None) -> None:
+    def __init__(
+        self, train_fn: Callable = zerogpu.train, resume_fn: Callable = zerogpu.resume, concurrency: int | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._train, self._resume, self._concurrency = train_fn, resume_fn, concurrency
         self._queue: list[_Job] = []
@@ -111,7 +113,9 @@ class RunManager:
         return self._concurrency or concurrent_runs()
 
     # -- a learner's actions ------------------------------------------------------------------------------
-    def submit(self, config: TrainConfig, dataset=None, owner: str = "", estimate_seconds: float | None = None) -> tuple[bool, str]:
+    def submit(
+        self, config: TrainConfig, dataset=None, owner: str = "", estimate_seconds: float | None = None
+    ) -> tuple[bool, str]:
         """Queue ``config`` for ``owner``; it starts at once when a slot is free. (False, why) when refused."""
         try:
             config = config.resolved()
@@ -121,21 +125,40 @@ class RunManager:
         with self._lock:
             if run_dir.exists() and any(run_dir.iterdir()) and not config.overwrite or self._live(str(run_dir)):
                 return False, f"a run named {config.name} already exists: pick another name"
-            state = RunState(status="queued", name=config.name, run_dir=str(run_dir), owner=owner, queued_at=time.time(),
-                             max_steps=max(config.max_steps, 0), estimate_seconds=estimate_seconds)
+            state = RunState(
+                status="queued",
+                name=config.name,
+                run_dir=str(run_dir),
+                owner=owner,
+                queued_at=time.time(),
+                max_steps=max(config.max_steps, 0),
+                estimate_seconds=estimate_seconds,
+            )
             state.log.append(f"queued {config.name}: {config.method} + {config.adaptation}")
-            return self._enqueue(_Job(state, lambda on_event, stop: self._train(config, on_event=on_event, stop=stop, dataset=dataset)))
+            return self._enqueue(
+                _Job(state, lambda on_event, stop: self._train(config, on_event=on_event, stop=stop, dataset=dataset))
+            )
 
-    def submit_resume(self, run_dir: str | Path, owner: str = "", estimate_seconds: float | None = None) -> tuple[bool, str]:
+    def submit_resume(
+        self, run_dir: str | Path, owner: str = "", estimate_seconds: float | None = None
+    ) -> tuple[bool, str]:
         """Queue the continuation of an interrupted or stopped run from its last checkpoint."""
         run_dir = Path(run_dir)
         with self._lock:
             if self._live(str(run_dir)):
                 return False, f"{run_dir.name} is already queued or training"
-            state = RunState(status="queued", name=run_dir.name, run_dir=str(run_dir), owner=owner, queued_at=time.time(),
-                             estimate_seconds=estimate_seconds)
+            state = RunState(
+                status="queued",
+                name=run_dir.name,
+                run_dir=str(run_dir),
+                owner=owner,
+                queued_at=time.time(),
+                estimate_seconds=estimate_seconds,
+            )
             state.log.append(f"queued: resume {run_dir.name} from its last checkpoint")
-            return self._enqueue(_Job(state, lambda on_event, stop: self._resume(run_dir, on_event=on_event, stop=stop)))
+            return self._enqueue(
+                _Job(state, lambda on_event, stop: self._resume(run_dir, on_event=on_event, stop=stop))
+            )
 
     def cancel(self, owner: str) -> str:
         """Take ``owner``'s waiting run out of the queue (a running one is stopped with :meth:`stop`)."""
@@ -240,11 +263,18 @@ class RunManager:
         """Start waiting runs while there are free slots (lock held)."""
         while self._queue and len(self._running) < self.concurrency:
             job = self._queue.pop(0)
-            job.state.status, job.state.started, job.state.position, job.state.wait_seconds = "running", time.time(), 0, None
+            job.state.status, job.state.started, job.state.position, job.state.wait_seconds = (
+                "running",
+                time.time(),
+                0,
+                None,
+            )
             job.state.log.append(f"starting {job.state.name}")
             self._running.append(job)
             # A daemon thread: stopping the server must not wait for a long run to finish.
-            job.thread = start_compute_thread(lambda job=job: job.context.run(self._run, job), name=f"train-{job.state.name}")
+            job.thread = start_compute_thread(
+                lambda job=job: job.context.run(self._run, job), name=f"train-{job.state.name}"
+            )
 
     def _fill_waits(self) -> None:
         """Each waiting run's position and estimated wait: runs ahead of it take the first free slot in turn (lock held)."""
@@ -252,7 +282,11 @@ class RunManager:
         slots = []
         for job in self._running:
             s = job.state
-            left = s.eta_seconds if s.eta_seconds is not None else (s.estimate_seconds or FALLBACK_RUN_SECONDS) - (now - s.started)
+            left = (
+                s.eta_seconds
+                if s.eta_seconds is not None
+                else (s.estimate_seconds or FALLBACK_RUN_SECONDS) - (now - s.started)
+            )
             slots.append(max(0.0, left))
         slots += [0.0] * max(0, self.concurrency - len(slots))
         for position, job in enumerate(self._queue, start=1):
@@ -285,8 +319,12 @@ class RunManager:
             if event["type"] == "step":
                 s.step, s.max_steps, s.eta_seconds = event["step"], event["max_steps"], event["eta_seconds"]
                 s.records.append({"step": event["step"], **event["metrics"]})
-                shown = {k: round(v, 4) for k, v in event["metrics"].items() if k in ("loss", "eval_loss", "learning_rate")}
-                s.log.append(f"step {event['step']}/{event['max_steps']}: " + ", ".join(f"{k} {v:g}" for k, v in shown.items()))
+                shown = {
+                    k: round(v, 4) for k, v in event["metrics"].items() if k in ("loss", "eval_loss", "learning_rate")
+                }
+                s.log.append(
+                    f"step {event['step']}/{event['max_steps']}: " + ", ".join(f"{k} {v:g}" for k, v in shown.items())
+                )
             elif event["type"] == "log":
                 s.log.append(event["message"])
             elif event["type"] == "done":
@@ -310,7 +348,11 @@ class RunManager:
 def waiting_text(state: RunState) -> str:
     """'position 2 in the queue, about 3 min' for a waiting run."""
     wait = state.wait_seconds
-    about = "starting now" if wait is not None and wait < 1 else (f"about {wait / 60:.0f} min" if wait and wait >= 90 else f"about {wait or 0:.0f} s")
+    about = (
+        "starting now"
+        if wait is not None and wait < 1
+        else (f"about {wait / 60:.0f} min" if wait and wait >= 90 else f"about {wait or 0:.0f} s")
+    )
     return f"position {state.position} in the queue, {about}"
 
 

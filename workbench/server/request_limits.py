@@ -46,10 +46,19 @@ class BodyLimit:
         await self.app(scope, counting_receive, send)
 
     async def _refuse(self, send) -> None:
-        body = json.dumps({"error": f"request too large: this server takes up to {self.max_bytes // 1024} KB per "
-                                    "request (prompts up to 8,000 characters)"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "error": f"request too large: this server takes up to {self.max_bytes // 1024} KB per "
+                "request (prompts up to 8,000 characters)"
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -2,7 +2,7 @@
 
 Layout of the runs folder in workshop mode (``WORKBENCH_WORKSHOP=1``, or a teacher password, or ``WORKBENCH_AUTH``)::
 
-    runs/<learner>/<run>/       a learner's runs (the run-folder layout of workbench/training/runs.py)
+    runs/<learner>/<run>/       a learner's runs (the run-folder layout of workbench/workspace/runs.py)
     runs/<learner>/.uploads/    the files they trained on
     runs/<learner>/.votes/      their Arena votes (and the leaderboard built from them)
     runs/<learner>/.learner.json  who claimed the name: a chosen name's token hash, or the login that owns it
@@ -46,7 +46,11 @@ def _flag(name: str) -> bool:
 
 def workshop_enabled() -> bool:
     """Each visitor a learner with their own folder: set by the teacher (read at call time, as tests switch it)."""
-    return _flag("WORKBENCH_WORKSHOP") or bool(os.environ.get("WORKBENCH_TEACHER_PASSWORD")) or bool(os.environ.get("WORKBENCH_AUTH"))
+    return (
+        _flag("WORKBENCH_WORKSHOP")
+        or bool(os.environ.get("WORKBENCH_TEACHER_PASSWORD"))
+        or bool(os.environ.get("WORKBENCH_AUTH"))
+    )
 
 
 def safe_name(name: str) -> str:
@@ -59,7 +63,9 @@ def safe_name(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
     folder = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:MAX_NAME].strip("-")
     if not folder:
-        raise WorkbenchError(f"the name {str(name)[:40]!r} has no letters or digits: choose a name like 'ana' or 'team-3'")
+        raise WorkbenchError(
+            f"the name {str(name)[:40]!r} has no letters or digits: choose a name like 'ana' or 'team-3'"
+        )
     return folder
 
 
@@ -135,7 +141,9 @@ def claim(name: str, kind: Kind = "name", token: str | None = None) -> Identity:
             owner = {}
         same = owner.get("kind") == kind and (kind != "name" or owner.get("token_sha256") == record["token_sha256"])
         if not same:
-            raise WorkbenchError(f"the name {folder!r} is taken on this server: choose another (or ask the teacher)") from None
+            raise WorkbenchError(
+                f"the name {folder!r} is taken on this server: choose another (or ask the teacher)"
+            ) from None
     return Identity(owner=folder, learner=folder, display=str(name)[:MAX_NAME])
 
 

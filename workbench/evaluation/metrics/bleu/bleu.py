@@ -14,7 +14,9 @@ class Bleu(evaluate.Metric):
             description=_DESCRIPTION,
             citation="Post, 2018. A Call for Clarity in Reporting BLEU Scores.",
             inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references):

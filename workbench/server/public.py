@@ -28,18 +28,36 @@ class Caps:
 
 
 # CPU Space (free CPU Basic: 2 vCPU shared by every visitor): 30 steps of the 135M model take minutes there.
-PUBLIC_CAPS = Caps(max_steps=30, max_rows=500, max_upload_mb=5, max_length=256, max_prompt_chars=8000, generations=2,
-                   queue_size=64)
+PUBLIC_CAPS = Caps(
+    max_steps=30, max_rows=500, max_upload_mb=5, max_length=256, max_prompt_chars=8000, generations=2, queue_size=64
+)
 # ZeroGPU Space: the work runs on a lent GPU slice, billed to each visitor's daily quota of a few minutes. One
 # call may take at most 2 minutes (a 200-step LoRA run of the 135M model at max_length 512 fits in it); more
 # answers at once, since each is its own GPU call rather than a share of two CPU cores.
-ZEROGPU_CAPS = Caps(max_steps=200, max_rows=2000, max_upload_mb=20, max_length=512, max_prompt_chars=8000,
-                    generations=4, queue_size=64, gpu_seconds=120)
-LOCAL_CAPS = Caps(max_steps=None, max_rows=None, max_upload_mb=None, max_length=2048, max_prompt_chars=None,
-                  generations=4, queue_size=None)
+ZEROGPU_CAPS = Caps(
+    max_steps=200,
+    max_rows=2000,
+    max_upload_mb=20,
+    max_length=512,
+    max_prompt_chars=8000,
+    generations=4,
+    queue_size=64,
+    gpu_seconds=120,
+)
+LOCAL_CAPS = Caps(
+    max_steps=None,
+    max_rows=None,
+    max_upload_mb=None,
+    max_length=2048,
+    max_prompt_chars=None,
+    generations=4,
+    queue_size=None,
+)
 
-RUNS_NOTICE = ("This Space's disk is wiped when it restarts (after an update, or a sleep when unused): download "
-               "a run's folder as a zip to keep it.")
+RUNS_NOTICE = (
+    "This Space's disk is wiped when it restarts (after an update, or a sleep when unused): download "
+    "a run's folder as a zip to keep it."
+)
 
 
 def is_public() -> bool:
@@ -75,15 +93,19 @@ def run_archive(run_dir: str | Path, out_dir: str | Path) -> Path:
     """
     import zipfile
 
-    from workbench.training.runs import CHECKPOINTS_DIR
+    from workbench.workspace.runs import CHECKPOINTS_DIR
 
     run_dir = Path(run_dir)
     target = Path(out_dir) / f"{run_dir.name}.zip"
     with zipfile.ZipFile(target, "w") as archive:
         for path in sorted(run_dir.rglob("*")):
             inside = path.relative_to(run_dir)
-            if (not path.is_file() or path.is_symlink() or inside.parts[0] == CHECKPOINTS_DIR
-                    or any(part.startswith(".") for part in inside.parts)):
+            if (
+                not path.is_file()
+                or path.is_symlink()
+                or inside.parts[0] == CHECKPOINTS_DIR
+                or any(part.startswith(".") for part in inside.parts)
+            ):
                 continue
             packed = zipfile.ZIP_DEFLATED if path.suffix in _TEXT_SUFFIXES else zipfile.ZIP_STORED
             archive.write(path, str(Path(run_dir.name) / inside), compress_type=packed)
@@ -98,8 +120,10 @@ def describe() -> str:
     if not is_public():
         return ""
     hardware = "ZeroGPU (each visitor's GPU time counts against their daily quota)" if on_zerogpu() else "CPU"
-    return (f"Public mode on {hardware}: runs stop at {c.max_steps} steps, data is cut to {c.max_rows} rows, uploads up to "
-            f"{c.max_upload_mb:g} MB, max_length up to {c.max_length}.")
+    return (
+        f"Public mode on {hardware}: runs stop at {c.max_steps} steps, data is cut to {c.max_rows} rows, uploads up to "
+        f"{c.max_upload_mb:g} MB, max_length up to {c.max_length}."
+    )
 
 
 def check_prompt(texts: list[str]) -> None:
@@ -109,8 +133,10 @@ def check_prompt(texts: list[str]) -> None:
     limit = caps().max_prompt_chars
     size = sum(len(t) for t in texts)
     if limit is not None and size > limit:
-        raise WorkbenchError(f"the prompt is {size} characters long; this server takes up to {limit} "
-                             "(in the Chat tab, press Clear to start a new conversation)")
+        raise WorkbenchError(
+            f"the prompt is {size} characters long; this server takes up to {limit} "
+            "(in the Chat tab, press Clear to start a new conversation)"
+        )
 
 
 def apply_caps(config):

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from workbench.errors import WorkbenchError
-from workbench.generation import GenerationSettings, Message
+from workbench.inference.generation import GenerationSettings, Message
 
 ROLES = ("system", "user", "assistant")
 _MARK = {role: f"\x00{role.upper()}-CONTENT\x00" for role in ROLES}
@@ -42,9 +42,9 @@ def measure_template(tokenizer) -> TemplatePieces:
     turns = {}
     previous = ""
     for role, text in zip(ROLES, renders):
-        if not text.startswith(previous) or text[len(previous):].count(_MARK[role]) != 1:
+        if not text.startswith(previous) or text[len(previous) :].count(_MARK[role]) != 1:
             raise WorkbenchError("the chat template does not render turn by turn")
-        before, after = text[len(previous):].split(_MARK[role])
+        before, after = text[len(previous) :].split(_MARK[role])
         turns[role] = (before, after)
         previous = text
     user_alone = _render(tokenizer, conversation[1:2])
@@ -54,7 +54,7 @@ def measure_template(tokenizer) -> TemplatePieces:
     with_prompt = _render(tokenizer, conversation[:2], generation=True)
     if not with_prompt.startswith(renders[1]):
         raise WorkbenchError("the chat template's generation prompt is not appended at the end")
-    return TemplatePieces(turns, user_alone[: -len(user_turn)], with_prompt[len(renders[1]):])
+    return TemplatePieces(turns, user_alone[: -len(user_turn)], with_prompt[len(renders[1]) :])
 
 
 def go_template(pieces: TemplatePieces) -> str:
@@ -64,7 +64,9 @@ def go_template(pieces: TemplatePieces) -> str:
     """
     texts = [pieces.default_system, pieces.generation_prompt, *(p for pair in pieces.turns.values() for p in pair)]
     if any("{{" in t or '"""' in t for t in texts):
-        raise WorkbenchError("the chat template's text contains '{{' or '\"\"\"', which a Modelfile TEMPLATE cannot hold")
+        raise WorkbenchError(
+            "the chat template's text contains '{{' or '\"\"\"', which a Modelfile TEMPLATE cannot hold"
+        )
     out = "{{ range $i, $m := .Messages }}"
     if pieces.default_system:
         out += '{{ if and (eq $i 0) (ne $m.Role "system") }}' + pieces.default_system + "{{ end }}"
@@ -185,13 +187,18 @@ def _term(tokens: list[str], scope: dict):
 
 # ---- the Modelfile ---------------------------------------------------------------------------------------------
 
+
 def checked_go_template(tokenizer) -> str:
     """The Go template, verified to render like the tokenizer's chat template on a few conversations."""
     template = go_template(measure_template(tokenizer))
     probes = [
         [{"role": "user", "content": "Hi"}],
         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
-        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!\n"}, {"role": "user", "content": "Bye"}],
+        [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!\n"},
+            {"role": "user", "content": "Bye"},
+        ],
     ]
     for messages in probes:
         if render_go_template(template, messages) != _render(tokenizer, messages, generation=True):
@@ -223,7 +230,7 @@ def modelfile_text(gguf_name: str, tokenizer, settings: GenerationSettings | Non
     except WorkbenchError as exc:
         notes.append(f"no TEMPLATE in the Modelfile ({exc}); Ollama will use the chat template it detects in the file")
     lines += [f"PARAMETER stop {json.dumps(s)}" for s in stops]
-    lines.append("# The workbench's sampling defaults (workbench.generation.GenerationSettings)")
+    lines.append("# The workbench's sampling defaults (workbench.inference.generation.GenerationSettings)")
     lines.append(f"PARAMETER temperature {settings.temperature:g}")
     if settings.temperature > 0:
         lines.append(f"PARAMETER top_p {settings.top_p:g}")
