@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 
+from workbench.server import zerogpu  # noqa: F401  (first: on ZeroGPU, `spaces` must be imported before CUDA starts)
+
+# isort: split
 import gradio as gr
 
+from workbench.inference.answers import base_model
 from workbench.inference.threads import release_idle_workers
 from workbench.models import DEFAULT_MODEL, describe_default_model
-from workbench.server import (
-    public,
-    request_limits,
-    zerogpu,  # noqa: F401  (first: on ZeroGPU, `spaces` must be imported before CUDA starts)
-)
-from workbench.server.shared_model import get_model
-from workbench.ui.arena_tab import build_arena_tab, default_votes_folder
+from workbench.server import public, request_limits
+from workbench.ui.arena_tab import build_arena_tab
 from workbench.ui.chat_tab import build_chat_tab
 from workbench.ui.data_tab import build_data_tab
 from workbench.ui.evaluate_tab import build_evaluate_tab
@@ -31,7 +30,7 @@ from workbench.ui.method_tab import build_method_tab
 from workbench.ui.runs_tab import build_runs_tab
 from workbench.ui.teacher_tab import build_teacher_tab, teacher_password
 from workbench.ui.train_tab import build_train_tab
-from workbench.workspace.learners import runs_root, workshop_enabled
+from workbench.workspace.learners import is_public, runs_root, single_user, votes_dir, workshop_enabled
 
 
 def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
@@ -58,11 +57,11 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
 
 def launch_options() -> dict:
     """What launch() needs beyond the defaults: the interface's Korean (where the browser asks for it); the run
-    folders may be served (not in workshop mode, where each learner's files go out as copies; never the arena's
-    votes, which hold every visitor's conversations); uploads and request bodies are capped in public mode;
-    logins where the teacher set them."""
-    options: dict = {"blocked_paths": [str(default_votes_folder().resolve())], "i18n": translations()}
-    if not workshop_enabled():
+    folders may be served on one person's own server only (in workshop and public mode each person's files go out
+    as copies; never the votes, which hold the conversations); uploads and request bodies are capped in public
+    mode; logins where the teacher set them."""
+    options: dict = {"blocked_paths": [str(votes_dir(single_user()).resolve())], "i18n": translations()}
+    if not workshop_enabled() and not is_public():
         options["allowed_paths"] = [str(runs_root().resolve())]
     logins = os.environ.get("WORKBENCH_AUTH")
     if logins:  # "ana:pw1,ben:pw2": Gradio's own login page; each user name becomes a learner
@@ -86,7 +85,7 @@ def queue_options() -> dict:
 def main() -> None:
     model_name = os.environ.get("WORKBENCH_MODEL", DEFAULT_MODEL)
     # Load (and on first run convert) the model before serving, so the first visitor does not wait.
-    print(get_model(model_name).summary(), flush=True)
+    print(base_model(model_name).summary(), flush=True)
     release_idle_workers()  # from here on this thread only serves pages; training and answers compute elsewhere
     build_app(model_name).queue(**queue_options()).launch(**launch_options())
 

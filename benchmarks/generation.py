@@ -190,10 +190,13 @@ def trial(spec: dict) -> dict:
     def workbench_sides(batched: bool, n_sides: int = 3) -> tuple[int, float, float]:
         start, first, answers = time.perf_counter(), None, {}
         sides = bench.sides[:n_sides]
-        for answers in bench.stream_side_by_side(PROMPT, sides=sides, settings=settings, batched=batched):
-            if first is None and any(answers.values()):
-                first = time.perf_counter()
-        return sum(min(count(t), max_new) for t in answers.values()), first - start, time.perf_counter() - start
+        finished = {}
+        for group in [sides] if batched else [[side] for side in sides]:
+            for answers in bench.stream_side_by_side(PROMPT, sides=group, settings=settings):
+                if first is None and any(answers.values()):
+                    first = time.perf_counter()
+            finished.update(answers)
+        return sum(min(count(t), max_new) for t in finished.values()), first - start, time.perf_counter() - start
 
     def plain_sequential(n_sides: int) -> tuple[int, float, float]:
         """The base, then each adapter, one plain ``generate`` after another (a plain user's arena turn)."""

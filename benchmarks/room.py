@@ -179,9 +179,9 @@ def sample_pages(url: str, room: Room, done: threading.Event) -> None:
 def launch(model: str):
     """Serve the app in this process as app.py does, on loopback, in workshop mode; return the Blocks."""
     from app import build_app, launch_options, queue_options
-    from workbench.server.shared_model import get_model
+    from workbench.inference.answers import base_model
 
-    print(get_model(model).summary(), flush=True)
+    print(base_model(model).summary(), flush=True)
     app = build_app(model)
     app.queue(**queue_options()).launch(
         prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_options()

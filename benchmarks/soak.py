@@ -50,9 +50,9 @@ def launch(model: str):
     """Serve the app in this process exactly as app.py does, on loopback; return the Blocks."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from app import build_app, launch_options, queue_options
-    from workbench.server.shared_model import get_model
+    from workbench.inference.answers import base_model
 
-    print(get_model(model).summary(), flush=True)  # load before the clock starts, as main() does
+    print(base_model(model).summary(), flush=True)  # load before the clock starts, as main() does
     app = build_app(model)
     app.queue(**queue_options()).launch(
         prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **launch_options()

@@ -49,11 +49,10 @@ def test_adapters_change_the_answer_and_base_matches_the_plain_model(bench, tiny
     plain = load_model(str(tiny_model_dir))
     for settings in (GREEDY, SAMPLED):
         expected_base = chat(plain.model, plain.tokenizer, "Tell me a story", settings)
-        for batched in (True, False):
-            answers = bench.side_by_side("Tell me a story", settings=settings, batched=batched)
-            assert answers["base"] == expected_base, (settings, batched)
-            assert answers["run-a"] != answers["base"] and answers["run-b"] != answers["base"]
-            assert answers["run-a"] != answers["run-b"]
+        answers = bench.side_by_side("Tell me a story", settings=settings)
+        assert answers["base"] == expected_base, settings
+        assert answers["run-a"] != answers["base"] and answers["run-b"] != answers["base"]
+        assert answers["run-a"] != answers["run-b"]
 
 
 def test_batched_and_sequential_sides_agree_per_side(bench):

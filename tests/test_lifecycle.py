@@ -14,8 +14,7 @@ import pytest
 
 from workbench import WorkbenchError
 from workbench.training import TrainConfig, resume, train
-from workbench.training.lifecycle import claim_run_dir
-from workbench.workspace.runs import STATUS_FILE, run_status, write_status
+from workbench.workspace.runs import STATUS_FILE, claim_run_dir, run_status, write_status
 
 
 def write_jsonl(path, records) -> str:

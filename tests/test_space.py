@@ -520,9 +520,9 @@ from workbench.inference.arena import Side
 from workbench.inference.generation import GenerationSettings
 from workbench.training import TrainConfig
 from workbench.server import public
-from workbench.server.shared_model import get_model
+from workbench.inference.answers import base_model
 
-lm = get_model("default")
+lm = base_model("default")
 blocks = app.build_app("default").queue(**app.queue_options())
 blocks.launch(prevent_thread_lock=True, **app.launch_options())
 serves = urllib.request.urlopen("http://127.0.0.1:7862/", timeout=30).status == 200

@@ -11,7 +11,7 @@ from conftest import sft_rows, tiny_config
 from datasets import Dataset
 
 from workbench.errors import WorkbenchError
-from workbench.training import TrainConfig, list_runs, load_run_config, read_metrics, train
+from workbench.training import list_runs, load_run_config, read_metrics, train
 
 
 def pref_rows(n=16):

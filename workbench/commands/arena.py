@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 
 def default_votes_file() -> Path:
-    """The app's log: ``$WORKBENCH_RUNS/arena/votes.jsonl`` (``runs/`` when unset)."""
-    from workbench.inference.arena import votes_dir
+    """The app's log on one person's server: ``$WORKBENCH_RUNS/.votes/votes.jsonl`` (``runs/`` when unset)."""
     from workbench.inference.votes import VOTES_FILE
+    from workbench.workspace.learners import single_user, votes_dir
 
-    return votes_dir(os.environ.get("WORKBENCH_RUNS") or "runs") / VOTES_FILE
+    return votes_dir(single_user()) / VOTES_FILE
 
 
 def run_leaderboard(args) -> int:

@@ -20,7 +20,7 @@ import io
 import json
 import math
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 import torch
@@ -33,11 +33,12 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation.forgetting import load_probe, score_probe
 from workbench.evaluation.judge import agreement, judge_pairs
 from workbench.evaluation.metrics import metric_path
+from workbench.inference import answers
 from workbench.inference.bench import BASE, ModelBench
 from workbench.inference.generation import GenerationSettings, Message, as_messages, stream_batch
 from workbench.models import load_model
 from workbench.training.config import TrainConfig, find_run_config
-from workbench.workspace.runs import EVAL_DIR, MODEL_DIR, adapter_dir, is_full_run
+from workbench.workspace.runs import EVAL_DIR, MODEL_DIR, run_info
 
 # Greedy and short: evaluation should measure the model, not the dice, and stay minutes long on a CPU.
 EVAL_SETTINGS = GenerationSettings(max_new_tokens=64, temperature=0.0, repetition_penalty=1.15)
@@ -84,7 +85,7 @@ def _generate_answers(
 
     answers: dict[str, list[str]] = {side: [] for side in sides}
     with tqdm(total=len(prompts) * len(sides), desc=desc, unit="answer", leave=False) as bar:
-        if bench is not None and bench.adapters and bench.can_batch(sides):
+        if bench is not None:
             rows = [(side, prompt) for prompt in prompts for side in sides]
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]
@@ -260,21 +261,28 @@ def _eval_data(
     return list(bundle.dataset), str(path), sample
 
 
-def _run_sides(run_dir: Path, config: TrainConfig | None) -> tuple[list[str], SideModel, object, ModelBench | None]:
-    """(sides, use, tokenizer, bench) for base vs a run: one bench for an adapter, two models for a full run."""
-    if is_full_run(run_dir):  # full fine-tuning: two models, both needed here
-        models = {
-            BASE: load_model(config.model if config else "default"),
-            run_dir.name: load_model(str(run_dir / MODEL_DIR)),
-        }
-        use = lambda side: nullcontext(models[side].model)  # noqa: E731
-        return [BASE, run_dir.name], use, models[BASE].tokenizer, None
-    # On the base as trained (4-bit for QLoRA): on another base the adapter is not the model that trained,
-    # and its loss is not the trainer's (configs/sft_qlora.yaml: 0.35 on the full-precision base, 0.17 trained).
-    bench = ModelBench.from_adapters(
-        [adapter_dir(run_dir)], quantization=config.base_quantization() if config else None
-    )
-    return bench.sides, bench.use, bench.tokenizer, bench
+def _run_sides(run_dir: Path) -> tuple[list[str], SideModel, object, ModelBench | None, list[ModelBench]]:
+    """(sides, use, tokenizer, bench, held) for base vs a run, on the one answer path's benches: an adapter on the
+    base it trained on (4-bit for QLoRA: on another base the adapter is not the model that trained, and its loss
+    is not the trainer's; docs/evaluation.md), a full run on its own model beside the base. ``held`` are the
+    benches to hold while evaluating."""
+    info = run_info(run_dir)
+    if info.kind == "full":
+        base, tuned = answers.bench(info.base), answers.bench(str(run_dir / MODEL_DIR))
+        use = lambda side: (base if side == BASE else tuned).use(BASE)  # noqa: E731
+        return [BASE, run_dir.name], use, base.tokenizer, None, [base, tuned]
+    bench = answers.bench(info.base, info.quantization)
+    side = bench.adapter_side(run_dir, name=run_dir.name)
+    return [BASE, side], bench.use, bench.tokenizer, bench, [bench]
+
+
+@contextmanager
+def _holding(benches: list[ModelBench]):
+    """Hold the benches for a whole evaluation: the loss passes switch adapters on the shared model too."""
+    with ExitStack() as stack:
+        for held in sorted(benches, key=id):
+            stack.enter_context(held.lock)
+        yield
 
 
 def evaluate_forgetting(run_dir: str | Path, limit: int | None = None) -> dict:
@@ -283,9 +291,9 @@ def evaluate_forgetting(run_dir: str | Path, limit: int | None = None) -> dict:
     Example:
         >>> print(forgetting_markdown({"forgetting": evaluate_forgetting("runs/sft-json")}))
     """
-    run_dir = Path(run_dir)
-    sides, use, tokenizer, bench = _run_sides(run_dir, find_run_config(run_dir))
-    return _forgetting(sides, use, bench, tokenizer, load_probe()[:limit])
+    sides, use, tokenizer, bench, held = _run_sides(Path(run_dir))
+    with _holding(held):
+        return _forgetting(sides, use, bench, tokenizer, load_probe()[:limit])
 
 
 def evaluate_run(
@@ -309,7 +317,20 @@ def evaluate_run(
     config = find_run_config(run_dir)
     records, source, sample = _eval_data(run_dir, config, data)
     records = records[:max_samples]
-    sides, use, tokenizer, bench = _run_sides(run_dir, config)
+    sides, use, tokenizer, bench, held = _run_sides(run_dir)
+    with _holding(held):
+        results = _evaluate(
+            run_dir, config, records, sample, sides, use, tokenizer, bench, settings, max_samples, probe
+        )
+    if judge:
+        results["judge"] = _judge(judge, results, sides)
+    results.update(run=str(run_dir), data=source, base_quantization=bench.base.quantization if bench else None)
+    write_report(results, run_dir / EVAL_DIR)
+    return results
+
+
+def _evaluate(run_dir, config, records, sample, sides, use, tokenizer, bench, settings, max_samples, probe) -> dict:
+    """The held-out and out-of-distribution passes of :func:`evaluate_run`, with the benches held."""
     kind = record_kind(records[0])
     loss = loss_settings(kind, config.loss_on if config else "answer", tokenizer)
     score = sample.score if sample else None
@@ -333,10 +354,6 @@ def evaluate_run(
             "samples": len(ood),
             "sides": evaluate_task(sides, use, tokenizer, ood, score, settings, bench),
         }
-    if judge:
-        results["judge"] = _judge(judge, results, sides)
-    results.update(run=str(run_dir), data=source, base_quantization=bench.base.quantization if bench else None)
-    write_report(results, run_dir / EVAL_DIR)
     return results
 
 

@@ -1,14 +1,16 @@
 """One base model in memory with any number of LoRA adapters by name, answering side by side.
 
-The Arena and Chat tabs (through `workbench.inference.arena`), `workbench compare` and the evaluation all use
-:class:`ModelBench`: the base is loaded once and each adapter is added to it as a PEFT named adapter, so
-"base", "adapter A" and "adapter B" share every base weight. The base answers with adapters disabled.
-Side-by-side answers run as one batch, each row through its own adapter or none (:mod:`workbench.inference.adapter_batch`).
+The base is loaded once and each adapter is added to it as a PEFT named adapter, so "base", "adapter A" and
+"adapter B" share every base weight; the base answers with adapters disabled. :meth:`ModelBench.stream_rows` holds
+the one rule for answering several sides: one batch, each row through its own adapter or none
+(:mod:`workbench.inference.adapter_batch`), or one side after another where an adapter is not plain LoRA. The app,
+the CLI and evaluation reach a bench through :mod:`workbench.inference.answers` (one per base and quantization).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
@@ -22,10 +24,11 @@ from workbench.workspace.runs import ADAPTER_DIR, adapter_base_name, adapter_dir
 BASE = "base"
 
 
-def _same_model(a: str, b: LoadedModel) -> bool:
-    if a in (b.name, b.path):
+def same_model(name: str, *others: str) -> bool:
+    """Whether ``name`` and one of ``others`` name the same model: equal names, or paths to one folder."""
+    if name in others:
         return True
-    paths = [Path(p).expanduser() for p in (a, b.name, b.path)]
+    paths = [Path(p).expanduser() for p in (name, *others)]
     return paths[0].exists() and any(p.exists() and p.resolve() == paths[0].resolve() for p in paths[1:])
 
 
@@ -59,6 +62,9 @@ class ModelBench:
         self.tokenizer = base.tokenizer
         self.adapters: dict[str, Path] = {}
         self._peft: dict[str, str] = {}  # side name -> PEFT adapter name (peft_name, made unique)
+        self._by_version: dict[tuple[str, int], str] = {}  # (adapter folder, weights mtime) -> side name
+        # One caller at a time: adapters are attached and LoRA hooks set on the shared model.
+        self.lock = threading.RLock()
 
     @classmethod
     def from_adapters(
@@ -82,7 +88,7 @@ class ModelBench:
 
         folder = adapter_dir(path)
         trained_on = adapter_base_name(folder)
-        if not _same_model(trained_on, self.base):
+        if not same_model(trained_on, self.base.name, self.base.path):
             raise WorkbenchError(
                 f"the adapter in {folder} was trained on {trained_on!r}, but the loaded base is {self.base.name!r}: "
                 "compare adapters of the same base model"
@@ -104,6 +110,16 @@ class ModelBench:
         self.adapters[unique] = folder
         self._peft[unique] = internal
         return unique
+
+    def adapter_side(self, path: str | Path, name: str | None = None) -> str:
+        """The side answering with the adapter at ``path``: added on first use, and again (under a new name) when
+        its weights changed, as when a run of the same name was trained anew."""
+        folder = adapter_dir(path)
+        version = (str(folder.resolve()), (folder / "adapter_model.safetensors").stat().st_mtime_ns)
+        with self.lock:
+            if version not in self._by_version:
+                self._by_version[version] = self.add_adapter(folder, name=name)
+            return self._by_version[version]
 
     @contextmanager
     def use(self, side: str, scale: float = 1.0):
@@ -141,14 +157,30 @@ class ModelBench:
         settings: GenerationSettings | None = None,
         scales: Sequence[float] | None = None,
     ) -> Iterator[list[str]]:
-        """Row i answers ``conversations[i]`` as ``sides[i]`` (sides may repeat) at ``scales[i]``, all rows in one batch.
+        """Row i answers ``conversations[i]`` as ``sides[i]`` (sides may repeat) at ``scales[i]``.
 
-        Yields every row's text so far after each token. Check :meth:`can_batch` first.
+        Yields every row's text so far after each token. All rows run in one batch where the adapters allow
+        (:meth:`can_batch`), else one side after another.
         """
+        scales = list(scales or [1.0] * len(sides))
         self._check_sides(list(dict.fromkeys(sides)))
-        with per_row_adapters(self.model, self._peft_names(sides), scales) if self.adapters else nullcontext():
-            with closing(stream_batch(self.model, self.tokenizer, conversations, settings)) as stream:
-                yield from stream
+        with self.lock:
+            if self.can_batch(sides):
+                adapters = (
+                    per_row_adapters(self.model, self._peft_names(sides), scales) if self.adapters else nullcontext()
+                )
+                with adapters, closing(stream_batch(self.model, self.tokenizer, conversations, settings)) as stream:
+                    yield from stream
+                return
+            texts = [""] * len(sides)
+            for i, (side, conversation) in enumerate(zip(sides, conversations)):
+                with (
+                    self.use(side, scales[i]) as model,
+                    closing(stream_batch(model, self.tokenizer, [conversation], settings)) as stream,
+                ):
+                    for (text,) in stream:
+                        texts[i] = text
+                        yield list(texts)
 
     def _peft_names(self, sides: Sequence[str]) -> list[str]:
         return [PEFT_BASE if side == BASE else self._peft[side] for side in sides]
@@ -159,15 +191,12 @@ class ModelBench:
         sides: Sequence[str] | None = None,
         settings: GenerationSettings | None = None,
         system: str | None = None,
-        batched: bool = True,
     ) -> Iterator[dict[str, str]]:
         """Answer with every side; yield {side: text so far} as tokens arrive.
 
         ``prompt_or_histories`` is one prompt or chat history for all sides, or a {side: history} mapping
-        for multi-turn chats that went differently per side. Every side gets the same settings and seed.
-        ``batched`` runs all sides in one generate call, each row through its own adapter
-        (:mod:`workbench.inference.adapter_batch`); otherwise, or when an adapter is not plain LoRA, they run one after
-        another, each streamed in turn.
+        for multi-turn chats that went differently per side. Every side gets the same settings and seed, and
+        they answer as :meth:`stream_rows` decides (one batch where the adapters allow).
         """
         sides = list(sides or self.sides)
         self._check_sides(sides)
@@ -175,19 +204,8 @@ class ModelBench:
             conversations = [as_messages(prompt_or_histories[s], system) for s in sides]
         else:
             conversations = [as_messages(prompt_or_histories, system)] * len(sides)
-        if batched and self.can_batch(sides):
-            for texts in self.stream_rows(sides, conversations, settings):
-                yield dict(zip(sides, texts))
-            return
-        answers = dict.fromkeys(sides, "")
-        for side, conversation in zip(sides, conversations):
-            with (
-                self.use(side) as model,
-                closing(stream_batch(model, self.tokenizer, [conversation], settings)) as stream,
-            ):
-                for (text,) in stream:
-                    answers[side] = text
-                    yield dict(answers)
+        for texts in self.stream_rows(sides, conversations, settings):
+            yield dict(zip(sides, texts))
 
     def side_by_side(
         self,
@@ -195,10 +213,9 @@ class ModelBench:
         sides: Sequence[str] | None = None,
         settings: GenerationSettings | None = None,
         system: str | None = None,
-        batched: bool = True,
     ) -> dict[str, str]:
         """The finished answers of :meth:`stream_side_by_side`."""
         answers: dict[str, str] = {}
-        for answers in self.stream_side_by_side(prompt_or_histories, sides, settings, system, batched):
+        for answers in self.stream_side_by_side(prompt_or_histories, sides, settings, system):
             pass
         return {side: text.strip() for side, text in answers.items()}

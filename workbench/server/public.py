@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.workspace.learners import is_public
+
 
 @dataclass(frozen=True)
 class Caps:
@@ -58,10 +60,6 @@ RUNS_NOTICE = (
     "This Space's disk is wiped when it restarts (after an update, or a sleep when unused): download "
     "a run's folder as a zip to keep it."
 )
-
-
-def is_public() -> bool:
-    return os.environ.get("WORKBENCH_PUBLIC", "") not in ("", "0") or bool(os.environ.get("SPACE_ID"))
 
 
 def on_zerogpu() -> bool:

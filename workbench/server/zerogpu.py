@@ -29,6 +29,7 @@ except ImportError:  # not on a Space, or a CPU Space without it: every decorato
     spaces = None
 
 from workbench.errors import WorkbenchError
+from workbench.inference import answers
 from workbench.inference.generation import GenerationSettings, Message
 
 # A GPU call pays for starting (or reusing) its worker and moving the model onto the GPU before any work.
@@ -86,84 +87,47 @@ def _readable(exc: WorkbenchError) -> Exception:
 # --- generation: Chat and Arena ------------------------------------------------------------------------------
 
 
-@gpu(duration=lambda model_name, messages, settings=None: _generation_seconds(settings))
-def stream_chat(model_name: str, messages: list[Message], settings: GenerationSettings | None = None) -> Iterator[str]:
-    """The Chat tab's answer, piece by piece, from the server's shared model ``model_name``.
-
-    Example:
-        >>> for piece in stream_chat("default", [{"role": "user", "content": "Hi"}]):
-        ...     print(piece, end="")
-    """
-    from workbench.inference.generation import stream_chat as stream
-    from workbench.server.shared_model import get_model
-
-    try:
-        lm = get_model(model_name)
-        yield from stream(lm.model, lm.tokenizer, messages, settings)
-    except WorkbenchError as exc:
-        raise _readable(exc) from exc
-
-
-_arenas: dict[str, Any] = {}  # per process: model name -> Arena (its own base, wrapped by PEFT in place)
-_arenas_lock = threading.Lock()
-
-
-def arena(model_name: str) -> Any:
-    """This process's :class:`~workbench.inference.arena.Arena` for ``model_name`` (loaded on first use).
-
-    One per process and model, whoever asks: runs are attached by folder, so learners' runs never mix.
-    """
-    from workbench.inference.arena import Arena
-    from workbench.workspace.learners import runs_root
-
-    with _arenas_lock:
-        if model_name not in _arenas:
-            _arenas[model_name] = Arena(model_name, runs_root())
-        return _arenas[model_name]
-
-
-def _arena_seconds(model_name, sides, conversations, settings=None, run_dirs=None) -> float:
+def _answer_seconds(model_name, sides, conversations, settings=None, run_dirs=None) -> float:
     return _generation_seconds(settings, len(sides))
 
 
-@gpu(duration=_arena_seconds)
-def stream_arena(
+@gpu(duration=_answer_seconds)
+def stream_answers(
     model_name: str,
     sides: list,
     conversations: list[list[Message]],
     settings: GenerationSettings | None = None,
     run_dirs: Mapping[str, str] | None = None,
 ) -> Iterator[list[str]]:
-    """Every side's text so far as it grows: :meth:`workbench.inference.arena.Arena.stream` in the process that has the GPU.
+    """Every side's text so far as it grows (:func:`workbench.inference.answers.stream_answers`), in the process that
+    has the GPU: the Chat tab's one side and the Arena's several.
 
-    ``sides`` are :class:`~workbench.inference.arena.Side` values (run name and LoRA scale), ``run_dirs`` maps each
+    ``sides`` are :class:`~workbench.inference.answers.Side` values (run name and LoRA scale), ``run_dirs`` maps each
     run name to its folder (the page's own list), ``conversations[i]`` is what side i reads. The server keeps
     the conversation (:class:`~workbench.inference.arena.ArenaChat`) and the votes; only the texts come back.
 
     Example:
-        >>> for texts in stream_arena("default", [Side("base"), Side("sft-json")], [messages, messages],
-        ...                           run_dirs={"sft-json": "runs/sft-json"}):
+        >>> for texts in stream_answers("default", [Side("base"), Side("sft-json")], [messages, messages],
+        ...                             run_dirs={"sft-json": "runs/sft-json"}):
         ...     print(texts)
     """
     try:
-        yield from arena(model_name).stream(sides, conversations, settings, run_dirs)
+        yield from answers.stream_answers(model_name, sides, conversations, settings, run_dirs)
     except WorkbenchError as exc:
         raise _readable(exc) from exc
 
 
 @dataclass
 class GpuArena:
-    """What :class:`~workbench.inference.arena.ArenaChat` asks to answer (``.stream``), sent through :func:`stream_arena`.
-
-    The conversation stays in the server's ArenaChat; the model and its adapters live where the GPU is.
-    """
+    """What :class:`~workbench.inference.arena.ArenaChat` asks to answer (``.stream``), sent through
+    :func:`stream_answers`. The conversation stays in the server's ArenaChat; the models live where the GPU is."""
 
     model_name: str
     run_dirs: Mapping[str, str] | None = None
 
     def stream(self, sides, conversations, settings: GenerationSettings | None = None) -> Iterator[list[str]]:
         run_dirs = None if self.run_dirs is None else {k: str(v) for k, v in self.run_dirs.items()}
-        return stream_arena(self.model_name, list(sides), [list(c) for c in conversations], settings, run_dirs)
+        return stream_answers(self.model_name, list(sides), [list(c) for c in conversations], settings, run_dirs)
 
 
 # --- evaluation ---------------------------------------------------------------------------------------------

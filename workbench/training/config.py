@@ -11,7 +11,6 @@ import dataclasses
 import difflib
 import math
 import os
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import yaml
 from workbench.errors import WorkbenchError
 from workbench.hardware import choose_precision
 from workbench.training.distributed import world_size
-from workbench.workspace.runs import config_path, read_run_config, run_folder_of
+from workbench.workspace.runs import base_quantization, check_run_name, config_path, read_run_config, run_folder_of
 
 Method = Literal["sft", "dpo"]
 Adaptation = Literal["full", "lora", "qlora"]
@@ -171,10 +170,11 @@ class TrainConfig:
             problems.append(f"memory_budget_gb must be >= 0 (got {self.memory_budget_gb}); 0 turns the fit off")
         if not self.beta > 0:
             problems.append(f"beta must be > 0 (got {self.beta}); 0.1 is typical")
-        if self.name and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", self.name) or ".." in self.name):
-            problems.append(
-                f"run name {_short(self.name)} must be a plain folder name (letters, digits, '.', '_', '-'; no '/', no '..'; at most 100 characters)"
-            )
+        if self.name:
+            try:
+                check_run_name(self.name)
+            except WorkbenchError as exc:
+                problems.append(str(exc))
         if problems:
             raise WorkbenchError("invalid training config: " + "; ".join(problems))
 
@@ -222,7 +222,7 @@ class TrainConfig:
     def base_quantization(self) -> str | None:
         """How the frozen base is loaded while training: 4-bit NF4 for QLoRA, else full precision. The adapter
         learns to correct that base, so evaluation loads it the same way."""
-        return "4bit" if self.adaptation == "qlora" else None
+        return base_quantization(self.adaptation)
 
     def compute_dtype(self):
         """The torch dtype of ``precision`` once resolved ("auto" counts as fp32 until then)."""

@@ -1,58 +1,16 @@
 """A run's lifecycle on disk: claim its folder atomically, record its status, and decide whether it may resume.
 
-run.py calls these at the edges of a run; the status itself lives in runs.py (``run_status``), which the app
+pipeline.py calls these at the edges of a run; the status itself, and claiming the folder, live in workspace/runs.py (``run_status``), which the app
 reads to tell a finished run from one that an app restart or a kill cut short.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.workspace.runs import ADAPTER_DIR, MODEL_DIR, STATUS_FILE, run_status, write_status
-
-
-def claim_run_dir(run_dir: Path, overwrite: bool, data_hash: str = "") -> None:
-    """Create ``run_dir`` for this process alone, or raise: two starts with one name cannot share a folder.
-
-    ``mkdir`` without ``exist_ok`` and an ``O_EXCL`` status file are atomic, so of two processes racing for
-    one name exactly one wins, where an exists-then-create check leaves a window for both.
-    """
-    taken = WorkbenchError(
-        f"run folder {run_dir} already exists: pick another name (--set name=...), continue it with "
-        f"`workbench train --resume {run_dir}`, or set overwrite: true"
-    )
-    if overwrite and run_dir.exists():
-        if run_status(run_dir).status == "running":
-            raise WorkbenchError(f"run {run_dir.name} is training right now (status.json): overwrite refused")
-        shutil.rmtree(run_dir)
-    try:
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
-        run_dir.mkdir()
-    except FileExistsError:
-        if not run_dir.is_dir() or not run_dir.parent.is_dir():
-            raise _not_a_folder(run_dir) from None
-        if any(p.name != STATUS_FILE for p in run_dir.iterdir()):
-            raise taken from None
-    except NotADirectoryError:
-        raise _not_a_folder(run_dir) from None
-    except PermissionError as exc:
-        raise WorkbenchError(
-            f"cannot create the run folder {run_dir}: {exc.strerror}; set output_dir to a folder you can write to"
-        ) from None
-    try:
-        os.close(os.open(run_dir / STATUS_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-    except FileExistsError:
-        raise taken from None
-    write_status(run_dir, "running", step=0, data_hash=data_hash)
-
-
-def _not_a_folder(run_dir: Path) -> WorkbenchError:
-    file = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), run_dir)
-    return WorkbenchError(f"{file} is a file, not a folder: set output_dir to a folder (runs/ is the default)")
+from workbench.workspace.runs import ADAPTER_DIR, MODEL_DIR, run_status, write_status
 
 
 def check_resumable(run_dir: Path, checkpoint: Path) -> None:

@@ -40,12 +40,13 @@ from workbench.training.plots import save_loss_plot
 from workbench.workspace.runs import (
     ADAPTER_DIR,
     CHECKPOINTS_DIR,
-    CONFIG_FILE,
     ESTIMATE_FILE,
     MODEL_DIR,
+    claim_run_dir,
     latest_checkpoint,
     read_metrics,
     truncate_metrics,
+    write_run_config,
     write_status,
 )
 
@@ -111,8 +112,8 @@ def train(
     config = config.resolved()
     run_dir = Path(config.output_dir) / config.name
     if is_main_process():
-        lifecycle.claim_run_dir(run_dir, config.overwrite)
-        atomic_write_text(run_dir / CONFIG_FILE, config.to_yaml())
+        claim_run_dir(run_dir, config.overwrite)
+        write_run_config(run_dir, config.to_yaml())
     try:
         return _run(config, run_dir, None, on_event, stop, dataset, eval_dataset)
     except BaseException as exc:
@@ -302,7 +303,7 @@ def _fit_memory(config: TrainConfig, data: _Data, lengths: list[int], run_dir: P
     )
     chosen = fit_to_memory(config, lambda variant: estimate_for(variant).peak_memory_mb, budget)
     if chosen.changed and is_main_process():
-        atomic_write_text(run_dir / CONFIG_FILE, chosen.config.to_yaml())
+        write_run_config(run_dir, chosen.config.to_yaml())
     return chosen.config, chosen.explain()
 
 

@@ -1,15 +1,12 @@
 """Arena tab: two to four sides chat turn after turn, named or blind; votes feed a leaderboard and DPO rows.
 
-The answers come from :func:`workbench.server.zerogpu.stream_arena` (a ``@spaces.GPU`` call on ZeroGPU, a plain call
-elsewhere): one :class:`~workbench.inference.arena.Arena` per process holds its own copy of the base (PEFT wraps it in
-place, so it cannot be the Chat tab's plain model) and every run asked for so far, by folder. Each visitor's
-conversation is an :class:`~workbench.inference.arena.ArenaChat` in ``gr.State``: a vote records what the server
-generated, never text the page sends back.
+The answers come from :func:`workbench.server.zerogpu.stream_answers` (a ``@spaces.GPU`` call on ZeroGPU, a plain
+call elsewhere) on the one answer path (:mod:`workbench.inference.answers`), whose bench the Chat tab shares. Each
+visitor's conversation is an :class:`~workbench.inference.arena.ArenaChat` in ``gr.State``: a vote records what
+the server generated, never text the page sends back.
 
-Which runs a page may put on a side is the Runs tab's rule (:func:`workbench.ui.runs_tab.visible_runs`): in
-workshop mode a learner's own runs and the shared ones, passed to the arena by folder, so no name reaches
-another learner's run. Votes go to ``runs/arena/`` (one person's server) or the learner's own
-``runs/<learner>/.votes/`` (workshop mode), never served by the file route; the leaderboard is that folder's.
+Which runs a page may put on a side, and where its votes go, the workspace answers
+(:func:`workbench.workspace.learners.visible_runs`, :func:`~workbench.workspace.learners.votes_dir`).
 """
 
 from __future__ import annotations
@@ -21,18 +18,8 @@ from pathlib import Path
 import gradio as gr
 
 from workbench.errors import WorkbenchError
-from workbench.inference.arena import (
-    LETTERS,
-    MAX_MESSAGE_CHARS,
-    MAX_SCALE,
-    MAX_SIDES,
-    MAX_SYSTEM_CHARS,
-    ArenaChat,
-    Side,
-    blind_pair,
-    can_answer,
-    votes_dir,
-)
+from workbench.inference.answers import MAX_SCALE, Side
+from workbench.inference.arena import LETTERS, MAX_MESSAGE_CHARS, MAX_SIDES, MAX_SYSTEM_CHARS, ArenaChat, blind_pair
 from workbench.inference.bench import BASE
 from workbench.inference.generation import GenerationSettings
 from workbench.inference.leaderboard import leaderboard
@@ -41,9 +28,8 @@ from workbench.server import public
 from workbench.server.zerogpu import GpuArena
 from workbench.ui.chat_text import shown
 from workbench.ui.identity import current
-from workbench.ui.runs_tab import visible_runs
-from workbench.workspace.learners import Identity, runs_root
-from workbench.workspace.learners import votes_dir as learner_votes_dir
+from workbench.workspace.learners import Identity, visible_runs, votes_dir
+from workbench.workspace.runs import run_kind
 
 NONE = "(none)"
 NAMED, BLIND = "Named sides", "Blind pair"
@@ -53,19 +39,9 @@ MAX_SESSION_ROWS = 1000  # preference rows a visitor can download; older ones st
 _boards: dict[tuple[str, float, int], tuple] = {}
 
 
-def default_votes_folder() -> Path:
-    """Where one person's server keeps the arena's votes: ``<runs>/arena``."""
-    return votes_dir(runs_root())
-
-
-def votes_folder(identity: Identity) -> Path:
-    """Where this page's votes go: the learner's own folder in workshop mode, else the server's."""
-    return default_votes_folder() if identity.learner is None else learner_votes_dir(identity.learner)
-
-
 def answering(identity: Identity) -> dict[str, Path]:
-    """Side name -> run folder of every run this page may put on a side (see runs_tab.visible_runs)."""
-    return {name: path for name, path in visible_runs(identity).items() if can_answer(path)}
+    """Side name -> run folder of every run this page may put on a side."""
+    return {name: path for name, path in visible_runs(identity).items() if run_kind(path) is not None}
 
 
 def sides_for(request: gr.Request | None, who: Identity | None) -> tuple[Identity, dict[str, Path]]:
@@ -216,12 +192,12 @@ def vote(
     """Record the vote on the last turn from the server's own copy of the conversation; reveal blind names.
 
     Each button binds its own ``label``: the page sends nothing but which button, so a vote cannot carry text.
-    The vote goes to this page's votes folder (:func:`votes_folder`).
+    The vote goes to this page's votes folder (:func:`workbench.workspace.learners.votes_dir`).
     """
     if chat is None:
         raise gr.Error("Send a message and let both sides answer before voting.")
     try:
-        pair = chat.vote(VOTES[label], votes_folder(current(who, request)), base=model_name)
+        pair = chat.vote(VOTES[label], votes_dir(current(who, request)), base=model_name)
     except WorkbenchError as exc:
         raise gr.Error(str(exc)) from exc
     rows = [*(rows or []), pair][-MAX_SESSION_ROWS:] if pair else list(rows or [])
@@ -245,7 +221,7 @@ def download(rows: list[dict] | None):
 def leaderboard_view(request: gr.Request | None, who: Identity | None):
     """The leaderboard table, the win-rate heatmap and the vote counts of this page's votes log (cached per file version)."""
     try:
-        path = votes_folder(current(who, request)) / VOTES_FILE
+        path = votes_dir(current(who, request)) / VOTES_FILE
     except WorkbenchError as exc:
         return str(exc), None, ""
     stat = path.stat() if path.is_file() else None

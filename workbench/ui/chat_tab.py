@@ -10,10 +10,10 @@ from __future__ import annotations
 import gradio as gr
 
 from workbench.errors import WorkbenchError
-from workbench.inference.arena import Side
+from workbench.inference.answers import Side
 from workbench.inference.bench import BASE
 from workbench.inference.generation import GenerationSettings, Message
-from workbench.server import public, zerogpu
+from workbench.server import public
 from workbench.ui.arena_tab import gpu_arena, sides_for
 from workbench.ui.chat_text import message_text, shown
 from workbench.workspace.learners import Identity
@@ -22,13 +22,7 @@ from workbench.workspace.learners import Identity
 def answer_stream(
     model_name: str, side: str, messages: list[Message], settings: GenerationSettings, runs: dict | None = None
 ):
-    """The answer so far, growing: the base from the server's shared model, a run (one of ``runs``) through the arena."""
-    if side == BASE:
-        answer = ""
-        for piece in zerogpu.stream_chat(model_name, messages, settings):
-            answer += piece
-            yield answer
-        return
+    """The answer so far, growing: the base or a run (one of ``runs``), on the one answer path the Arena uses."""
     for (text,) in gpu_arena(model_name, runs or {}, [Side(side)]).stream([Side(side)], [messages], settings):
         yield text
 

@@ -10,8 +10,8 @@ import gradio as gr
 from workbench.data import COLOR_MAP, SAMPLES, length_histogram, length_stats, load_data, preview_record
 from workbench.data.samples import BROKEN_DIR
 from workbench.errors import WorkbenchError
+from workbench.inference.answers import base_model
 from workbench.server import public
-from workbench.server.shared_model import get_model
 
 UPLOAD = "upload"
 UPLOAD_TYPES = [".jsonl", ".json", ".csv", ".parquet"]
@@ -58,7 +58,7 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
     """Build the tab; return the picker and the session's upload path, which the Train tab also reads."""
 
     def load(choice: str, upload_path: str | None, max_length: int):
-        tokenizer = get_model(model_name).tokenizer
+        tokenizer = base_model(model_name).tokenizer
         empty = gr.update(value=0, maximum=1, interactive=False)
         path = ""
         try:
@@ -92,7 +92,7 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
         if bundle is None or not len(bundle.dataset):
             return None, ""
         index = min(int(index), len(bundle.dataset) - 1)
-        preview = preview_record(bundle, get_model(model_name).tokenizer, index=index, max_length=int(max_length))
+        preview = preview_record(bundle, base_model(model_name).tokenizer, index=index, max_length=int(max_length))
         caption = (
             f"Record {index} ({bundle.where(index)}): {preview.kind}, the loss counts {preview.loss}; "
             f"{preview.trained_token_count} of {preview.token_count} tokens trained."

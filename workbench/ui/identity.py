@@ -14,7 +14,15 @@ import os
 import gradio as gr
 
 from workbench.errors import WorkbenchError
-from workbench.workspace.learners import Identity, anonymous, browser_secret, claim, new_token, workshop_enabled
+from workbench.workspace.learners import (
+    Identity,
+    anonymous,
+    browser_secret,
+    check_current,
+    claim,
+    new_token,
+    workshop_enabled,
+)
 
 STORAGE_KEY = "workbench-learner"
 
@@ -25,10 +33,10 @@ def current(who: Identity | None, request: gr.Request | None) -> Identity:
     if username:  # Gradio auth: the server checked the password, nothing the page sends can change it
         return claim(username, "login")
     if who is not None:
-        return who
+        return check_current(who)
     if not workshop_enabled():
         # A client that never loaded the page (an API script): its session is its identity.
-        return Identity(owner=f"session-{getattr(request, 'session_hash', '') or 'local'}", learner=None, display="you")
+        return anonymous(f"session-{getattr(request, 'session_hash', '') or 'local'}")
     raise WorkbenchError("type your name at the top of the page first: your runs are kept under it")
 
 

@@ -2,7 +2,7 @@
 download, delete and resume for the learner's own runs only.
 
 Every handler takes the session's identity and resolves run names inside that learner's folder
-(:func:`workbench.workspace.learners.learner_run`), so no name a page sends can reach another learner's run.
+(:func:`workbench.workspace.learners.own_run`), so no name a page sends can reach another person's run.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import gradio as gr
 from workbench.errors import WorkbenchError
 from workbench.server import public
 from workbench.server.run_manager import MANAGER
-from workbench.training import list_runs, load_run_config, read_metrics
+from workbench.training import load_run_config, read_metrics
 from workbench.ui.identity import current
 from workbench.workspace import runs
-from workbench.workspace.learners import Identity, learner_run, runs_root, shared_dir, workshop_enabled
+from workbench.workspace.learners import Identity, delete_own_run, own_run, visible_runs, workshop_enabled
 from workbench.workspace.runs import latest_checkpoint
 
 COLUMNS = [
@@ -32,7 +32,6 @@ COLUMNS = [
     "last train loss",
     "last eval loss",
 ]
-SHARED_PREFIX = "shared/"
 
 
 def run_files(run_dir: str) -> list[str]:
@@ -65,14 +64,6 @@ def run_status(path: Path, live: set[str]) -> str:
     return {"completed": "finished", "unknown": "finished", "running": "running elsewhere"}.get(status, status)
 
 
-def visible_runs(identity: Identity) -> dict[str, Path]:
-    """Label -> folder of every run this learner may see: their own, then (in workshop mode) the shared ones."""
-    runs = {p.name: p for p in list_runs(identity.folder)}
-    if workshop_enabled():
-        runs.update({SHARED_PREFIX + p.name: p for p in list_runs(shared_dir())})
-    return runs
-
-
 def visible_run(request: gr.Request | None, who: Identity | None, name: str | None) -> Path:
     """The folder of a run this page may see, by the name its list showed; nothing else can be named."""
     try:
@@ -88,13 +79,6 @@ def run_choices(request: gr.Request, who: Identity | None):
     except WorkbenchError:
         names = []
     return gr.update(choices=names, value=(names or [None])[0])
-
-
-def run_names(identity: Identity | None = None) -> list[str]:
-    """Names of the runs a page may pick (the runs root itself outside workshop mode, when no identity is given)."""
-    if identity is None:
-        return [p.name for p in list_runs(runs_root())]
-    return list(visible_runs(identity))
 
 
 def runs_table(identity: Identity) -> list[list]:
@@ -149,14 +133,6 @@ def overlay_plot(identity: Identity, names: list[str]):
     return figure
 
 
-def _own_run(identity: Identity, name: str | None) -> Path:
-    """The learner's own run called ``name``; shared runs and other learners' are refused."""
-    path = learner_run(identity.learner, name or "")
-    if not (path / "config.yaml").is_file():
-        raise WorkbenchError(f"{(name or '')[:60]!r} is not one of your runs")
-    return path
-
-
 def refresh(request: gr.Request, who: Identity | None, chosen: list[str] | None):
     try:
         identity = current(who, request)
@@ -195,12 +171,12 @@ def download(request: gr.Request, who: Identity | None, name: str | None):
 def delete(request: gr.Request, who: Identity | None, name: str | None) -> str:
     """Delete one of the learner's own runs (not while it trains or waits)."""
     try:
-        path = _own_run(current(who, request), name)
+        identity = current(who, request)
+        if str(own_run(identity, name)) in MANAGER.live_run_dirs():
+            raise WorkbenchError(f"{name} is training or queued: stop it first")
+        delete_own_run(identity, name)
     except WorkbenchError as exc:
         return f"⚠️ {exc}"
-    if str(path) in MANAGER.live_run_dirs():
-        return f"⚠️ {name} is training or queued: stop it first"
-    shutil.rmtree(path, ignore_errors=True)
     return f"deleted {name}"
 
 
@@ -208,7 +184,7 @@ def resume_run(request: gr.Request, who: Identity | None, name: str | None) -> s
     """Queue an interrupted run of the learner's to continue from its last checkpoint."""
     try:
         identity = current(who, request)
-        path = _own_run(identity, name)
+        path = own_run(identity, name)
     except WorkbenchError as exc:
         return f"⚠️ {exc}"
     if run_status(path, MANAGER.live_run_dirs()) != "interrupted":

@@ -21,7 +21,8 @@ from workbench.errors import WorkbenchError
 from workbench.server.run_manager import MANAGER
 from workbench.training import TrainConfig, list_runs, read_metrics
 from workbench.ui.runs_tab import run_status
-from workbench.workspace.learners import learners, reset_room, runs_dir, shared_dir
+from workbench.workspace.learners import learner_run, learners, reset_room, runs_dir, shared_dir
+from workbench.workspace.runs import delete_run, is_run, run_info
 
 ROOM_COLUMNS = ["learner", "run", "status", "step", "train loss", "held-out loss", "method", "adaptation"]
 BOARD_COLUMNS = ["rank", "learner", "run", "held-out loss"]
@@ -75,14 +76,6 @@ def push_preset(name: str) -> str:
     return f"pushed {name} to every learner's Train tab"
 
 
-def _split(label: str | None) -> Path:
-    """'learner/run' from the room table -> that run's folder, refusing anything else."""
-    learner, _, run = (label or "").partition("/")
-    if learner not in learners() or not run or run.startswith(".") or "/" in run or ".." in run:
-        raise WorkbenchError(f"{(label or '')[:60]!r} is not a run in this room")
-    return runs_dir(learner) / run
-
-
 def room_rows() -> list[list]:
     """One row per run of every learner, live status from the queue first."""
     live = {s.run_dir: s for s in MANAGER.jobs() if s.status in ("running", "queued")}
@@ -102,9 +95,9 @@ def room_rows() -> list[list]:
             else:
                 status = run_status(path, set())
             method = adaptation = ""
-            if (path / "config.yaml").is_file():
-                config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
-                method, adaptation = config.get("method", ""), config.get("adaptation", "")
+            if is_run(path):
+                info = run_info(path)
+                method, adaptation = info.method, info.adaptation
             rows.append(
                 [
                     learner,
@@ -131,20 +124,20 @@ def leaderboard_rows(rows: list[list] | None = None) -> list[list]:
 
 
 def stop_any(label: str | None) -> str:
-    return MANAGER.stop_run(_split(label))
+    return MANAGER.stop_run(learner_run(label))
 
 
 def delete_any(label: str | None) -> str:
-    path = _split(label)
+    path = learner_run(label)
     if str(path) in MANAGER.live_run_dirs():
         return f"{label} is training or queued: stop it first"
-    shutil.rmtree(path, ignore_errors=True)
+    delete_run(path)
     return f"deleted {label}"
 
 
 def share(label: str | None) -> str:
     """Copy a learner's run into the shared folder: every learner then sees it (read-only) in their Runs tab."""
-    path = _split(label)
+    path = learner_run(label)
     target = shared_dir() / f"{path.parent.name}-{path.name}"
     if target.exists():
         shutil.rmtree(target)

@@ -17,9 +17,9 @@ import gradio as gr
 
 from workbench.data import length_stats, load_data
 from workbench.errors import WorkbenchError
+from workbench.inference.answers import base_model
 from workbench.server import public
 from workbench.server.run_manager import MANAGER, RunState, waiting_text
-from workbench.server.shared_model import get_model
 from workbench.training import TrainConfig, data_input
 from workbench.training.config import DEFAULT_LEARNING_RATES
 from workbench.training.estimate import estimate_config
@@ -142,7 +142,7 @@ def estimate(model_name: str, *form) -> tuple[str, float | None]:
         config = form_config(model_name, *form)
         bundle = load_data(config.data)
         rows = len(bundle.dataset) if caps.max_rows is None else min(caps.max_rows, len(bundle.dataset))
-        stats = length_stats(bundle, get_model(model_name).tokenizer, config.max_length).as_dict()
+        stats = length_stats(bundle, base_model(model_name).tokenizer, config.max_length).as_dict()
         result = estimate_config(
             config,
             n_train=int(rows * 0.9),
@@ -159,7 +159,7 @@ def estimate(model_name: str, *form) -> tuple[str, float | None]:
 
 def _keep_upload(identity: Identity, path: str) -> str:
     """Copy an uploaded file into the learner's own uploads folder (Gradio's upload cache is shared and temporary)."""
-    target = uploads_dir(identity.learner) / Path(path).name
+    target = uploads_dir(identity) / Path(path).name
     target.parent.mkdir(parents=True, exist_ok=True)
     return str(shutil.copy2(path, target))
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -41,6 +43,12 @@ EVAL_DIR = "eval"
 STATUS_FILE = "status.json"
 
 # "interrupted": the file says running, but the process that wrote it is gone (a crash, kill -9, an app restart).
+# The one rule for a run's name (a folder name): letters, digits, '.', '_', '-', starting with a letter or digit.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# Names the server's own folders use beside runs: none can be a run (or a learner; see learners.RESERVED).
+RESERVED_NAMES = frozenset({"arena", "shared", "votes", "uploads", "visitors"})
+RunKind = Literal["adapter", "full"]
+
 RunStatusName = Literal["running", "completed", "stopped", "failed", "interrupted", "unknown"]
 
 
@@ -297,3 +305,114 @@ def _readable_json(path: Path) -> bool:
         return True
     except (OSError, ValueError):
         return False
+
+
+def check_run_name(name: str) -> str:
+    """``name`` when it can name a run folder; else a WorkbenchError saying why (the one run-name rule)."""
+    shown = repr(name[:60]) if isinstance(name, str) else repr(name)
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name) or ".." in name:
+        raise WorkbenchError(
+            f"run name {shown} must be a plain folder name (letters, digits, '.', '_', '-'; "
+            "no '/', no '..'; at most 100 characters)"
+        )
+    if name.lower() in RESERVED_NAMES:
+        raise WorkbenchError(f"run name {shown} is reserved for the server's own folders: choose another")
+    return name
+
+
+def base_quantization(adaptation: str) -> str | None:
+    """How a run's frozen base is loaded, while training and whenever the run answers: 4-bit NF4 for QLoRA
+    (the adapter learned to correct that base), else full precision."""
+    return "4bit" if adaptation == "qlora" else None
+
+
+def run_kind(run_dir: str | Path) -> RunKind | None:
+    """What answers for a run: its LoRA adapter, its full model, or nothing yet (training, failed)."""
+    run_dir = Path(run_dir)
+    if (run_dir / ADAPTER_DIR / "adapter_config.json").is_file():
+        return "adapter"
+    return "full" if is_full_run(run_dir) else None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What every caller needs to know about a run folder, read in one place."""
+
+    path: Path
+    method: str
+    adaptation: str
+    base: str  # the workbench model name the run trained on, and answers on
+    quantization: str | None  # how that base is loaded (base_quantization)
+    kind: RunKind | None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def run_info(path: str | Path) -> RunInfo:
+    """A run's method, adaptation, base model and its quantization, and what answers; for a run folder, the adapter
+    folder inside it, or a bare PEFT adapter folder (a WorkbenchError for anything else)."""
+    path = Path(path).expanduser()
+    run_dir = run_folder_of(path)
+    if run_dir is None:  # a bare adapter folder: a LoRA adapter on the full-precision base it names
+        return RunInfo(path, "sft", "lora", adapter_base_name(path), None, "adapter")
+    config = read_run_config(run_dir)
+    adaptation = str(config.get("adaptation") or "lora")
+    kind = run_kind(run_dir)
+    base = adapter_base_name(run_dir) if kind == "adapter" else str(config.get("model") or DEFAULT_MODEL)
+    return RunInfo(run_dir, str(config.get("method") or "sft"), adaptation, base, base_quantization(adaptation), kind)
+
+
+def answering_runs(root: str | Path) -> list[Path]:
+    """Run folders under ``root`` that can answer (a LoRA adapter or a full model), newest first."""
+    return [p for p in list_runs(root) if run_kind(p) is not None]
+
+
+def claim_run_dir(run_dir: Path, overwrite: bool, data_hash: str = "") -> None:
+    """Create ``run_dir`` for this process alone, or raise: two starts with one name cannot share a folder.
+
+    ``mkdir`` without ``exist_ok`` and an ``O_EXCL`` status file are atomic, so of two processes racing for
+    one name exactly one wins, where an exists-then-create check leaves a window for both.
+    """
+    check_run_name(run_dir.name)
+    taken = WorkbenchError(
+        f"run folder {run_dir} already exists: pick another name (--set name=...), continue it with "
+        f"`workbench train --resume {run_dir}`, or set overwrite: true"
+    )
+    if overwrite and run_dir.exists():
+        if run_status(run_dir).status == "running":
+            raise WorkbenchError(f"run {run_dir.name} is training right now (status.json): overwrite refused")
+        shutil.rmtree(run_dir)
+    try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir()
+    except FileExistsError:
+        if not run_dir.is_dir() or not run_dir.parent.is_dir():
+            raise _not_a_folder(run_dir) from None
+        if any(p.name != STATUS_FILE for p in run_dir.iterdir()):
+            raise taken from None
+    except NotADirectoryError:
+        raise _not_a_folder(run_dir) from None
+    except PermissionError as exc:
+        raise WorkbenchError(
+            f"cannot create the run folder {run_dir}: {exc.strerror}; set output_dir to a folder you can write to"
+        ) from None
+    try:
+        os.close(os.open(run_dir / STATUS_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        raise taken from None
+    write_status(run_dir, "running", step=0, data_hash=data_hash)
+
+
+def _not_a_folder(run_dir: Path) -> WorkbenchError:
+    file = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), run_dir)
+    return WorkbenchError(f"{file} is a file, not a folder: set output_dir to a folder (runs/ is the default)")
+
+
+def delete_run(run_dir: Path) -> None:
+    """Delete a run folder, unless a process is training it (here or anywhere its status says it is running)."""
+    status = run_status(run_dir)
+    if status.status == "running":
+        raise WorkbenchError(f"{run_dir.name} is training right now (pid {status.pid} on {status.host}): stop it first")
+    shutil.rmtree(run_dir, ignore_errors=True)
