@@ -125,7 +125,7 @@ def test_closing_the_tab_does_not_stop_training_and_a_new_tab_sees_the_run(brows
 
 def test_model_output_with_markup_shows_as_text(page, monkeypatch):
     markup = '<img src=x onerror="window.__xss = 1"> <b>bold</b> <script>window.__xss = 2</script>'
-    monkeypatch.setattr("workbench.inference.generation.stream_chat", lambda *args: iter([markup]))
+    monkeypatch.setattr("workbench.inference.answers.stream_answers", lambda *args: iter([[markup]]))
     page.get_by_role("tab", name="Chat").click()
     page.get_by_label("Message").fill("Say <i>something</i>")
     page.get_by_role("button", name="Send").click()

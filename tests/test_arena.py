@@ -11,6 +11,7 @@ import torch
 from conftest import build_tiny_model
 
 from workbench import WorkbenchError
+from workbench.inference import answers
 from workbench.inference.arena import Arena, ArenaChat, Side, blind_pair
 from workbench.inference.generation import GenerationSettings
 from workbench.inference.votes import read_pairs, read_votes
@@ -52,17 +53,17 @@ def test_one_adapter_at_several_scales_shares_a_batch_as_peft_scales_it(arena):
 
     from workbench.inference.adapter_batch import per_row_adapters
 
-    keys = arena.prepare([Side("run.a")])
-    name = arena.adapter_names[keys["run.a"]]
-    inputs = arena.bench.tokenizer(["Name a color"] * 3, return_tensors="pt")
+    seat = answers.seat(Side("run.a"), arena.model, arena.run_dirs)
+    bench, name = seat.bench, seat.bench._peft[seat.name]
+    inputs = bench.tokenizer(["Name a color"] * 3, return_tensors="pt")
     scales = [0.5, 1.0, 2.0]
     with torch.inference_mode():
-        with per_row_adapters(arena.bench.model, [name] * 3, scales):
-            got = arena.bench.model(**inputs).logits
-        arena.bench.model.set_adapter(name)
+        with per_row_adapters(bench.model, [name] * 3, scales):
+            got = bench.model(**inputs).logits
+        bench.model.set_adapter(name)
         for row, scale in enumerate(scales):
-            with rescale_adapter_scale(arena.bench.model, scale):  # PEFT's own scaling, one scale at a time
-                expected = arena.bench.model(**inputs).logits[row]
+            with rescale_adapter_scale(bench.model, scale):  # PEFT's own scaling, one scale at a time
+                expected = bench.model(**inputs).logits[row]
             assert (got[row] - expected).abs().max() < 1e-3 * expected.abs().max(), scale
     assert (got[0] - got[2]).abs().max() > 0.01, "the scale must change the output"
 
@@ -108,10 +109,10 @@ def test_runs_of_another_base_are_refused_naming_both_bases(
     arena = Arena(str(tiny_model_dir), runs_root)
     for run in ("foreign", "foreign-full"):
         with pytest.raises(WorkbenchError) as error:
-            arena.prepare([Side(run)])
+            answers.seat(Side(run), arena.model, arena.run_dirs)
         assert str(other) in str(error.value) and str(tiny_model_dir) in str(error.value), error.value
     with pytest.raises(WorkbenchError, match="no run"):
-        arena.prepare([Side("../run.a")])
+        answers.seat(Side("../run.a"), arena.model, arena.run_dirs)
     with pytest.raises(WorkbenchError, match="outside 0 to 2"):
         Side("run.a", 2.5)
     assert Side.parse("run.a@0.5") == Side("run.a", 0.5) and Side("run.a", 0.5).label == "run.a@0.5"
@@ -123,17 +124,23 @@ def test_runs_given_by_folder_keep_two_learners_runs_of_one_name_apart(tiny_mode
     make_adapter_run(tmp_path / "ana" / "mine", tiny_model_dir, seed=1, lora_alpha=64)
     make_adapter_run(tmp_path / "ben" / "mine", tiny_model_dir, seed=2, lora_alpha=64)
     make_adapter_run(tmp_path / "root-run", tiny_model_dir, seed=3)
-    arena = Arena(str(tiny_model_dir), tmp_path)
     ask = [[{"role": "user", "content": "Name a color"}]]
     greedy = GenerationSettings(max_new_tokens=6, temperature=0.0)
     texts = {
-        who: list(arena.stream([Side("mine")], ask, greedy, run_dirs={"mine": tmp_path / who / "mine"}))[-1][0]
+        who: list(
+            Arena(str(tiny_model_dir), run_dirs={"mine": tmp_path / who / "mine"}).stream([Side("mine")], ask, greedy)
+        )[-1][0]
         for who in ("ana", "ben")
     }
-    assert len(arena.adapter_names) == 2 and texts["ana"] != texts["ben"]
+    attached = [f for f in answers.bench(str(tiny_model_dir)).adapters.values() if tmp_path in f.parents]
+    assert len(attached) == 2 and texts["ana"] != texts["ben"]
     for name in ("root-run", "../ana/mine", "ana/mine"):
         with pytest.raises(WorkbenchError, match="no run"):
-            list(arena.stream([Side(name)], ask, greedy, run_dirs={"mine": tmp_path / "ben" / "mine"}))
+            list(
+                Arena(str(tiny_model_dir), run_dirs={"mine": tmp_path / "ben" / "mine"}).stream(
+                    [Side(name)], ask, greedy
+                )
+            )
 
 
 def test_a_vote_records_the_servers_conversation_and_a_multi_turn_pair(arena, tmp_path):

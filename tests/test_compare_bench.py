@@ -40,7 +40,7 @@ def test_base_is_loaded_once_for_every_side(runs, monkeypatch):
     )
     bench = ModelBench.from_adapters(runs)
     bench.side_by_side("hello", settings=GREEDY)
-    bench.side_by_side("hello", settings=GREEDY, batched=False)
+    bench.side_by_side("hello", sides=["base"], settings=GREEDY)
     assert len(calls) == 1
     assert bench.sides == ["base", "run-a", "run-b"]
 

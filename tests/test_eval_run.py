@@ -142,7 +142,7 @@ def test_a_qlora_run_is_evaluated_on_its_4bit_base(tmp_path, tokenizer, monkeypa
     from datasets import Dataset
 
     from workbench.data import SAMPLES, load_data
-    from workbench.inference.bench import ModelBench
+    from workbench.inference import answers
     from workbench.training import TrainConfig, train
 
     rows = list(load_data(SAMPLES["sentiment_json"].train_path).dataset)[:4]
@@ -163,11 +163,9 @@ def test_a_qlora_run_is_evaluated_on_its_4bit_base(tmp_path, tokenizer, monkeypa
     data = tmp_path / "held_out.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
     loaded = []
-    from_adapters = ModelBench.from_adapters.__func__
+    bench = answers.bench
     monkeypatch.setattr(
-        ModelBench,
-        "from_adapters",
-        classmethod(lambda cls, *a, **kw: loaded.append(kw.get("quantization")) or from_adapters(cls, *a, **kw)),
+        answers, "bench", lambda model, quantization=None: loaded.append(quantization) or bench(model, quantization)
     )
 
     results = evaluate_run(

@@ -222,19 +222,21 @@ def test_generation_is_capped_and_shares_one_pool(site, monkeypatch):
 
     lock, running, peak = threading.Lock(), [0], [0]
 
-    def slow_stream(model, tokenizer, messages, settings):
+    def slow_stream(model, sides, conversations, settings=None, run_dirs=None):
         with lock:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
         try:
+            text = ""
             for word in ("one ", "two"):
                 time.sleep(0.3)
-                yield word
+                text += word
+                yield [text]
         finally:
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr("workbench.inference.generation.stream_chat", slow_stream)
+    monkeypatch.setattr("workbench.inference.answers.stream_answers", slow_stream)
     clients = [client_for(app) for _ in range(6)]
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda c: c.predict("hi", [], 0.0, 0.9, 1.1, 16, api_name="/respond"), clients))
@@ -255,7 +257,7 @@ def test_model_output_is_shown_as_text(site, monkeypatch):
 
     app, _ = site
     markup = '<script>alert(1)</script><img src=x onerror="alert(2)"> & <b>bold</b>'
-    monkeypatch.setattr("workbench.inference.generation.stream_chat", lambda *args: iter([markup]))
+    monkeypatch.setattr("workbench.inference.answers.stream_answers", lambda *args: iter([[markup]]))
     history, _ = client_for(app).predict("<i>hi</i>", [], 0.0, 0.9, 1.1, 16, api_name="/respond")
     escaped = markup.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     assert [displayed(m["content"]) for m in history] == ["&lt;i&gt;hi&lt;/i&gt;", escaped]

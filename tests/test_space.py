@@ -285,11 +285,13 @@ def test_gpu_paths_train_answer_and_evaluate_in_process(tiny_model_dir, tmp_path
     assert not zerogpu.stop_file(config).exists()
 
     settings = GenerationSettings(max_new_tokens=4, temperature=0.0)
-    pieces = list(zerogpu.stream_chat(str(tiny_model_dir), [{"role": "user", "content": "Hi"}], settings))
-    assert pieces and all(isinstance(p, str) for p in pieces)
+    pieces = list(
+        zerogpu.stream_answers(str(tiny_model_dir), [Side("base")], [[{"role": "user", "content": "Hi"}]], settings)
+    )
+    assert pieces and all(isinstance(p[0], str) for p in pieces)
     asked = [[{"role": "user", "content": "Label 1"}]] * 2
     last = list(
-        zerogpu.stream_arena(str(tiny_model_dir), [Side("base"), Side("z")], asked, settings, {"z": str(run_dir)})
+        zerogpu.stream_answers(str(tiny_model_dir), [Side("base"), Side("z")], asked, settings, {"z": str(run_dir)})
     )[-1]
     assert len(last) == 2 and all(isinstance(t, str) for t in last)
 
@@ -386,15 +388,14 @@ def test_chat_arena_and_training_queue_do_their_gpu_work_inside_spaces_gpu(
 ):
     """Every tab's generation and the queue's training go through workbench.server.zerogpu: the core functions that
     touch the model fail this test when called outside a GPU call, as they would fail on ZeroGPU (no CUDA there)."""
-    import workbench.inference.generation
+    import workbench.inference.answers as answers
     import workbench.training.pipeline as pipeline
-    from workbench.inference.arena import Arena
     from workbench.server.run_manager import RunManager
     from workbench.ui import arena_tab, chat_tab
     from workbench.workspace.learners import Identity
 
     calls, inside = recorded_zerogpu
-    for owner, name in ((workbench.inference.generation, "stream_chat"), (Arena, "stream"), (pipeline, "train")):
+    for owner, name in ((answers, "stream_answers"), (pipeline, "train")):
         core = getattr(owner, name)
 
         def guarded(*args, _core=core, _name=name, **kwargs):
@@ -432,7 +433,7 @@ def test_chat_arena_and_training_queue_do_their_gpu_work_inside_spaces_gpu(
     for side in ("base", "zg"):
         *_, (history, _) = chat_tab.respond(None, you, model, "Hi", [], 0.0, 0.9, 1.1, 4, side)
         assert history[-1]["role"] == "assistant"
-    assert [c[0] for c in calls[-2:]] == ["stream_chat", "stream_arena"]
+    assert [c[0] for c in calls[-2:]] == ["stream_answers", "stream_answers"]
 
     # Arena tab: named side by side, three sides (one at another LoRA scale), a blind pair, a regenerate.
     rest = ("", 0.0, 4, 0)
@@ -448,10 +449,10 @@ def test_chat_arena_and_training_queue_do_their_gpu_work_inside_spaces_gpu(
     assert blind.blind and blind.turns[-1].done
     *_, last = arena_tab.regenerate(None, you, model, blind)
     assert last[0].turns[-1].settings.seed == 1
-    assert [c[0] for c in calls[-4:]] == ["stream_arena"] * 4
+    assert [c[0] for c in calls[-4:]] == ["stream_answers"] * 4
     # A vote is the server's own business (no GPU): it lands in the server's votes folder.
     arena_tab.vote("A is better", None, you, blind, [], model)
-    assert (tmp_path / "runs" / "arena" / "votes.jsonl").is_file()
+    assert (tmp_path / "runs" / ".votes" / "votes.jsonl").is_file()
 
 
 # --- the Space end to end (slow) ------------------------------------------------------------------------------
@@ -534,7 +535,7 @@ run_dir = events[-1]["run_dir"]
 steps = max(e["step"] for e in events if e["type"] == "step")
 settings = GenerationSettings(max_new_tokens=12, temperature=0.0)
 asked = [[{"role": "user", "content": "Review: Great kettle."}]] * 2
-texts = list(zerogpu.stream_arena("default", [Side("base"), Side("space-run")], asked, settings, {"space-run": run_dir}))[-1]
+texts = list(zerogpu.stream_answers("default", [Side("base"), Side("space-run")], asked, settings, {"space-run": run_dir}))[-1]
 answers = dict(zip(["base", "space-run"], texts))
 blocks.close()
 print(json.dumps({"public": public.is_public(), "serves": serves, "header": header, "status": events[-1]["status"],

@@ -242,11 +242,10 @@ def test_queue_through_the_app_and_the_teacher_actions(room):
 def test_a_run_cut_off_by_a_restart_shows_as_interrupted_and_resumes_through_the_queue(tmp_path, monkeypatch):
     from workbench.server.run_manager import RunManager
     from workbench.ui import runs_tab
-    from workbench.workspace.learners import Identity
 
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_WORKSHOP", "1")
-    ana = Identity(owner="ana", learner="ana", display="ana")
+    ana = claim("ana", "login")
     for name, files in {
         "done": ["adapter/adapter_config.json"],
         "cut": ["checkpoints/checkpoint-2/trainer_state.json"],
@@ -273,7 +272,7 @@ def test_a_run_cut_off_by_a_restart_shows_as_interrupted_and_resumes_through_the
     assert runs_tab.resume_run(None, ana, "cut") == "started cut"
     manager.wait(timeout=5)
     assert resumed == ["cut"]
-    ben = Identity(owner="ben", learner="ben", display="ben")
+    ben = claim("ben", "login")
     assert runs_tab.runs_table(ben) == [] and "not one of your runs" in runs_tab.resume_run(None, ben, "cut")
 
 
@@ -282,16 +281,16 @@ def test_arena_handlers_take_runs_and_votes_from_the_page_identity(
 ):
     """The Arena's handlers themselves (not only Gradio's choice check) keep a learner to their own and shared runs."""
     from workbench.ui import arena_tab, chat_tab
-    from workbench.workspace.learners import Identity
+    from workbench.workspace.learners import votes_dir
 
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_WORKSHOP", "1")
     make_adapter_run(tmp_path / "ana" / "mine", tiny_model_dir, seed=1)
     make_adapter_run(tmp_path / "_shared" / "class-run", tiny_model_dir, seed=2)
-    ana, ben = (Identity(owner=n, learner=n, display=n) for n in ("ana", "ben"))
+    ana, ben = (claim(n, "login") for n in ("ana", "ben"))
     assert set(arena_tab.answering(ana)) == {"mine", "shared/class-run"}
     assert set(arena_tab.answering(ben)) == {"shared/class-run"}
-    assert arena_tab.votes_folder(ben) == tmp_path / "ben" / ".votes"
+    assert votes_dir(ben) == tmp_path / "ben" / ".votes"
     slots = ("base", 1.0, "mine", 1.0, "(none)", 1.0, "(none)", 1.0)
     with pytest.raises(gr.Error, match="among your runs"):
         next(arena_tab.answer(None, ben, str(tiny_model_dir), "hi", None, arena_tab.NAMED, [], *slots, "", 0.0, 4, 0))

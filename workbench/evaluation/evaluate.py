@@ -276,6 +276,18 @@ def _run_sides(run_dir: Path) -> tuple[list[str], SideModel, object, ModelBench 
     return [BASE, side], bench.use, bench.tokenizer, bench, [bench]
 
 
+def _labelled(results, side: str, label: str):
+    """The report names the run by its folder; the shared bench may know it under another side name (two runs
+    of one name, in two learners' folders, are two sides there)."""
+    if side == label:
+        return results
+    if isinstance(results, dict):
+        return {(label if key == side else key): _labelled(value, side, label) for key, value in results.items()}
+    if isinstance(results, list):
+        return [label if item == side else _labelled(item, side, label) for item in results]
+    return results
+
+
 @contextmanager
 def _holding(benches: list[ModelBench]):
     """Hold the benches for a whole evaluation: the loss passes switch adapters on the shared model too."""
@@ -293,7 +305,8 @@ def evaluate_forgetting(run_dir: str | Path, limit: int | None = None) -> dict:
     """
     sides, use, tokenizer, bench, held = _run_sides(Path(run_dir))
     with _holding(held):
-        return _forgetting(sides, use, bench, tokenizer, load_probe()[:limit])
+        results = _forgetting(sides, use, bench, tokenizer, load_probe()[:limit])
+    return _labelled(results, sides[1], Path(run_dir).name)
 
 
 def evaluate_run(
@@ -322,8 +335,9 @@ def evaluate_run(
         results = _evaluate(
             run_dir, config, records, sample, sides, use, tokenizer, bench, settings, max_samples, probe
         )
+    results = _labelled(results, sides[1], run_dir.name)
     if judge:
-        results["judge"] = _judge(judge, results, sides)
+        results["judge"] = _judge(judge, results, [BASE, run_dir.name])
     results.update(run=str(run_dir), data=source, base_quantization=bench.base.quantization if bench else None)
     write_report(results, run_dir / EVAL_DIR)
     return results
