@@ -98,7 +98,7 @@ def traversal_attempts(app, runs: Path, tiny_model_dir: Path) -> list[str]:
 def test_file_routes_serve_nothing_outside_the_runs_folder(site, tiny_model_dir):
     app, runs = site
     status, body = get(app, f"/gradio_api/file={runs}/demo/config.yaml")
-    assert (status, body) == (200, "name: demo\n"), "the runs folder itself must stay downloadable"
+    assert status in (403, 404) and "name: demo" not in body, "a public server hands out each visitor's files as copies"
     pyproject = (REPO / "pyproject.toml").read_text()
     for path in traversal_attempts(app, runs, tiny_model_dir):
         status, body = get(app, path)
@@ -171,12 +171,14 @@ def test_public_runs_are_capped_and_do_not_reveal_the_upload(site, tmp_path):
     assert client.predict(*train_form("upload", "public-caps", max_steps=1), api_name="/start") == "started public-caps"
     state = MANAGER.wait(timeout=180)
     assert state.status == "completed", state.log
-    card = (runs / "public-caps" / "README.md").read_text()
+    assert not (runs / "public-caps").exists(), "a public visitor's run lives in that visitor's own folder"
+    (run,) = runs.glob("_visitors/*/public-caps")
+    card = (run / "README.md").read_text()
     assert "450 training / 50 eval examples" in card, "700 rows cut to the public 500, then split 90/10"
-    assert load_run_config(runs / "public-caps").data == "upload:mine.jsonl"
-    # Every run folder can be downloaded by every visitor: none of its text files may hold the upload's path.
+    assert load_run_config(run).data == "upload:mine.jsonl"
+    # A visitor downloads their own run folder: none of its text files may hold the upload's path.
     upload_dir = str(Path(tempfile.gettempdir()) / "gradio")
-    for path in (runs / "public-caps").rglob("*"):
+    for path in run.rglob("*"):
         if path.is_file() and path.suffix in (".yaml", ".md", ".json", ".jsonl"):
             assert upload_dir not in path.read_text(errors="replace"), path
 
