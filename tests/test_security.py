@@ -480,3 +480,39 @@ def test_every_endpoint_bounds_oversized_inputs(site, tmp_path):
     assert swept >= 30, outcomes
     assert grown_rss < MEMORY_BOUND_MB, (grown_rss, outcomes)
     assert grown_disk < DISK_BOUND_MB, (grown_disk, outcomes)
+
+
+def test_a_public_visitor_cannot_reach_another_visitors_run(tiny_model_dir, tmp_path, make_adapter_run):
+    """Two visitors of a public server: each one's runs are their own. Every endpoint that takes a run is asked by
+    visitor B for visitor A's run, and each refuses; A sees and keeps the run."""
+    from gradio_client.exceptions import AppError
+
+    from workbench.workspace.learners import anonymous
+
+    runs = tmp_path / "runs"
+    with serve(tiny_model_dir, runs, WORKBENCH_PUBLIC="1") as app:
+        a, b = client_for(app), client_for(app)
+        a_folder = anonymous(f"session-{a.session_hash}").folder
+        assert a_folder.parent.name == "_visitors" and a_folder != anonymous(f"session-{b.session_hash}").folder
+        make_adapter_run(a_folder / "mine", tiny_model_dir, seed=1)
+
+        assert "mine" in str(a.predict([], api_name="/runs")[3]), "A lists its own run"
+        assert "mine" not in str(b.predict([], api_name="/runs")), "B lists nothing of A's"
+        for endpoint in ("/arena_runs", "/chat_models", "/evaluate_runs", "/export_runs"):
+            assert "mine" in str(a.predict(api_name=endpoint)) and "mine" not in str(b.predict(api_name=endpoint))
+        refused = [
+            lambda: b.predict("mine", api_name="/delete_run"),
+            lambda: b.predict("mine", api_name="/download_run"),
+            lambda: b.predict("mine", api_name="/resume_run"),
+            lambda: b.predict(*arena_form("hi", "base", "mine"), api_name="/arena"),
+            lambda: b.predict("hi", [], 0.0, 0.9, 1.1, 4, "mine", api_name="/respond"),
+            lambda: b.predict("mine", 4, False, "all", api_name="/evaluate"),
+            lambda: b.predict("mine", "q8_0", "out", api_name="/export"),
+        ]
+        for call in refused:  # Gradio's choice check, or the handler's own refusal
+            try:
+                answer = call()
+            except AppError:
+                continue
+            assert "not one of your runs" in str(answer) and "mine.zip" not in str(answer), answer
+        assert (a_folder / "mine" / "config.yaml").is_file(), "A's run survived B's requests"
