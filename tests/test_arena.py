@@ -258,3 +258,26 @@ def test_leaderboard_without_votes_is_a_clear_error(tmp_path, capsys):
     write_log(tmp_path / "ties.jsonl", [{"sides": {"a": "x", "b": "x"}, "choice": "a"}])
     assert main(["arena", "leaderboard", str(tmp_path / "ties.jsonl")]) == 2
     assert "no votes between two different sides" in capsys.readouterr().err
+
+
+def test_a_blind_round_draws_its_own_seed_and_shows_the_sides_together(arena, tmp_path):
+    """A named round at the page's seed must not reveal a blind round's sides, and neither may the order in which
+    the sides finish (a full run answers after the adapters)."""
+    chat = ArenaChat([Side("full"), Side("run-b")], blind=True)
+    updates = list(chat.ask(arena, "hello", SAMPLED))
+    assert len(updates) == 1 and all(updates[0]), "one update, every side's whole answer"
+    assert chat.turns[-1].settings.seed != SAMPLED.seed
+    named = ArenaChat([Side("full"), Side("run-b")])
+    assert len(list(named.ask(arena, "hello", SAMPLED))) > 1, "named rounds stream token by token"
+    assert named.turns[-1].settings.seed == SAMPLED.seed
+
+
+def test_a_vote_after_the_names_are_shown_is_not_blind(arena, tmp_path):
+    chat = ArenaChat([Side("base"), Side("run-b")], blind=True)
+    for _ in chat.ask(arena, "hello", SAMPLED):
+        pass
+    chat.vote("a", tmp_path)
+    for _ in chat.regenerate(arena):
+        pass
+    chat.vote("b", tmp_path)
+    assert [r["mode"] for r in read_votes(tmp_path)] == ["blind", "named"]

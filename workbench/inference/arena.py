@@ -20,6 +20,7 @@ learners' runs of the same name are two different sides and nobody names a folde
 from __future__ import annotations
 
 import random
+import secrets
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -139,7 +140,11 @@ class ArenaChat:
             raise WorkbenchError(
                 f"this conversation has {MAX_TURNS} turns, the most the arena keeps: press Clear to start again"
             )
-        self.turns.append(Turn(message, [""] * len(self.sides), settings or GenerationSettings()))
+        settings = settings or GenerationSettings()
+        if self.blind and not self.revealed:
+            # The page's seed would let a named round with the same seed reveal which side is which.
+            settings = replace(settings, seed=secrets.randbelow(2**31))
+        self.turns.append(Turn(message, [""] * len(self.sides), settings))
         yield from self._answer(arena)
 
     def regenerate(self, arena: Arena) -> Iterator[list[str]]:
@@ -151,13 +156,19 @@ class ArenaChat:
         yield from self._answer(arena)
 
     def _answer(self, arena: Arena) -> Iterator[list[str]]:
+        """Stream the sides' answers; a blind round shows them only together, when every side is done, since the
+        order in which sides finish (a full run answers after the adapters) would tell them apart."""
         turn = self.turns[-1]
         conversations = [self.conversation(i, len(self.turns)) for i in range(len(self.sides))]
+        hidden = self.blind and not self.revealed
         for texts in arena.stream(self.sides, conversations, turn.settings):
             turn.answers = texts
-            yield texts
+            if not hidden:
+                yield texts
         turn.answers = [t.strip() for t in turn.answers]
         turn.done = True
+        if hidden:
+            yield turn.answers
 
     def can_vote(self) -> str | None:
         """None when the last turn can take a vote, else why not."""
@@ -192,7 +203,7 @@ class ArenaChat:
             prompt_b=self.conversation(1, n),
             session=self.session,
             details={
-                "mode": "blind" if self.blind else "named",
+                "mode": "blind" if self.blind and not self.revealed else "named",
                 "turn": n,
                 "base": base,
                 "scales": {"a": a.scale, "b": b.scale},
