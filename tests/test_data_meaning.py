@@ -15,7 +15,7 @@ def _located(bundle) -> list[tuple[int | None, str | None, str]]:
 
 
 def test_kto_labels_as_booleans_text_or_numbers_keep_their_meaning(tmp_path):
-    """`"false"` and `0` are answers to avoid, as `false` is: SFT would learn them as good answers, so they are left out."""
+    """`"false"` and `0` mean an answer to avoid, as `false` does: SFT would learn it as good, so it is left out."""
     good = [True, "true", "TRUE", "True", 1, "1"]
     bad = [False, "false", "FALSE", "False", 0, "0"]
     rows = [{"prompt": f"good {i}", "completion": "yes", "label": v} for i, v in enumerate(good)]
