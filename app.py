@@ -19,6 +19,7 @@ from workbench.server import (
     request_limits,
     zerogpu,  # noqa: F401  (first: on ZeroGPU, `spaces` must be imported before CUDA starts)
 )
+from workbench.server.run_manager import MANAGER, QUEUE_FILE
 from workbench.server.shared_model import get_model
 from workbench.ui.arena_tab import build_arena_tab, default_votes_folder
 from workbench.ui.chat_tab import build_chat_tab
@@ -88,6 +89,9 @@ def main() -> None:
     # Load (and on first run convert) the model before serving, so the first visitor does not wait.
     print(get_model(model_name).summary(), flush=True)
     release_idle_workers()  # from here on this thread only serves pages; training and answers compute elsewhere
+    dropped = MANAGER.restore(runs_root() / QUEUE_FILE)
+    if dropped:
+        print(f"{len(dropped)} run(s) waiting when the server stopped are marked dropped: {', '.join(dropped)}")
     build_app(model_name).queue(**queue_options()).launch(**launch_options())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from pathlib import Path
 
 import pytest
 from conftest import sft_rows, tiny_config
@@ -65,3 +66,103 @@ def test_disk_full_at_the_final_save_gives_the_resume_sentence(
         assert run_status(run_dir).status == "failed"
         result = resume(run_dir)  # space freed: the weights are saved from the last checkpoint
         assert result.status == "completed" and (run_dir / "adapter" / "adapter_model.safetensors").is_file()
+
+
+# -- the training queue ------------------------------------------------------------------------------------------
+
+
+class ClaimingTrainer:
+    """Stands in for train(): claims the run folder as train() does, then waits for the test to stop it."""
+
+    def __call__(self, config, on_event=None, stop=None, dataset=None):
+        from types import SimpleNamespace
+
+        from workbench.training.lifecycle import claim_run_dir
+
+        claim_run_dir(Path(config.output_dir) / config.name, config.overwrite)
+        stop.wait(30)
+        return SimpleNamespace(status="stopped")
+
+
+def queue_config(root, name: str):
+    from workbench.training import TrainConfig
+
+    return TrainConfig(name=name, data="sentiment_json", output_dir=str(root), max_steps=2)
+
+
+@pytest.fixture
+def managers():
+    """Run managers made by a test, each stopped at its end (a restart leaves the old one's threads behind)."""
+    from workbench.server.run_manager import RunManager
+
+    made = []
+
+    def make():
+        made.append(RunManager(train_fn=ClaimingTrainer(), resume_fn=ClaimingTrainer(), concurrency=1))
+        return made[-1]
+
+    yield make
+    for manager in made:
+        manager.stop_all()
+        manager.wait(timeout=10)
+
+
+def test_runs_waiting_when_the_server_stops_are_marked_dropped_when_it_starts(tmp_path, managers):
+    from workbench.server.run_manager import DROPPED_WHY, QUEUE_FILE
+    from workbench.training import list_runs
+
+    root = tmp_path / "runs"
+    interrupted = root / "cut-short"
+    interrupted.mkdir(parents=True)
+    (interrupted / "config.yaml").write_text(queue_config(root, "cut-short").to_yaml())
+    (interrupted / "status.json").write_text(json.dumps({"status": "running", "pid": 2**22 + 1, "host": "x"}))
+
+    before = managers()
+    assert before.restore(root / QUEUE_FILE) == []
+    assert before.submit(queue_config(root, "first"), owner="ana") == (True, "started first")
+    assert before.submit(queue_config(root, "second"), owner="ben")[0]
+    assert before.submit_resume(interrupted, owner="cid")[0]
+    # The server stops here: a new process starts from the runs folder alone.
+    after = managers()
+    dropped = after.restore(root / QUEUE_FILE)
+
+    assert sorted(dropped) == [str(interrupted), str(root / "second")]
+    second = run_status(root / "second")
+    assert second.status == "dropped" and second.error == DROPPED_WHY
+    assert root / "second" in list_runs(root), "the Runs tab lists it, with why"
+    assert run_status(interrupted).status == "interrupted" and run_status(interrupted).error == DROPPED_WHY
+    assert run_status(root / "first").status == "running", "a run that had started keeps its own status"
+    assert after.restore(root / QUEUE_FILE) == [], "each dropped run is reported once"
+
+    # A dropped run never trained: its name is free to start again.
+    assert after.submit(queue_config(root, "second"), owner="ben") == (True, "started second")
+
+
+def test_a_torn_or_foreign_queue_file_does_not_stop_the_server(tmp_path, managers):
+    from workbench.server.run_manager import QUEUE_FILE
+
+    queue_file = tmp_path / QUEUE_FILE
+    for text in ('[{"run_dir": "x", "sta', '{"not": "a list"}', '[1, {"run_dir": 2}]'):
+        queue_file.write_text(text)
+        assert managers().restore(queue_file) == []
+    assert json.loads(queue_file.read_text()) == []
+
+
+def test_the_queue_has_a_cap_per_owner_and_in_total(tmp_path, managers, monkeypatch):
+    from workbench.server import public
+
+    monkeypatch.setenv("WORKBENCH_PUBLIC", "1")
+    cap = public.caps().runs_waiting
+    manager = managers()
+    assert manager.submit(queue_config(tmp_path, "running"), owner="owner-0") == (True, "started running")
+    answers = [manager.submit(queue_config(tmp_path, f"run-{i}"), owner=f"owner-{i}") for i in range(1, cap + 2)]
+    assert all(ok for ok, _ in answers[:cap]), answers
+    assert answers[cap] == (
+        False,
+        f"the training queue is full ({cap} runs waiting, the most this server takes): try again when some have started",
+    )
+    assert manager.submit(queue_config(tmp_path, "again"), owner="owner-1") == (
+        False,
+        "you already have a run waiting in the queue: cancel it first, or wait for it to start",
+    )
+    assert len([s for s in manager.jobs() if s.status == "queued"]) == cap

@@ -11,8 +11,23 @@ import os
 import shutil
 from pathlib import Path
 
+from workbench.atomic import atomic_write_text
 from workbench.errors import WorkbenchError
-from workbench.workspace.runs import ADAPTER_DIR, MODEL_DIR, STATUS_FILE, run_status, write_status
+from workbench.workspace.runs import ADAPTER_DIR, CONFIG_FILE, MODEL_DIR, STATUS_FILE, run_status, write_status
+
+# The status of a run a server had queued when it restarted: it never started, so its name is free again.
+DROPPED = "dropped"
+
+
+def mark_dropped(run_dir: Path, config_yaml: str | None, why: str) -> None:
+    """Record in ``run_dir`` that a queued run never started: a new folder with its config and ``why`` (so the
+    Runs tab lists it), or, for a queued resume, the run's own status."""
+    if config_yaml is None:
+        write_status(run_dir, "interrupted", error=why)
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / CONFIG_FILE, config_yaml)
+    write_status(run_dir, DROPPED, error=why)
 
 
 def claim_run_dir(run_dir: Path, overwrite: bool, data_hash: str = "") -> None:
@@ -25,10 +40,13 @@ def claim_run_dir(run_dir: Path, overwrite: bool, data_hash: str = "") -> None:
         f"run folder {run_dir} already exists: pick another name (--set name=...), continue it with "
         f"`workbench train --resume {run_dir}`, or set overwrite: true"
     )
+    status = run_status(run_dir).status if run_dir.is_dir() else None
     if overwrite and run_dir.exists():
-        if run_status(run_dir).status == "running":
+        if status == "running":
             raise WorkbenchError(f"run {run_dir.name} is training right now (status.json): overwrite refused")
         shutil.rmtree(run_dir)
+    elif status == DROPPED:
+        shutil.rmtree(run_dir, ignore_errors=True)
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         run_dir.mkdir()
