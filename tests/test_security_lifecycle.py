@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,40 @@ def test_the_queue_has_a_cap_per_owner_and_in_total(tmp_path, managers, monkeypa
         "you already have a run waiting in the queue: cancel it first, or wait for it to start",
     )
     assert len([s for s in manager.jobs() if s.status == "queued"]) == cap
+
+
+# -- export, push and bundle targets -----------------------------------------------------------------------------
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_export_overwrite_never_replaces_a_base_model_or_another_runs_model(tmp_path, tiny_model_dir, make_adapter_run):
+    """A model folder looks like an export without the export's marker: the run's base (plain, or itself an
+    earlier export trained on) and a full run's model/ are refused, and nothing is loaded or written."""
+    import shutil
+
+    from workbench.cli import main
+    from workbench.export.merge import EXPORT_MARKER, export_run
+
+    base = shutil.copytree(tiny_model_dir, tmp_path / "models" / "base")
+    run = make_adapter_run(tmp_path / "runs" / "tuned", base, seed=1)
+    full = tmp_path / "runs" / "full"
+    shutil.copytree(tiny_model_dir, full / "model")
+    (full / "config.yaml").write_text(f"model: {tiny_model_dir}\nadaptation: full\nname: full\n")
+    before = {folder: _tree(folder) for folder in (base, full)}
+
+    for target, message in (
+        (base, "is the base model of the run being exported (base)"),
+        (tmp_path / "models", "holds the base model of the run being exported (base)"),
+        (full / "model", "was not written by `workbench export`"),
+    ):
+        with pytest.raises(WorkbenchError, match=re.escape(message)):
+            export_run(run, target, overwrite=True)
+    (base / EXPORT_MARKER).write_text("{}")  # an earlier export, then trained on: still this run's base
+    with pytest.raises(WorkbenchError, match="is the base model of the run being exported"):
+        export_run(run, base, overwrite=True)
+    (base / EXPORT_MARKER).unlink()
+    assert main(["export", str(run), str(base), "--overwrite"]) == 2
+    assert {folder: _tree(folder) for folder in (base, full)} == before
