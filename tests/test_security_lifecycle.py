@@ -204,3 +204,28 @@ def test_export_overwrite_never_replaces_a_base_model_or_another_runs_model(tmp_
     (base / EXPORT_MARKER).unlink()
     assert main(["export", str(run), str(base), "--overwrite"]) == 2
     assert {folder: _tree(folder) for folder in (base, full)} == before
+
+
+@pytest.mark.parametrize("failure", ["offline", "connection-refused"])
+def test_push_without_the_hub_is_a_sentence(tmp_path, tiny_model_dir, make_adapter_run, monkeypatch, capsys, failure):
+    """No network never reached here: HF_HUB_OFFLINE makes the real HfApi refuse by itself; a refused
+    connection is the HTTP client's own error type, raised by a stand-in for HfApi."""
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HTTPError
+
+    from workbench.cli import main
+
+    run = make_adapter_run(tmp_path / "runs" / "run", tiny_model_dir, seed=1)
+    if failure == "offline":
+        assert constants.HF_HUB_OFFLINE, "conftest keeps the Hub offline"
+    else:
+
+        def refused(self, *args, **kwargs):
+            raise HTTPError("[Errno 111] Connection refused")
+
+        monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", refused)
+    assert main(["push", str(run), "me/run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: push to me/run failed: the Hugging Face Hub could not be reached ("), err
+    assert "nothing was uploaded" in err and "Traceback" not in err

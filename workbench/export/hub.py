@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.models import DEFAULT_MODEL
+from workbench.models import DEFAULT_MODEL, first_line
 from workbench.training.config import find_run_config
 from workbench.training.model_card import portable
 from workbench.workspace.runs import CARD_FILE, EVAL_DIR, LOSS_PLOT, MODEL_DIR, adapter_dir, is_full_run
@@ -138,7 +138,10 @@ def push_run(
     if dry_run:
         return plan
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+
+    # HTTPError is the HTTP client's base class, which huggingface_hub's own errors extend: a refused connection
+    # or a timeout arrives as one of those, not as an HfHubHTTPError; HF_HUB_OFFLINE as an OSError.
+    from huggingface_hub.errors import HfHubHTTPError, HTTPError
 
     from workbench.export.merge import export_merged
 
@@ -166,8 +169,13 @@ def push_run(
                 repo_id=repo_id,
                 commit_message=f"Upload {run_dir.name} from the Fine-tuning Workbench",
             )
-        except HfHubHTTPError as exc:
+        except HfHubHTTPError as exc:  # the Hub answered: not logged in, no write access, a bad request
             raise WorkbenchError(
-                f"push to {repo_id} failed: {exc}. Logged in? `hf auth login` or set HF_TOKEN"
+                f"push to {repo_id} failed: {first_line(exc)}. Logged in? `hf auth login` or set HF_TOKEN"
+            ) from exc
+        except (HTTPError, OSError) as exc:
+            raise WorkbenchError(
+                f"push to {repo_id} failed: the Hugging Face Hub could not be reached ({first_line(exc)}). "
+                "Check the connection (and HF_HUB_OFFLINE), then push again: nothing was uploaded"
             ) from exc
     return plan
