@@ -229,3 +229,23 @@ def test_push_without_the_hub_is_a_sentence(tmp_path, tiny_model_dir, make_adapt
     err = capsys.readouterr().err
     assert err.startswith("error: push to me/run failed: the Hugging Face Hub could not be reached ("), err
     assert "nothing was uploaded" in err and "Traceback" not in err
+
+
+def test_bundle_refuses_a_folder_it_did_not_write_and_a_file(tmp_path, capsys):
+    """Into a checkout of the Space (the repository itself is one) a bundle would overwrite its requirements.txt,
+    lessons and configs: refused before anything is written, as a file target is."""
+    from workbench.cli import main
+
+    checkout = tmp_path / "space"
+    checkout.mkdir()
+    (checkout / "requirements.txt").write_text("gradio==6.31.0\n")
+    (checkout / "app.py").write_text("print('the Space')\n")
+    a_file = tmp_path / "bundle.zip"
+    a_file.write_text("not a folder")
+    before = _tree(tmp_path)
+
+    assert main(["bundle", str(checkout)]) == 2
+    assert f"error: {checkout} already holds files that `workbench bundle` did not write" in capsys.readouterr().err
+    assert main(["bundle", str(a_file)]) == 2
+    assert f"error: {a_file} is a file, not a folder" in capsys.readouterr().err
+    assert _tree(tmp_path) == before
