@@ -19,6 +19,7 @@ from workbench.inference.answers import base_model
 from workbench.inference.threads import release_idle_workers
 from workbench.models import DEFAULT_MODEL, describe_default_model
 from workbench.server import public, request_limits
+from workbench.server.run_manager import MANAGER, QUEUE_FILE
 from workbench.ui.arena_tab import build_arena_tab
 from workbench.ui.chat_tab import build_chat_tab
 from workbench.ui.data_tab import build_data_tab
@@ -87,6 +88,9 @@ def main() -> None:
     # Load (and on first run convert) the model before serving, so the first visitor does not wait.
     print(base_model(model_name).summary(), flush=True)
     release_idle_workers()  # from here on this thread only serves pages; training and answers compute elsewhere
+    dropped = MANAGER.restore(runs_root() / QUEUE_FILE)
+    if dropped:
+        print(f"{len(dropped)} run(s) waiting when the server stopped are marked dropped: {', '.join(dropped)}")
     build_app(model_name).queue(**queue_options()).launch(**launch_options())
 
 

@@ -6,6 +6,7 @@ reports, saved weights, exports, the converted default model.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -67,3 +68,21 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
             os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from, is a full disk.
+
+    Python says so with ``OSError(ENOSPC)``; the Rust writers behind safetensors and tokenizers raise their own
+    exception types whose message carries the OS's words ("No space left on device (os error 28)").
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        if os.strerror(errno.ENOSPC) in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

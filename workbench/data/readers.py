@@ -10,10 +10,12 @@ import csv
 import io
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.data.formats import short
 from workbench.data.report import Issue
 from workbench.errors import WorkbenchError
 
@@ -110,12 +112,62 @@ def read_source(source: str | Path | list[dict], limits: ReadLimits | None = Non
 
 
 def _add(raw: RawSource, value: Any, index: int, line: int | None, limits: ReadLimits) -> None:
-    """Keep a parsed record, or report it when it is valid JSON no loader downstream can take."""
+    """Keep a parsed record, or report it when it is valid JSON no loader downstream can take, or one whose
+    meaning is ambiguous (a key written twice)."""
     problem = hostile_value(value, limits)
     if problem:
         raw.issues.append(Issue(problem, file=raw.file, line=line, index=index, code="hostile_value"))
-    else:
-        raw.records.append(RawRecord(value, index, line))
+        return
+    repeated = _repeated_key(value)
+    if repeated:
+        field_name, key = repeated
+        raw.issues.append(
+            Issue(
+                f"the key {short(key)} is written twice in one object: which value is meant is unknown "
+                "(a JSON parser keeps the last one); keep one",
+                file=raw.file,
+                line=line,
+                index=index,
+                field=field_name,
+                code="duplicate_key",
+            )
+        )
+        return
+    raw.records.append(RawRecord(value, index, line))
+
+
+class _RepeatedKeys(dict):
+    """A JSON object that named a key more than once: the values kept are the last ones, ``repeated`` the keys."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    """``object_pairs_hook`` for every JSON read here: a plain dict, or one that remembers its repeated keys."""
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    marked = _RepeatedKeys(value)
+    marked.repeated = tuple(key for key, n in Counter(key for key, _ in pairs).items() if n > 1)
+    return marked
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
+
+
+def _repeated_key(value: Any) -> tuple[str, str] | None:
+    """(where, key) of the first key written twice in ``value`` (``messages[1]`` style), or None."""
+    stack = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, _RepeatedKeys):
+            key = item.repeated[0]
+            return f"{where}.{key}" if where else key, key
+        if isinstance(item, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+    return None
 
 
 def hostile_value(value: Any, limits: ReadLimits) -> str | None:
@@ -245,7 +297,7 @@ def _loads(text: str) -> tuple[Any, str | None]:
     """(value, None) or (None, why it is not JSON): a syntax error, or valid JSON that Python's parser refuses
     (nesting deep enough to exhaust its recursion, an integer of over 4,300 digits)."""
     try:
-        return json.loads(text), None
+        return _DECODER.decode(text), None
     except json.JSONDecodeError as exc:
         return None, f"{exc.msg} at column {exc.colno}"
     except RecursionError:
@@ -297,7 +349,7 @@ def _read_json(data: bytes, raw: RawSource, limits: ReadLimits) -> None:
         )
         return
     try:
-        value = json.loads(text)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             # One object per line in a .json file: JSON Lines under the wrong name, a common slip.
@@ -319,6 +371,17 @@ def _read_json(data: bytes, raw: RawSource, limits: ReadLimits) -> None:
         # Valid JSON Python cannot hold (deep nesting, a huge integer): one bad record must not lose the rest,
         # so the elements are decoded one by one and only the bad ones are reported.
         _read_json_elements(text, raw, limits)
+        return
+    if isinstance(value, _RepeatedKeys):
+        raw.issues.append(
+            Issue(
+                f"the top-level key {short(value.repeated[0])} is written twice: which one holds the records "
+                "is unknown; keep one",
+                file=raw.name,
+                field=value.repeated[0],
+                code="duplicate_key",
+            )
+        )
         return
     if isinstance(value, dict):
         lists = [k for k, v in value.items() if isinstance(v, list)]
@@ -380,7 +443,6 @@ def _read_json_elements(text: str, raw: RawSource, limits: ReadLimits) -> None:
 
     A bad element is skipped by scanning to its matching bracket, a loop rather than the recursive parser.
     """
-    decoder = json.JSONDecoder()
     start = text.lstrip()
     if not start.startswith("["):
         raw.issues.append(
@@ -400,7 +462,7 @@ def _read_json_elements(text: str, raw: RawSource, limits: ReadLimits) -> None:
             return
         line = text.count("\n", 0, pos) + 1
         try:
-            value, pos = decoder.raw_decode(text, pos)
+            value, pos = _DECODER.raw_decode(text, pos)
         except (RecursionError, ValueError) as exc:
             why = "nested too deeply to parse" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
             raw.issues.append(Issue(f"not JSON: {why}", file=raw.name, line=line, index=index, code="not_json"))
@@ -466,6 +528,20 @@ def _read_csv(data: bytes, raw: RawSource, limits: ReadLimits) -> None:
             )
         )
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    named = [name for name in reader.fieldnames or [] if name.strip()]  # blank names: trailing separators
+    repeated = next((name for name, n in Counter(named).items() if n > 1), None)
+    if repeated is not None:
+        raw.issues.append(
+            Issue(
+                f"the header names the column {short(repeated)} twice: which column is meant is unknown "
+                "(a CSV reader keeps the last one); rename or remove one",
+                file=raw.name,
+                line=1,
+                field=repeated,
+                code="duplicate_key",
+            )
+        )
+        return
     line = 2  # the header is line 1; reader.line_num is the line a row *ends* on (quoted newlines)
     index = 0
     try:

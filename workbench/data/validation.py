@@ -88,18 +88,40 @@ def _unused_fields(record: dict, fmt: Format, problems: Problems) -> None:
     for key in record:
         if key in fmt.columns or key in fmt.optional:
             continue
-        if key == "label" and isinstance(record[key], bool):
-            # KTO's unpaired preference form: label false marks an answer to avoid, which SFT would learn as good.
-            if not record[key]:
-                problems.error(
-                    "label",
-                    "label false (KTO: an answer to avoid) would be trained as a good answer: "
-                    "left out. The workbench has no KTO trainer; pair answers into "
-                    "prompt/chosen/rejected for DPO",
-                    "kto_label",
-                )
+        if key == "label":
+            _kto_label(record[key], problems)
             continue
         problems.warn(str(key), f"field {short(key)} is not used by the {fmt.name} format: ignored", "unused_field")
+
+
+# KTO's unpaired preference label as the files people have write it: JSON booleans, text from a CSV or a
+# spreadsheet ("TRUE", "false"), or 1/0. Python's truth of "false" or "0" as a string is True, so each is parsed.
+_LABELS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _kto_label(value, problems: Problems) -> None:
+    """A KTO label: true keeps the answer as one to learn; false (an answer to avoid) or anything unreadable is
+    left out, since SFT would learn it as good."""
+    if isinstance(value, bool):
+        label = value
+    elif type(value) is int or isinstance(value, str):
+        label = _LABELS.get(str(value).strip().lower())
+    else:
+        label = None
+    if label is None:
+        problems.error(
+            "label",
+            f"label {short(value)} is not a KTO label: write true or false (or 1 or 0); a label column that is "
+            "not KTO's must be removed or renamed",
+            "bad_label",
+        )
+    elif not label:
+        problems.error(
+            "label",
+            f"label {short(value)} (KTO: an answer to avoid) would be trained as a good answer: left out. "
+            "The workbench has no KTO trainer; pair answers into prompt/chosen/rejected for DPO",
+            "kto_label",
+        )
 
 
 # Chat-template control tokens written as text; inside content they forge turns the tokenizer then treats as real.

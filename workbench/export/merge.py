@@ -6,7 +6,7 @@ a standalone model. The safetensors export stops there; the GGUF export converts
 
 Every export is written into a temporary folder beside OUT and renamed into place, so a half-written export
 never appears under the requested name, and ``overwrite`` only ever replaces a folder an export wrote: never
-the run itself, a folder that holds it, or another run.
+the run itself, a folder that holds it, another run, or the run's base model.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from workbench.errors import WorkbenchError
 from workbench.export.gguf_export import QUANTS, Quant, write_gguf
 from workbench.hardware import Precision, choose_precision
 from workbench.inference.bench import ModelBench
-from workbench.models import load_model
+from workbench.models import DEFAULT_MODEL, default_model_dir, load_model
 from workbench.training.config import find_run_config
 from workbench.workspace.runs import CONFIG_FILE, MODEL_DIR, adapter_base_name, adapter_dir, is_full_run
 
@@ -49,8 +49,9 @@ def check_target(run_dir: str | Path, out_dir: str | Path, overwrite: bool) -> N
     """Refuse an OUT whose replacement would destroy something, before any work is done.
 
     ``overwrite`` deletes OUT first, so OUT must not be the run, hold the run (its parent, the runs folder) or
-    be inside it, must not be or hold another run, and must be a folder an export wrote: one with the export
-    marker, or a standalone model folder (config.json + safetensors) from before the marker existed.
+    be inside it, must not be or hold another run or the run's base model, and must be a folder an export wrote
+    (one with the export marker). A model folder without the marker is not taken for an export: a base model,
+    the default model's converted copy or a full run's ``model/`` look just like one.
     """
     run, out = Path(run_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
     if out == run or run.is_relative_to(out):
@@ -69,12 +70,33 @@ def check_target(run_dir: str | Path, out_dir: str | Path, overwrite: bool) -> N
     if runs:
         what = "is a run folder" if runs[0] == out else f"holds run folders ({runs[0].name})"
         raise WorkbenchError(f"{out_dir} {what}; overwrite replaces only an earlier export: choose another folder")
-    earlier_model = (out / "config.json").is_file() and any(out.glob("*.safetensors"))
-    if not (out / EXPORT_MARKER).is_file() and not earlier_model:
+    base = next((b for b in _base_folders(run_dir) if b.is_relative_to(out)), None)
+    if base is not None:
+        raise WorkbenchError(
+            f"{out_dir} {'is' if base == out else 'holds'} the base model of the run being exported ({base.name}): "
+            "the run needs it; choose another folder for the export"
+        )
+    if not (out / EXPORT_MARKER).is_file():
         raise WorkbenchError(
             f"{out_dir} was not written by `workbench export` (no {EXPORT_MARKER}); overwrite replaces only an "
             "earlier export: choose another folder or empty it yourself"
         )
+
+
+def _base_folders(run_dir: str | Path) -> list[Path]:
+    """The local folders the run's base model is loaded from (its config's model, its adapter's base)."""
+    config = find_run_config(run_dir)
+    names = [config.model] if config is not None else []
+    try:
+        names.append(adapter_base_name(run_dir))
+    except WorkbenchError:
+        pass  # a full run has no adapter; a broken one fails with its own message when loaded
+    folders = []
+    for name in names:
+        path = default_model_dir() if name in (DEFAULT_MODEL, "", None) else Path(name).expanduser()
+        if path.exists():
+            folders.append(path.resolve())
+    return folders
 
 
 @contextmanager

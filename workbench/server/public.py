@@ -26,12 +26,23 @@ class Caps:
     max_prompt_chars: int | None  # a whole chat conversation or compare prompt; the model reads every token of it
     generations: int  # answers generated at once, across chat, compare and evaluate; more only share the same cores
     queue_size: int | None  # requests waiting beyond that; more are told the server is full instead of piling up
+    runs_waiting: int  # trainings waiting in the run queue, everyone's together; more are refused with a sentence
+    runs_waiting_per_owner: int  # trainings one visitor or learner may have waiting besides the one training
     gpu_seconds: int | None = None  # the longest ZeroGPU call (duration) one request may ask for; None: no cap
 
 
-# CPU Space (free CPU Basic: 2 vCPU shared by every visitor): 30 steps of the 135M model take minutes there.
+# CPU Space (free CPU Basic: 2 vCPU shared by every visitor): 30 steps of the 135M model take minutes there, one
+# run at a time, so the eighth run waiting starts only after seven others have run.
 PUBLIC_CAPS = Caps(
-    max_steps=30, max_rows=500, max_upload_mb=5, max_length=256, max_prompt_chars=8000, generations=2, queue_size=64
+    max_steps=30,
+    max_rows=500,
+    max_upload_mb=5,
+    max_length=256,
+    max_prompt_chars=8000,
+    generations=2,
+    queue_size=64,
+    runs_waiting=8,
+    runs_waiting_per_owner=1,
 )
 # ZeroGPU Space: the work runs on a lent GPU slice, billed to each visitor's daily quota of a few minutes. One
 # call may take at most 2 minutes (a 200-step LoRA run of the 135M model at max_length 512 fits in it); more
@@ -44,6 +55,8 @@ ZEROGPU_CAPS = Caps(
     max_prompt_chars=8000,
     generations=4,
     queue_size=64,
+    runs_waiting=16,
+    runs_waiting_per_owner=1,
     gpu_seconds=120,
 )
 LOCAL_CAPS = Caps(
@@ -54,6 +67,8 @@ LOCAL_CAPS = Caps(
     max_prompt_chars=None,
     generations=4,
     queue_size=None,
+    runs_waiting=64,  # a workshop room: one waiting run per learner, for a large room
+    runs_waiting_per_owner=1,
 )
 
 RUNS_NOTICE = (

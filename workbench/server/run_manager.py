@@ -6,28 +6,36 @@ stop flag: the training itself runs in a ``@spaces.GPU`` call on ZeroGPU (the st
 this process elsewhere. The state lives here (module level, shared by all sessions), not in a session, so closing or
 reloading the page neither stops nor forgets a run. Each run belongs to an *owner* (a learner, or an
 anonymous browser outside workshop mode): only its owner, or the teacher, can see it live, stop or cancel it.
+The queue is capped in total and per owner (``public.caps()``), and kept in a file (:meth:`RunManager.restore`),
+so runs still waiting when the server stops are marked dropped in their folders when it starts again.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import threading
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from workbench.atomic import atomic_write_text
 from workbench.errors import WorkbenchError
 from workbench.inference.threads import start_compute_thread
-from workbench.server import zerogpu
+from workbench.server import public, zerogpu
 from workbench.training import TrainConfig
+from workbench.workspace.runs import DROPPED, STATUS_FILE, mark_dropped, run_status
 
 Status = Literal["idle", "queued", "running", "completed", "stopped", "failed", "cancelled"]
 FALLBACK_RUN_SECONDS = 60.0  # a run whose estimate failed still takes a turn; counted as a short one in the waits
 HISTORY = 500  # finished runs remembered for the teacher's view (the run folders keep everything else)
+QUEUE_FILE = ".queue.json"  # in the runs folder: the runs waiting or starting, for the next server start to see
+DROPPED_WHY = "dropped from the queue when the server restarted: start it again"
 
 
 def concurrent_runs() -> int:
@@ -84,6 +92,11 @@ class _Job:
     # The submitting request's context (Gradio's current request among it): on ZeroGPU, spaces.GPU reads the
     # visitor's quota token from it, also when the run starts later from the queue's own thread.
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
+    config_yaml: str | None = None  # a new run's config, kept in the queue file; None for a resume
+
+    def saved(self) -> dict[str, Any]:
+        """What the queue file keeps of this job: enough to say, after a restart, that it never ran."""
+        return {"run_dir": self.state.run_dir, "status": self.state.status, "config": self.config_yaml}
 
 
 class RunManager:
@@ -107,6 +120,7 @@ class RunManager:
         self._running: list[_Job] = []
         self._latest: dict[str, _Job] = {}  # each owner's most recent run, whatever its status
         self._history: list[_Job] = []
+        self._queue_file: Path | None = None  # set by restore(); None: the queue lives in memory only
 
     @property
     def concurrency(self) -> int:
@@ -123,7 +137,8 @@ class RunManager:
             return False, str(exc)
         run_dir = Path(config.output_dir) / config.name
         with self._lock:
-            if run_dir.exists() and any(run_dir.iterdir()) and not config.overwrite or self._live(str(run_dir)):
+            taken = run_dir.exists() and any(run_dir.iterdir()) and run_status(run_dir).status != DROPPED
+            if taken and not config.overwrite or self._live(str(run_dir)):
                 return False, f"a run named {config.name} already exists: pick another name"
             state = RunState(
                 status="queued",
@@ -136,7 +151,11 @@ class RunManager:
             )
             state.log.append(f"queued {config.name}: {config.method} + {config.adaptation}")
             return self._enqueue(
-                _Job(state, lambda on_event, stop: self._train(config, on_event=on_event, stop=stop, dataset=dataset))
+                _Job(
+                    state,
+                    lambda on_event, stop: self._train(config, on_event=on_event, stop=stop, dataset=dataset),
+                    config_yaml=config.to_yaml(),
+                )
             )
 
     def submit_resume(
@@ -168,6 +187,7 @@ class RunManager:
                 return "nothing of yours is waiting"
             self._queue.remove(job)
             self._finish(job, "cancelled", "")
+            self._save()
             return f"cancelled {job.state.name}: it left the queue"
 
     def stop(self, owner: str) -> str:
@@ -188,6 +208,7 @@ class RunManager:
             if queued is not None:
                 self._queue.remove(queued)
                 self._finish(queued, "cancelled", "")
+                self._save()
                 return f"cancelled {queued.state.name}"
             job = next((j for j in self._running if j.state.run_dir == str(run_dir)), None)
         return self._request_stop(job) if job is not None else f"{Path(run_dir).name} is not training"
@@ -198,6 +219,7 @@ class RunManager:
             for job in self._queue:
                 self._finish(job, "cancelled", "")
             self._queue.clear()
+            self._save()
             running = list(self._running)
         for job in running:
             self._request_stop(job)
@@ -242,18 +264,66 @@ class RunManager:
             return last.state.copy() if last else RunState()
         return self.snapshot(owner)
 
+    # -- a server start ---------------------------------------------------------------------------------------
+    def restore(self, queue_file: str | Path) -> list[str]:
+        """Keep this queue in ``queue_file`` from now on; first mark the runs an earlier server left in it as
+        dropped (they never started, or never reached their folder), and return their folders.
+
+        They are not started again: a run's data may have been a visitor's upload held in memory, and on ZeroGPU
+        its GPU time is billed to the visitor who pressed Start, who is gone. A run that had started has its own
+        status.json, which reads "interrupted" once its process is gone (the Runs tab offers Resume).
+        """
+        queue_file = Path(queue_file)
+        try:
+            left = json.loads(queue_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            left = []
+        dropped = []
+        for entry in left if isinstance(left, list) else []:
+            try:
+                run_dir, config_yaml, status = Path(entry["run_dir"]), entry["config"], entry["status"]
+            except (KeyError, TypeError):
+                continue  # a hand-edited or foreign file: nothing to say about it
+            if config_yaml is None:  # a resume: it ran if it left the queue (its status.json then says so)
+                never_ran = status == "queued" and run_dir.is_dir()
+            else:  # a new run: it ran if it reached its folder
+                never_ran = not (run_dir / STATUS_FILE).is_file()
+            if never_ran:
+                with suppress(OSError):  # a full or read-only disk must not stop the server from starting
+                    mark_dropped(run_dir, config_yaml, DROPPED_WHY)
+                    dropped.append(str(run_dir))
+        with self._lock:
+            self._queue_file = queue_file
+            self._save()
+        return dropped
+
     # -- inside -------------------------------------------------------------------------------------------
+    def _save(self) -> None:
+        """Write the live jobs to the queue file (lock held). A failed write (a full disk) costs only the notice
+        after a restart, so the queue goes on without it."""
+        if self._queue_file is None:
+            return
+        with suppress(OSError):
+            atomic_write_text(self._queue_file, json.dumps([j.saved() for j in self._running + self._queue]) + "\n")
+
     def _live(self, run_dir: str) -> bool:
         return any(j.state.run_dir == run_dir for j in self._running + self._queue)
 
     def _enqueue(self, job: _Job) -> tuple[bool, str]:
         """Called with the lock held."""
-        owner = job.state.owner
-        if any(j.state.owner == owner for j in self._queue):
-            return False, "you already have a run waiting in the queue: cancel it first, or wait for it to start"
+        owner, caps = job.state.owner, public.caps()
+        if sum(j.state.owner == owner for j in self._queue) >= caps.runs_waiting_per_owner:
+            runs = "a run" if caps.runs_waiting_per_owner == 1 else f"{caps.runs_waiting_per_owner} runs"
+            return False, f"you already have {runs} waiting in the queue: cancel it first, or wait for it to start"
+        if len(self._queue) >= caps.runs_waiting:
+            return False, (
+                f"the training queue is full ({caps.runs_waiting} runs waiting, the most this server takes): "
+                "try again when some have started"
+            )
         self._queue.append(job)
         self._latest[owner] = job
         self._dispatch()
+        self._save()
         if job.state.status == "running":
             return True, f"started {job.state.name}"
         self._fill_waits()
@@ -343,6 +413,7 @@ class RunManager:
             self._running.remove(job)
             self._finish(job, status, error)
             self._dispatch()
+            self._save()
 
 
 def waiting_text(state: RunState) -> str:

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import platform
+import re
 from pathlib import Path
 from typing import Any
 
 from workbench.atomic import atomic_write_text
 from workbench.workspace.runs import ADAPTER_DIR, CARD_FILE, MODEL_DIR
+
+# An absolute path (POSIX, ~, or a Windows drive) where a card shows a value: after a space, a quote, a backtick,
+# a bracket or "=", up to the next such character.
+_LOCAL_PATH = re.compile(r"""(?<![^\s`'"(\[=])(?:~|[A-Za-z]:)?[/\\]+(?=[^\s/\\])[^\s`'"()\[\]|,;]*""")
+
+
+def portable(text: str) -> str:
+    """``text`` with each absolute local path cut to its last part: a card is read on other machines (and on the
+    Hub), where this machine's folders mean nothing and its user and folder names are nobody's business.
+
+    Example:
+        >>> portable("Data: `/home/ana/work/reviews.jsonl`")
+        'Data: `reviews.jsonl`'
+    """
+    return _LOCAL_PATH.sub(lambda found: re.split(r"[/\\]+", found.group().rstrip("/\\"))[-1], text)
+
+
+def _run_path(run_dir: Path) -> str:
+    """The run folder as a reader types it: as given when relative, else ``<runs folder>/<run>``."""
+    return str(run_dir if not run_dir.is_absolute() else Path(run_dir.parent.name, run_dir.name))
 
 
 def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
@@ -20,14 +41,15 @@ def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
     estimate = info.get("estimate", {})
     measured = info.get("measured", {})
     weights = MODEL_DIR if config.adaptation == "full" else ADAPTER_DIR
+    weights_path = f"{_run_path(run_dir)}/{weights}"
     quant = f", quantization={config.base_quantization()!r}" if config.base_quantization() else ""
     if config.adaptation == "full":
-        how = f"```python\nimport workbench\nlm = workbench.load_model({str(run_dir / MODEL_DIR)!r})\n```"
+        how = f"```python\nimport workbench\nlm = workbench.load_model({weights_path!r})\n```"
     else:
         how = (
             "```python\nimport workbench\nfrom peft import PeftModel\n\n"
             f"lm = workbench.load_model({config.model!r}{quant})\n"
-            f"model = PeftModel.from_pretrained(lm.model, {str(run_dir / ADAPTER_DIR)!r})\n"
+            f"model = PeftModel.from_pretrained(lm.model, {weights_path!r})\n"
             'print(workbench.chat(model, lm.tokenizer, "Hello!"))\n```'
         )
     hyper = "\n".join(f"| {k} | {v} |" for k, v in config.to_dict().items())
@@ -72,10 +94,10 @@ def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
 
 {how}
 
-Continue training from the last checkpoint with `workbench train --resume {run_dir}`.
+Continue training from the last checkpoint with `workbench train --resume {_run_path(run_dir)}`.
 """
     path = run_dir / CARD_FILE
-    atomic_write_text(path, text)
+    atomic_write_text(path, portable(text))
     return path
 
 

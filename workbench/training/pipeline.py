@@ -8,20 +8,19 @@ config and step count in plan.py, and the run folder's layout in runs.py.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import shutil
 import threading
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from workbench.atomic import atomic_write_text, staged_dir
+from workbench.atomic import atomic_write_text, is_disk_full, staged_dir
 from workbench.data.formats import record_kind
 from workbench.data.masking import LossSettings, loss_settings
 from workbench.data.stats import length_stats
@@ -122,7 +121,7 @@ def train(
         if is_main_process() and not read_metrics(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
         elif is_main_process():
-            write_status(run_dir, "failed", error=str(exc)[:500] or type(exc).__name__)
+            _record_failure(run_dir, exc)
         raise
 
 
@@ -146,8 +145,15 @@ def resume(run_dir: str | Path, on_event: OnEvent | None = None, stop: threading
         return _run(config, run_dir, checkpoint, on_event, stop, None, None)
     except BaseException as exc:
         if is_main_process():
-            write_status(run_dir, "failed", error=str(exc)[:500] or type(exc).__name__)
+            _record_failure(run_dir, exc)
         raise
+
+
+def _record_failure(run_dir: Path, exc: BaseException) -> None:
+    """status.json says failed, and why. On a full disk this small write can fail too: the error the user needs
+    is the one being raised, not this one, so the status then stays as it was."""
+    with suppress(OSError):
+        write_status(run_dir, "failed", error=str(exc)[:500] or type(exc).__name__)
 
 
 def _run(
@@ -503,8 +509,8 @@ def _disk_full_advice(run_dir: Path, writing: str):
     """A full disk (ENOSPC) becomes a sentence: what could not be written, and how to go on from what is intact."""
     try:
         yield
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
+    except Exception as exc:
+        if not is_disk_full(exc):
             raise
         raise WorkbenchError(
             f"the disk is full: {writing} could not be written in {run_dir}. Free some space, then continue with "

@@ -42,6 +42,9 @@ CARD_FILE = "README.md"
 EVAL_DIR = "eval"
 STATUS_FILE = "status.json"
 
+# The status of a run a server had queued when it restarted: it never started, so its name is free again.
+DROPPED = "dropped"
+
 # "interrupted": the file says running, but the process that wrote it is gone (a crash, kill -9, an app restart).
 # The one rule for a run's name (a folder name): letters, digits, '.', '_', '-', starting with a letter or digit.
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -49,7 +52,7 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 RESERVED_NAMES = frozenset({"arena", "shared", "votes", "uploads", "visitors"})
 RunKind = Literal["adapter", "full"]
 
-RunStatusName = Literal["running", "completed", "stopped", "failed", "interrupted", "unknown"]
+RunStatusName = Literal["running", "completed", "stopped", "failed", "interrupted", "dropped", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -380,10 +383,13 @@ def claim_run_dir(run_dir: Path, overwrite: bool, data_hash: str = "") -> None:
         f"run folder {run_dir} already exists: pick another name (--set name=...), continue it with "
         f"`workbench train --resume {run_dir}`, or set overwrite: true"
     )
+    status = run_status(run_dir).status if run_dir.is_dir() else None
     if overwrite and run_dir.exists():
-        if run_status(run_dir).status == "running":
+        if status == "running":
             raise WorkbenchError(f"run {run_dir.name} is training right now (status.json): overwrite refused")
         shutil.rmtree(run_dir)
+    elif status == DROPPED:
+        shutil.rmtree(run_dir, ignore_errors=True)
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         run_dir.mkdir()
@@ -403,6 +409,17 @@ def claim_run_dir(run_dir: Path, overwrite: bool, data_hash: str = "") -> None:
     except FileExistsError:
         raise taken from None
     write_status(run_dir, "running", step=0, data_hash=data_hash)
+
+
+def mark_dropped(run_dir: Path, config_yaml: str | None, why: str) -> None:
+    """Record in ``run_dir`` that a queued run never started: a new folder with its config and ``why`` (so the
+    Runs tab lists it), or, for a queued resume, the run's own status."""
+    if config_yaml is None:
+        write_status(run_dir, "interrupted", error=why)
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_config(run_dir, config_yaml)
+    write_status(run_dir, DROPPED, error=why)
 
 
 def _not_a_folder(run_dir: Path) -> WorkbenchError:
