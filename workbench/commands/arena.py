@@ -56,7 +56,7 @@ def register(subparsers) -> None:
     verbs = parser.add_subparsers(dest="arena_command", required=True, metavar="ACTION")
     board = verbs.add_parser("leaderboard", help="Bradley-Terry ratings with bootstrap intervals, best first")
     board.add_argument(
-        "votes_file", nargs="?", metavar="VOTES_FILE", help="a votes.jsonl; default: runs/arena/votes.jsonl"
+        "votes_file", nargs="?", metavar="VOTES_FILE", help="a votes.jsonl; default: runs/.votes/votes.jsonl"
     )
     board.add_argument("--json", action="store_true", help="print JSON: ratings, intervals, votes, win-rate matrix")
     board.add_argument("--rounds", type=int, default=200, help="bootstrap rounds for the intervals")

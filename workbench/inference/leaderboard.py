@@ -7,7 +7,7 @@ half a win to each side, as FastChat's arena counts ties. Ratings are shown on t
 (1000 + 400 log10 p, geometric mean 1000), so 100 points mean about 64% expected wins.
 
 Example:
-    >>> board = leaderboard(read_votes("runs/arena"))
+    >>> board = leaderboard(read_votes("runs/.votes"))
     >>> print(board.table())
 """
 
