@@ -143,7 +143,7 @@ def test_a_torn_or_foreign_queue_file_does_not_stop_the_server(tmp_path, manager
     from workbench.server.run_manager import QUEUE_FILE
 
     queue_file = tmp_path / QUEUE_FILE
-    for text in ('[{"run_dir": "x", "sta', '{"not": "a list"}', '[1, {"run_dir": 2}]'):
+    for text in ('[{"run_dir": "x", "sta', '{"not": "a list"}', '[1, {"run_dir": 2}, {"run_dir": "y", "config": 3}]'):
         queue_file.write_text(text)
         assert managers().restore(queue_file) == []
     assert json.loads(queue_file.read_text()) == []
@@ -160,7 +160,8 @@ def test_the_queue_has_a_cap_per_owner_and_in_total(tmp_path, managers, monkeypa
     assert all(ok for ok, _ in answers[:cap]), answers
     assert answers[cap] == (
         False,
-        f"the training queue is full ({cap} runs waiting, the most this server takes): try again when some have started",
+        f"the training queue is full ({cap} runs waiting, the most this server takes): "
+        "try again when some have started",
     )
     assert manager.submit(queue_config(tmp_path, "again"), owner="owner-1") == (
         False,

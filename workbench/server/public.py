@@ -31,8 +31,8 @@ class Caps:
     gpu_seconds: int | None = None  # the longest ZeroGPU call (duration) one request may ask for; None: no cap
 
 
-# CPU Space (free CPU Basic: 2 vCPU shared by every visitor): 30 steps of the 135M model take minutes there, one
-# run at a time, so the eighth run waiting starts only after seven others have run.
+# CPU Space (free CPU Basic: 2 vCPU shared by every visitor): 30 steps of the 135M model take minutes there, and
+# runs train one at a time, so the last of eight waiting runs starts after all the others have trained.
 PUBLIC_CAPS = Caps(
     max_steps=30,
     max_rows=500,

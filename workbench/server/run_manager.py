@@ -284,6 +284,8 @@ class RunManager:
                 run_dir, config_yaml, status = Path(entry["run_dir"]), entry["config"], entry["status"]
             except (KeyError, TypeError):
                 continue  # a hand-edited or foreign file: nothing to say about it
+            if not isinstance(config_yaml, (str, type(None))):
+                continue
             if config_yaml is None:  # a resume: it ran if it left the queue (its status.json then says so)
                 never_ran = status == "queued" and run_dir.is_dir()
             else:  # a new run: it ran if it reached its folder
