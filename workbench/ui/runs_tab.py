@@ -61,7 +61,13 @@ def run_status(path: Path, live: set[str]) -> str:
     if str(path) in live:
         return "training or queued"
     status = runs.run_status(path).status
-    return {"completed": "finished", "unknown": "finished", "running": "running elsewhere"}.get(status, status)
+    shown = {
+        "completed": "finished",
+        "unknown": "finished",
+        "running": "running elsewhere",
+        "dropped": "dropped from the queue when the server restarted",
+    }
+    return shown.get(status, status)
 
 
 def visible_run(request: gr.Request | None, who: Identity | None, name: str | None) -> Path:
