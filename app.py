@@ -25,6 +25,7 @@ from workbench.ui.chat_tab import build_chat_tab
 from workbench.ui.data_tab import build_data_tab
 from workbench.ui.evaluate_tab import build_evaluate_tab
 from workbench.ui.export_tab import build_export_tab
+from workbench.ui.gate import GuardedBlocks
 from workbench.ui.i18n import localize, translations
 from workbench.ui.identity import build_identity_bar
 from workbench.ui.method_tab import build_method_tab
@@ -35,7 +36,7 @@ from workbench.workspace.learners import runs_root, workshop_enabled
 
 
 def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
-    with gr.Blocks(title="Fine-tuning Workbench") as app:
+    with GuardedBlocks(title="Fine-tuning Workbench") as app:  # numbers checked, refusals logged in one line
         gr.Markdown(
             "# Fine-tuning Workbench\nSee a real model change its behaviour in minutes, on your own CPU: "
             "look at the data, train, compare the answers, evaluate."

@@ -1,0 +1,87 @@
+"""What a hostile visitor sends that the app must shrug off (issue #33): numbers that are not numbers, refusals
+that would grow the server's log, dot-files through the file route, a Space in workshop mode, a flood of wrong
+teacher passwords, floods of votes and downloads. Each test drives the app as a script would, on loopback."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from app_server import serve
+from test_security import get, kind, ordinary, post
+
+
+@pytest.fixture(scope="module")
+def site(tiny_model_dir, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("abuse-runs")
+    with serve(tiny_model_dir, runs) as app:
+        yield app, runs
+
+
+def call(app, endpoint: str, data: list) -> tuple[str, object]:
+    """POST ``data`` as raw JSON (NaN and Infinity written as Python's json writes them), then read the event
+    stream: ("complete", its data) or ("error", the message the visitor reads: None for a traceback)."""
+    status, body = post(app, f"/gradio_api/call{endpoint}", {"data": data})
+    assert status == 200, body
+    _, events = get(app, f"/gradio_api/call{endpoint}/{json.loads(body)['event_id']}")
+    last = [line for line in events.splitlines() if line.startswith(("event:", "data:"))][-2:]
+    event, data = last[0].removeprefix("event:").strip(), json.loads(last[1].removeprefix("data:"))
+    return (event, data.get("error") if isinstance(data, dict) else data) if event == "error" else (event, data)
+
+
+# ---- numbers that are not numbers -------------------------------------------------------------------------
+
+
+def numeric_inputs(app) -> dict[str, list[int]]:
+    """Endpoint -> positions of its number inputs, from Gradio's own API info (tabs added later are swept too)."""
+    from gradio_client import Client
+
+    info = Client(app.local_url, verbose=False).view_api(return_format="dict", print_info=False)
+    found = {}
+    for name, endpoint in info["named_endpoints"].items():
+        picks = [i for i, p in enumerate(endpoint["parameters"]) if kind(p) in ("number", "integer")]
+        if picks:
+            found[name] = (endpoint["parameters"], picks)
+    return found
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), "12", None, True])
+def test_every_number_input_refuses_what_is_not_a_finite_number_with_a_sentence(site, bad):
+    app, runs = site
+    endpoints = numeric_inputs(app)
+    assert {"/estimate", "/start", "/respond", "/arena", "/load_data", "/evaluate"} <= set(endpoints), endpoints
+    for name, (parameters, picks) in endpoints.items():
+        for position in picks:
+            data = [bad if i == position else ordinary(p) for i, p in enumerate(parameters)]
+            event, message = call(app, name, data)
+            label = parameters[position]["label"]
+            label = label["key"] if isinstance(label, dict) else label  # a translated label: its English key
+            assert event == "error", (name, label, event, message)
+            assert isinstance(message, str) and f"{label} must be a finite number" in message, (name, message)
+    assert not [p for p in runs.iterdir() if not p.name.startswith(".")], "nothing may have started"
+
+
+def test_a_refusal_writes_one_log_line_and_a_bug_keeps_its_traceback(site, caplog, capfd, monkeypatch):
+    app, _ = site
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING, logger="workbench.refused"):
+        event, message = call(app, "/load_data", ["sentiment_json", float("nan")])
+        assert event == "error" and "max_length must be a finite number from 32 to 2048" in message
+        event, _ = call(app, "/load_data", ["sentiment_json", 4096])  # Gradio's own bound check, a gr.Error
+        assert event == "error"
+    refusals = [r.getMessage() for r in caplog.records if r.name == "workbench.refused"]
+    assert refusals == [
+        "refused load_data: max_length must be a finite number from 32 to 2048 (got nan)",
+        "refused load_data: Value 4096 is greater than maximum value 2048.",
+    ]
+    assert "Traceback" not in capfd.readouterr().err
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug in a handler")
+
+    monkeypatch.setattr("workbench.ui.data_tab.load_data", bug)
+    event, message = call(app, "/load_data", ["sentiment_json", 256])
+    assert (event, message) == ("error", None), "a bug's text is not shown to the visitor"
+    err = capfd.readouterr().err
+    assert "Traceback" in err and "RuntimeError: a bug in a handler" in err
