@@ -60,18 +60,22 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
 def launch_options() -> dict:
     """What launch() needs beyond the defaults: the interface's Korean (where the browser asks for it); the run
     folders may be served (not in workshop mode, where each learner's files go out as copies; never the arena's
-    votes, which hold every visitor's conversations); uploads and request bodies are capped in public mode;
-    logins where the teacher set them."""
+    votes, which hold every visitor's conversations, nor a dot-file); uploads and request bodies are capped in
+    public mode; logins where the teacher set them."""
     options: dict = {"blocked_paths": [str(default_votes_folder().resolve())], "i18n": translations()}
+    middleware = []
     if not workshop_enabled():
         options["allowed_paths"] = [str(runs_root().resolve())]
+        middleware.append(request_limits.hidden_files_middleware(options["allowed_paths"]))
     logins = os.environ.get("WORKBENCH_AUTH")
     if logins:  # "ana:pw1,ben:pw2": Gradio's own login page; each user name becomes a learner
         options["auth"] = [tuple(pair.split(":", 1)) for pair in logins.split(",") if ":" in pair]
     limit = public.caps().max_upload_mb
     if limit is not None:
         options["max_file_size"] = f"{limit:g}mb"
-        options["app_kwargs"] = {"middleware": [request_limits.middleware()]}  # every API call's body, too
+        middleware.append(request_limits.middleware())  # every API call's body, too
+    if middleware:
+        options["app_kwargs"] = {"middleware": middleware}
     return options
 
 

@@ -85,3 +85,31 @@ def test_a_refusal_writes_one_log_line_and_a_bug_keeps_its_traceback(site, caplo
     assert (event, message) == ("error", None), "a bug's text is not shown to the visitor"
     err = capfd.readouterr().err
     assert "Traceback" in err and "RuntimeError: a bug in a handler" in err
+
+
+# ---- the file route never serves a dot-file ------------------------------------------------------------------
+
+
+def test_the_file_route_serves_no_dot_file_however_it_is_spelled(site):
+    app, runs = site
+    (runs / "demo").mkdir(exist_ok=True)
+    (runs / "demo" / "config.yaml").write_text("name: demo\n")
+    (runs / "demo" / ".learner.json").write_text('{"token_hash": "x"}')
+    (runs / "demo" / ".uploads").mkdir(exist_ok=True)
+    (runs / "demo" / ".uploads" / "mine.jsonl").write_text("{}\n")
+    (runs / "demo" / "visible.json").symlink_to(runs / ".browser-secret")
+    secret = (runs / ".browser-secret").read_text()
+    assert get(app, f"/gradio_api/file={runs}/demo/config.yaml") == (200, "name: demo\n"), "runs stay downloadable"
+    for path in (
+        f"{runs}/.browser-secret",
+        f"{runs}/%2ebrowser-secret",
+        f"{runs}/demo/../.browser-secret",
+        f"{runs}/demo/.learner.json",
+        f"{runs}/demo/.uploads/mine.jsonl",
+        f"{runs}/demo/visible.json",
+        f"{runs}//.browser-secret",
+    ):
+        for prefix in ("/gradio_api/file=", "/file="):
+            status, body = get(app, prefix + path)
+            assert status in (403, 404), (prefix + path, status)
+            assert secret not in body and "token_hash" not in body, path
