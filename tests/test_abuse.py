@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 
+import gradio as gr
 import pytest
 from app_server import serve
 from test_security import get, kind, ordinary, post
@@ -113,3 +114,39 @@ def test_the_file_route_serves_no_dot_file_however_it_is_spelled(site):
             status, body = get(app, prefix + path)
             assert status in (403, 404), (prefix + path, status)
             assert secret not in body and "token_hash" not in body, path
+
+
+# ---- a Space in workshop mode ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client_id", [None, "client-id"], ids=["no-hf-oauth", "hf-oauth-without-the-extra"])
+def test_a_space_in_workshop_mode_starts_and_learners_join_by_name(tiny_model_dir, tmp_path, monkeypatch, client_id):
+    """A Space (SPACE_ID) whose owner set WORKBENCH_WORKSHOP=1: without `hf_oauth: true` in its front matter the
+    Hub sets no OAUTH_CLIENT_ID, and without gradio[oauth] Gradio cannot build a page with a login button; either
+    way the page starts without one and learners type their names (it failed to start)."""
+    from gradio_client import Client
+
+    from workbench.server import public
+
+    monkeypatch.setattr(public, "find_spec", lambda module: None)  # gradio[oauth] not installed
+    env = {"SPACE_ID": "someone/workbench", "WORKBENCH_WORKSHOP": "1"} | (
+        {"OAUTH_CLIENT_ID": client_id} if client_id else {}
+    )
+    with serve(tiny_model_dir, tmp_path, **env) as app:
+        assert not [b for b in app.blocks.values() if isinstance(b, gr.LoginButton)]
+        _, greeting = Client(app.local_url, verbose=False).predict("ana", {}, api_name="/sign_in")
+        assert greeting.startswith("Signed in as ana"), greeting
+
+
+def test_the_login_button_needs_hf_oauth_and_the_extra(monkeypatch):
+    """Gradio attaches its OAuth routes when the page is built, so a button without both fails the start."""
+    from workbench.server import public
+
+    monkeypatch.setenv("SPACE_ID", "someone/workbench")
+    monkeypatch.delenv("OAUTH_CLIENT_ID", raising=False)
+    monkeypatch.setattr(public, "find_spec", lambda module: object())  # as if gradio[oauth] were installed
+    assert not public.hf_login_available(), "no `hf_oauth: true`: the Hub set no OAUTH_CLIENT_ID"
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "client-id")
+    assert public.hf_login_available()
+    monkeypatch.setattr(public, "find_spec", lambda module: None if module == "authlib" else object())
+    assert not public.hf_login_available(), "hf_oauth without gradio[oauth] in the requirements"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 
 
@@ -62,6 +63,17 @@ RUNS_NOTICE = (
 
 def is_public() -> bool:
     return os.environ.get("WORKBENCH_PUBLIC", "") not in ("", "0") or bool(os.environ.get("SPACE_ID"))
+
+
+def hf_login_available() -> bool:
+    """Whether the Hugging Face login can work here: a Space whose front matter says ``hf_oauth: true`` (the Hub then
+    sets OAUTH_CLIENT_ID) with gradio's ``oauth`` extra installed. Gradio refuses to start a page with a login button
+    otherwise."""
+    return (
+        bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+        and find_spec("authlib") is not None
+        and find_spec("itsdangerous") is not None
+    )
 
 
 def on_zerogpu() -> bool:
