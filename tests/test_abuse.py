@@ -150,3 +150,53 @@ def test_the_login_button_needs_hf_oauth_and_the_extra(monkeypatch):
     assert public.hf_login_available()
     monkeypatch.setattr(public, "find_spec", lambda module: None if module == "authlib" else object())
     assert not public.hf_login_available(), "hf_oauth without gradio[oauth] in the requirements"
+
+
+# ---- a flood of wrong teacher passwords ------------------------------------------------------------------------
+
+PASSWORD = "teach-7f3a"
+
+
+def test_wrong_passwords_back_off_per_session_and_nothing_waits(monkeypatch):
+    """A wrong password puts its session in back-off: its next tries are refused at once, unread (the right
+    password too), for 1 s, then 2 s, 4 s... Nothing sleeps, so no queue slot is held: 1,000 wrong passwords
+    from 50 sessions leave another session's right password opening the view at once. (The old handler slept
+    1 s per wrong password in one of the queue's four slots: the flood locked out the teacher and the room.)"""
+    import time
+    from types import SimpleNamespace
+
+    from workbench.ui import teacher_tab
+
+    def no_sleep(seconds):
+        raise AssertionError("a handler that sleeps holds a queue slot")
+
+    clock = [1000.0]
+    monkeypatch.setenv("WORKBENCH_TEACHER_PASSWORD", PASSWORD)
+    monkeypatch.setattr(time, "sleep", no_sleep)
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(teacher_tab, "_backoff", {})
+    session = [SimpleNamespace(session_hash=f"guesser-{n}") for n in range(50)]
+    answers = [teacher_tab.unlock(f"guess-{i}", session[i % 50])[1] for i in range(1000)]
+    assert answers.count("Wrong password.") == 50, "one read per session; the rest refused while in back-off"
+    assert set(answers) == {"Wrong password.", "Too many wrong passwords: try again in 1 s."}
+    opened, message, *_ = teacher_tab.unlock(PASSWORD, SimpleNamespace(session_hash="teacher"))
+    assert opened is True and message.startswith("Teacher's view unlocked"), message
+
+    guesser = session[0]
+    assert teacher_tab.unlock(PASSWORD, guesser)[0] is False, "in back-off even the right password waits"
+    clock[0] += 1.0
+    assert teacher_tab.unlock("guess", guesser)[1] == "Wrong password.", "the back-off has ended: read again"
+    assert teacher_tab.unlock(PASSWORD, guesser)[1] == "Too many wrong passwords: try again in 2 s.", "doubled"
+    clock[0] += 2.0
+    assert teacher_tab.unlock(PASSWORD, guesser)[0] is True
+
+
+def test_through_the_app_a_guesser_backs_off_and_the_teacher_still_logs_in(tiny_model_dir, tmp_path):
+    from gradio_client import Client
+
+    with serve(tiny_model_dir, tmp_path, WORKBENCH_WORKSHOP="1", WORKBENCH_TEACHER_PASSWORD=PASSWORD) as app:
+        guesser, teacher = Client(app.local_url, verbose=False), Client(app.local_url, verbose=False)
+        answers = [guesser.predict(f"guess-{i}", api_name="/teacher_unlock")[0] for i in range(3)]
+        assert answers[0] == "Wrong password." and answers[1].startswith("Too many wrong passwords"), answers
+        assert teacher.predict(PASSWORD, api_name="/teacher_unlock")[0].startswith("Teacher's view unlocked")
+        assert teacher.predict(api_name="/teacher_view")[0]["headers"][0] == "learner"
