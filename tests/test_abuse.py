@@ -200,3 +200,73 @@ def test_through_the_app_a_guesser_backs_off_and_the_teacher_still_logs_in(tiny_
         assert answers[0] == "Wrong password." and answers[1].startswith("Too many wrong passwords"), answers
         assert teacher.predict(PASSWORD, api_name="/teacher_unlock")[0].startswith("Teacher's view unlocked")
         assert teacher.predict(api_name="/teacher_view")[0]["headers"][0] == "learner"
+
+
+# ---- a flood of votes ----------------------------------------------------------------------------------------
+
+
+def fat_votes(n: int, seed: int = 0) -> list[dict]:
+    """``n`` votes as the arena logs them: sides, choice and a long conversation each (what makes the log heavy)."""
+    from test_arena import synthetic_votes
+
+    talk = [{"role": "user", "content": "x" * 2000}, {"role": "assistant", "content": "y" * 2000}]
+    return [
+        v | {"voter": f"v{i % 50}", "conversations": {"a": talk, "b": talk}}
+        for i, v in enumerate(synthetic_votes(n, seed))
+    ]
+
+
+def test_a_vote_reads_back_only_itself_and_the_leaderboard_refits_from_counts(tmp_path, monkeypatch):
+    """With 2,000 votes logged, one more vote and the leaderboard after it parse one line of the log (they parsed
+    all of it, 8 MB here, on every vote), and the board equals a full refit of every vote."""
+    import json as json_module
+
+    from workbench.inference import votes
+    from workbench.inference.leaderboard import leaderboard
+
+    logged = fat_votes(2000)
+    (tmp_path / votes.VOTES_FILE).write_text("".join(json.dumps(v) + "\n" for v in logged))
+    log = votes.vote_log(tmp_path)
+    assert sum(log.outcomes.values()) == 2000 and log.voters["v0"] == 40
+    before = log.leaderboard().rows()
+    parsed = []
+    loads = json_module.loads
+    monkeypatch.setattr(votes.json, "loads", lambda text: parsed.append(text) or loads(text))
+    votes.record_vote(tmp_path, "Say hi", "Hi!", "Hello.", "a", "strong", "weak", voter="v0")
+    board = votes.vote_log(tmp_path).leaderboard()
+    assert len(parsed) == 1, "the new vote's line only"
+    assert board.rows() != before and sum(board.choices.values()) == 2001
+    monkeypatch.undo()
+    full = leaderboard(votes.read_votes(tmp_path))
+    assert board.rows() == full.rows() and board.choices == full.choices
+    assert board is votes.vote_log(tmp_path).leaderboard(), "no vote since: the same board, not a refit"
+
+
+def test_votes_are_capped_per_voter_with_a_sentence(tmp_path, monkeypatch):
+    import pytest
+
+    from workbench.errors import WorkbenchError
+    from workbench.inference import votes
+
+    monkeypatch.setattr(votes, "MAX_VOTES_PER_VOTER", 3)
+    for _ in range(3):
+        votes.record_vote(tmp_path, "q", "a", "b", "tie", "base", "run", voter="session-1")
+    with pytest.raises(WorkbenchError, match="you have cast 3 votes here, the most one visitor may"):
+        votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="session-1")
+    votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="session-2")  # another visitor
+    votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run")  # the CLI and notebooks name no voter
+    monkeypatch.setattr(votes, "_logs", {})  # a restarted server counts from the log itself
+    with pytest.raises(WorkbenchError, match="the most one visitor may"):
+        votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="session-1")
+    assert len(votes.read_votes(tmp_path)) == 5 and len(votes.read_pairs(tmp_path)) == 2
+
+
+def test_a_reset_log_is_read_again_from_its_start(tmp_path):
+    from workbench.inference import votes
+
+    votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="v")
+    assert votes.vote_log(tmp_path).voters["v"] == 1
+    (tmp_path / votes.VOTES_FILE).unlink()  # the teacher's Reset deletes the learners' folders
+    assert not votes.vote_log(tmp_path).voters
+    votes.record_vote(tmp_path, "q", "a", "b", "b", "run", "base", voter="v")
+    assert votes.vote_log(tmp_path).voters["v"] == 1 and votes.vote_log(tmp_path).leaderboard().sides == ["base", "run"]
