@@ -270,3 +270,71 @@ def test_a_reset_log_is_read_again_from_its_start(tmp_path):
     assert not votes.vote_log(tmp_path).voters
     votes.record_vote(tmp_path, "q", "a", "b", "b", "run", "base", voter="v")
     assert votes.vote_log(tmp_path).voters["v"] == 1 and votes.vote_log(tmp_path).leaderboard().sides == ["base", "run"]
+
+
+# ---- a flood of downloads ------------------------------------------------------------------------------------
+
+
+def finished_run(folder, name: str = "r"):
+    run = folder / name
+    for path, text in {
+        "config.yaml": "name: r\n",
+        "metrics.jsonl": '{"loss": 1.0}\n',
+        "adapter/adapter_model.safetensors": "w" * 100_000,
+        "checkpoints/checkpoint-2/optimizer.pt": "o" * 100_000,
+        ".learner.json": "{}",
+    }.items():
+        (run / path).parent.mkdir(parents=True, exist_ok=True)
+        (run / path).write_text(text)
+    return run
+
+
+def test_a_hundred_downloads_of_a_run_leave_one_copy_and_a_new_version_replaces_it(tmp_path):
+    import os
+    import zipfile
+
+    from workbench.server.downloads import DownloadCache
+
+    cache = DownloadCache(tmp_path / "cache", max_bytes=10**9)
+    run = finished_run(tmp_path / "runs")
+    first = cache.run_download(run)
+    assert [p.name for p in first] == ["r.zip", "config.yaml", "metrics.jsonl"]
+    with zipfile.ZipFile(first[0]) as zf:
+        assert sorted(zf.namelist()) == ["r/adapter/adapter_model.safetensors", "r/config.yaml", "r/metrics.jsonl"]
+    assert all(cache.run_download(run) == first for _ in range(99))
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+    (run / "metrics.jsonl").write_text('{"loss": 1.0}\n{"loss": 0.5}\n')  # the run went on: a new version
+    os.utime(run / "metrics.jsonl", ns=(0, 10**18))
+    second = cache.run_download(run)
+    assert second != first and not first[0].exists() and len(list((tmp_path / "cache").iterdir())) == 1
+    assert (second[2]).read_text().count("loss") == 2
+
+    other = finished_run(tmp_path / "runs", "other")
+    cache.max_bytes = cache.size() + 1  # room for one run's download only: the least recently used goes
+    cache.run_download(other)
+    assert not second[0].exists() and len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_downloads_through_gradio_are_served_from_the_cache_not_copied(tmp_path, monkeypatch):
+    """Gradio copies a returned file into its cache folder unless it is there already: the cache lives there, so
+    100 downloads of one run through a File output leave one zip of it on disk, in all."""
+    import gradio as gr
+    from gradio_client import Client
+
+    from workbench.server.downloads import DownloadCache
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    cache = DownloadCache()
+    run = finished_run(tmp_path / "runs")
+    with gr.Blocks() as demo:
+        button, files = gr.Button(), gr.File(file_count="multiple")
+        button.click(lambda: [str(p) for p in cache.run_download(run)], outputs=files, api_name="download")
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    try:
+        client = Client(demo.local_url, verbose=False, download_files=False)
+        served = {client.predict(api_name="/download")[0]["path"] for _ in range(100)}
+    finally:
+        demo.close()
+    assert len(served) == 1 and str(tmp_path / "gradio") in served.pop()
+    assert len(list((tmp_path / "gradio").rglob("r.zip"))) == 1
