@@ -25,6 +25,7 @@ from workbench.ui.chat_tab import build_chat_tab
 from workbench.ui.data_tab import build_data_tab
 from workbench.ui.evaluate_tab import build_evaluate_tab
 from workbench.ui.export_tab import build_export_tab
+from workbench.ui.gate import GuardedBlocks
 from workbench.ui.i18n import localize, translations
 from workbench.ui.identity import build_identity_bar
 from workbench.ui.method_tab import build_method_tab
@@ -35,7 +36,7 @@ from workbench.workspace.learners import is_public, runs_root, single_user, vote
 
 
 def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
-    with gr.Blocks(title="Fine-tuning Workbench") as app:
+    with GuardedBlocks(title="Fine-tuning Workbench") as app:  # numbers checked, refusals logged in one line
         gr.Markdown(
             "# Fine-tuning Workbench\nSee a real model change its behaviour in minutes, on your own CPU: "
             "look at the data, train, compare the answers, evaluate."
@@ -59,18 +60,22 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
 def launch_options() -> dict:
     """What launch() needs beyond the defaults: the interface's Korean (where the browser asks for it); the run
     folders may be served on one person's own server only (in workshop and public mode each person's files go out
-    as copies; never the votes, which hold the conversations); uploads and request bodies are capped in public
-    mode; logins where the teacher set them."""
+    as copies; never the votes, which hold the conversations, nor a dot-file); uploads and request bodies are capped
+    in public mode; logins where the teacher set them."""
     options: dict = {"blocked_paths": [str(votes_dir(single_user()).resolve())], "i18n": translations()}
+    middleware = []
     if not workshop_enabled() and not is_public():
         options["allowed_paths"] = [str(runs_root().resolve())]
+        middleware.append(request_limits.hidden_files_middleware(options["allowed_paths"]))
     logins = os.environ.get("WORKBENCH_AUTH")
     if logins:  # "ana:pw1,ben:pw2": Gradio's own login page; each user name becomes a learner
         options["auth"] = [tuple(pair.split(":", 1)) for pair in logins.split(",") if ":" in pair]
     limit = public.caps().max_upload_mb
     if limit is not None:
         options["max_file_size"] = f"{limit:g}mb"
-        options["app_kwargs"] = {"middleware": [request_limits.middleware()]}  # every API call's body, too
+        middleware.append(request_limits.middleware())  # every API call's body, too
+    if middleware:
+        options["app_kwargs"] = {"middleware": middleware}
     return options
 
 

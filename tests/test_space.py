@@ -189,7 +189,7 @@ def test_the_runs_tab_says_a_space_loses_its_runs_and_downloads_each_as_one_zip(
     import gradio as gr
 
     from app import build_app
-    from workbench.ui.runs_tab import run_files
+    from workbench.server.downloads import run_download
 
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("SPACE_ID", "someone/workbench")
@@ -203,7 +203,7 @@ def test_the_runs_tab_says_a_space_loses_its_runs_and_downloads_each_as_one_zip(
     for name in ("config.yaml", "adapter/adapter_config.json", "checkpoints/checkpoint-2/x.bin"):
         (run / name).parent.mkdir(parents=True, exist_ok=True)
         (run / name).write_text("{}")
-    files = run_files(str(run))
+    files = run_download(str(run))
     with zipfile.ZipFile(files[0]) as zf:
         assert sorted(zf.namelist()) == ["r/adapter/adapter_config.json", "r/config.yaml"]
     assert [Path(f).name for f in files[1:]] == ["config.yaml"]

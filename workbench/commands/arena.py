@@ -16,14 +16,13 @@ def default_votes_file() -> Path:
 
 def run_leaderboard(args) -> int:
     from workbench.errors import WorkbenchError
-    from workbench.inference.leaderboard import leaderboard
-    from workbench.inference.votes import read_jsonl
+    from workbench.inference.votes import VoteLog
 
     path = Path(args.votes_file) if args.votes_file else default_votes_file()
     if not path.is_file():
         raise WorkbenchError(f"no votes log at {path}: vote in the app's Arena tab, or name a votes.jsonl")
     try:
-        board = leaderboard(read_jsonl(path), rounds=args.rounds, seed=args.seed)
+        board = VoteLog(path).leaderboard(rounds=args.rounds, seed=args.seed)  # counted line by line, never held whole
     except ValueError as exc:
         raise WorkbenchError(f"{path}: {exc}") from None
     if args.json:

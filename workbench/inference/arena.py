@@ -180,7 +180,9 @@ class ArenaChat:
             return "this turn has its vote: send another message (or Regenerate) to vote again"
         return None
 
-    def vote(self, choice: Choice, folder: str | Path, base: str | None = None) -> dict | None:
+    def vote(
+        self, choice: Choice, folder: str | Path, base: str | None = None, voter: str | None = None
+    ) -> dict | None:
         """Record a vote on the last turn into ``folder`` (votes log and, for a or b, a preference row); reveal blind names.
 
         Returns the preference row written, or None for a tie or "both bad".
@@ -202,6 +204,7 @@ class ArenaChat:
             turn.settings,
             prompt_b=self.conversation(1, n),
             session=self.session,
+            voter=voter,
             details={
                 "mode": "blind" if self.blind and not self.revealed else "named",
                 "turn": n,

@@ -13,7 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +55,9 @@ class Leaderboard:
 
     def heatmap(self):
         """The win-rate matrix as a matplotlib figure (rows: the side, columns: its opponent)."""
-        from matplotlib.figure import Figure  # not pyplot: a server draws one per vote, pyplot would keep them all
+        # Imported here: matplotlib is slow to import and only a drawn board needs it. Not pyplot: a server draws
+        # many boards, pyplot would keep them all.
+        from matplotlib.figure import Figure  # noqa: PLC0415
 
         n = len(self.sides)
         fig = Figure(figsize=(1.6 + 0.9 * n, 1.2 + 0.8 * n))
@@ -72,45 +75,38 @@ class Leaderboard:
         return fig
 
 
-def _outcomes(votes: Sequence[dict]) -> tuple[list[str], np.ndarray, np.ndarray, dict[str, int]]:
-    """Side names, (a index, b index) per usable vote, A's score per vote (1, 0 or 0.5), counts per choice."""
-    choices: dict[str, int] = {}
-    pairs, scores = [], []
-    names: dict[str, int] = {}
-    for vote in votes:
-        sides, choice = vote.get("sides"), vote.get("choice")
-        if not isinstance(sides, dict) or choice not in ("a", "b", "tie", "both_bad"):
-            continue
-        a, b = sides.get("a"), sides.get("b")
-        if not (isinstance(a, str) and isinstance(b, str)) or a == b:
-            continue
-        choices[choice] = choices.get(choice, 0) + 1
-        pairs.append((names.setdefault(a, len(names)), names.setdefault(b, len(names))))
-        scores.append({"a": 1.0, "b": 0.0}.get(choice, 0.5))
-    return list(names), np.array(pairs, dtype=int).reshape(-1, 2), np.array(scores, dtype=float), choices
+Outcome = tuple[str, str, str]  # (side A, side B, choice)
 
 
-def _counts(
-    n: int, pairs: np.ndarray, scores: np.ndarray, weights: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """wins[i, j]: i's score against j; games[i, j]: their votes (both symmetric in games)."""
-    w = np.ones(len(pairs)) if weights is None else weights
-    wins = np.zeros((n, n))
-    np.add.at(wins, (pairs[:, 0], pairs[:, 1]), w * scores)
-    np.add.at(wins, (pairs[:, 1], pairs[:, 0]), w * (1 - scores))
-    return wins, wins + wins.T
+def outcome(vote: dict) -> Outcome | None:
+    """What a vote says to the leaderboard, or None for one it cannot use (malformed, or a side against itself)."""
+    sides, choice = vote.get("sides"), vote.get("choice")
+    if not isinstance(sides, dict) or choice not in ("a", "b", "tie", "both_bad"):
+        return None
+    a, b = sides.get("a"), sides.get("b")
+    if not (isinstance(a, str) and isinstance(b, str)) or a == b:
+        return None
+    return a, b, choice
+
+
+def count_outcomes(votes: Iterable[dict]) -> Counter[Outcome]:
+    """How many votes said each (side A, side B, choice), in the order first seen."""
+    return Counter(o for o in map(outcome, votes) if o is not None)
 
 
 def fit_bradley_terry(wins: np.ndarray, iterations: int = 500, tol: float = 1e-9) -> np.ndarray:
-    """Strengths p (geometric mean 1) from a matrix of wins[i, j] (ties already split), by MM iterations."""
-    n = len(wins)
+    """Strengths p (geometric mean 1) from a matrix of wins[i, j] (ties already split), by MM iterations.
+
+    ``wins`` may hold a stack of matrices (shape ``(..., n, n)``): they are fitted together, one p each.
+    """
+    n = wins.shape[-1]
     wins = wins + PRIOR_TIES / 2 * (1 - np.eye(n))
-    games = wins + wins.T
-    total = wins.sum(axis=1)
-    p = np.ones(n)
+    games = wins + np.swapaxes(wins, -1, -2)
+    total = wins.sum(axis=-1)
+    p = np.ones(wins.shape[:-1])
     for _ in range(iterations):
-        updated = total / (games / (p[:, None] + p[None, :])).sum(axis=1)
-        updated /= np.exp(np.log(updated).mean())
+        updated = total / (games / (p[..., :, None] + p[..., None, :])).sum(axis=-1)
+        updated /= np.exp(np.log(updated).mean(axis=-1, keepdims=True))
         done = np.abs(updated - p).max() < tol
         p = updated
         if done:
@@ -118,42 +114,59 @@ def fit_bradley_terry(wins: np.ndarray, iterations: int = 500, tol: float = 1e-9
     return p
 
 
-def leaderboard(votes: Sequence[dict], rounds: int = 200, seed: int = 0) -> Leaderboard:
+def leaderboard(votes: Iterable[dict], rounds: int = 200, seed: int = 0) -> Leaderboard:
     """Fit Bradley-Terry on the votes and bootstrap them ``rounds`` times (votes drawn with replacement).
 
     Raises ValueError when no vote names two different sides.
     """
-    names, pairs, scores, choices = _outcomes(votes)
-    if not names:
+    return leaderboard_from_counts(count_outcomes(votes), rounds, seed)
+
+
+def leaderboard_from_counts(counts: Mapping[Outcome, int], rounds: int = 200, seed: int = 0) -> Leaderboard:
+    """The leaderboard of votes given as counts per outcome (``count_outcomes``, or a log's running tally).
+
+    Its cost depends on the number of sides, not of votes: drawing N votes with replacement from K kinds of
+    outcome is one multinomial draw of K counts, so each bootstrap round is a draw and a fit, all rounds at once.
+    """
+    kinds = [(k, n) for k, n in counts.items() if n > 0]
+    if not kinds:
         raise ValueError("no votes between two different sides yet")
+    names: dict[str, int] = {}
+    for (a, b, _), _n in kinds:
+        names.setdefault(a, len(names))
+        names.setdefault(b, len(names))
     n = len(names)
-    wins, games = _counts(n, pairs, scores)
+    # One matrix per kind of outcome: A's score in wins[a, b], B's in wins[b, a] (a tie or "both bad" half each).
+    per_vote = np.zeros((len(kinds), n, n))
+    for k, ((a, b, choice), _n) in enumerate(kinds):
+        score = {"a": 1.0, "b": 0.0}.get(choice, 0.5)
+        per_vote[k, names[a], names[b]] += score
+        per_vote[k, names[b], names[a]] += 1 - score
+    number = np.array([c for _, c in kinds], dtype=float)
+    wins = np.einsum("k,kij->ij", number, per_vote)
+    games = wins + wins.T
     ratings = _elo(fit_bradley_terry(wins))
-    rng = np.random.default_rng(seed)
-    samples = np.array(
-        [
-            _elo(
-                fit_bradley_terry(
-                    _counts(
-                        n, pairs, scores, np.bincount(rng.integers(0, len(pairs), len(pairs)), minlength=len(pairs))
-                    )[0]
-                )
-            )
-            for _ in range(rounds)
-        ]
-    ).reshape(-1, n)
-    low, high = np.percentile(samples, [2.5, 97.5], axis=0) if rounds else (ratings, ratings)
+    if rounds:
+        draws = np.random.default_rng(seed).multinomial(int(number.sum()), number / number.sum(), size=rounds)
+        samples = _elo(fit_bradley_terry(np.einsum("rk,kij->rij", draws.astype(float), per_vote)))
+        low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+    else:
+        low, high = ratings, ratings
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(games > 0, wins / games, np.nan)
     order = np.argsort(-ratings, kind="stable")
+    side_names = list(names)
+    choices: Counter[str] = Counter()
+    for (_, _, choice), count in kinds:
+        choices[choice] += count
     return Leaderboard(
-        sides=[names[i] for i in order],
+        sides=[side_names[i] for i in order],
         ratings=[float(ratings[i]) for i in order],
         low=[float(low[i]) for i in order],
         high=[float(high[i]) for i in order],
         votes=[int(games[i].sum()) for i in order],
         win_rate=rate[np.ix_(order, order)],
-        choices=choices,
+        choices=dict(choices),
     )
 
 

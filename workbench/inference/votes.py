@@ -20,7 +20,9 @@ the chosen answer was written; the rejected answer replies to the same last user
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,20 +30,100 @@ from filelock import FileLock
 
 from workbench.errors import WorkbenchError
 from workbench.inference.generation import GenerationSettings, Message, as_messages
+from workbench.inference.leaderboard import Leaderboard, Outcome, leaderboard_from_counts, outcome
+from workbench.workspace.runs import append_jsonl
 
 Choice = Literal["a", "b", "tie", "both_bad"]
 CHOICES: tuple[Choice, ...] = ("a", "b", "tie", "both_bad")
 VOTES_FILE = "votes.jsonl"
 PAIRS_FILE = "preferences.jsonl"
+# Votes one voter may cast into one log: far more than a person votes in a session, and it bounds what one
+# visitor adds to a log every other visitor's leaderboard reads.
+MAX_VOTES_PER_VOTER = 200
 
 
-def _append(path: Path, row: dict) -> None:
-    from workbench.workspace.runs import append_jsonl  # one line, written whole and fsynced, cut back on a failed write
-
-    # Several app sessions vote at once: the lock keeps their lines whole and in order.
+def _lock(path: Path) -> FileLock:
+    """Several app sessions (or processes) vote at once: the lock keeps their lines whole and in order."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        append_jsonl(path, row)
+    return FileLock(str(path) + ".lock")
+
+
+class VoteLog:
+    """A votes log read as it grows: each :meth:`tally` reads only the lines appended since the last one, so a
+    vote costs the same after 5 votes or 5,000, and the leaderboard is refitted only when votes were added.
+
+    Get one with :func:`vote_log` (one per file in a process). A line still being written is read next time; a log
+    replaced or cut (a room reset) is read again from its start.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._start(None)
+
+    def _start(self, identity: tuple[int, int] | None) -> None:
+        self._identity, self._offset, self._board = identity, 0, None
+        self.outcomes: Counter[Outcome] = Counter()  # (side A, side B, choice) -> votes, what the leaderboard fits
+        self.voters: Counter[str] = Counter()  # voter -> votes cast
+
+    def tally(self) -> VoteLog:
+        """Read what was appended since the last call; returns the log, its counts up to date."""
+        with self._lock:
+            try:
+                stat = self.path.stat()
+            except FileNotFoundError:
+                self._start(None)
+                return self
+            if (stat.st_dev, stat.st_ino) != self._identity or stat.st_size < self._offset:
+                self._start((stat.st_dev, stat.st_ino))
+            if stat.st_size > self._offset:
+                with self.path.open("rb") as f:
+                    f.seek(self._offset)
+                    for line in f:
+                        if not line.endswith(b"\n"):
+                            break
+                        self._offset += len(line)
+                        self._count(line)
+            return self
+
+    def _count(self, line: bytes) -> None:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(row, dict):
+            return
+        if isinstance(row.get("voter"), str):
+            self.voters[row["voter"]] += 1
+        if (kind := outcome(row)) is not None:
+            self.outcomes[kind] += 1
+
+    def leaderboard(self, rounds: int = 200, seed: int = 0) -> Leaderboard:
+        """The log's leaderboard, fitted again only when votes were added (ValueError while it has none)."""
+        self.tally()
+        with self._lock:
+            key = (self._identity, self._offset, rounds, seed)
+            if self._board is None or self._board[0] != key:
+                self._board = (key, leaderboard_from_counts(self.outcomes, rounds, seed))
+            return self._board[1]
+
+
+_logs_lock = threading.Lock()
+_logs: dict[Path, VoteLog] = {}
+
+
+def vote_log(folder: str | Path) -> VoteLog:
+    """The :class:`VoteLog` of ``folder/votes.jsonl``, up to date (one per file in this process).
+
+    Example:
+        >>> vote_log("runs/arena").leaderboard().table()
+    """
+    path = (Path(folder) / VOTES_FILE).resolve()
+    with _logs_lock:
+        if path not in _logs:
+            _logs[path] = VoteLog(path)
+        log = _logs[path]
+    return log.tally()
 
 
 def preference_pair(
@@ -86,13 +168,16 @@ def record_vote(
     *,
     prompt_b: list[Message] | None = None,
     session: str | None = None,
+    voter: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> dict | None:
     """Append a vote to ``folder/votes.jsonl``; for "a" or "b" also append the pair to ``preferences.jsonl``.
 
     ``prompt`` is what A answered (a string or the chat history); ``prompt_b`` what B answered when it
     differs (a multi-turn chat where each side saw its own answers). ``details`` go into the log record.
-    Returns the pair written, or None for a tie or "both bad".
+    ``voter`` (a visitor's session or a learner) may cast at most ``MAX_VOTES_PER_VOTER`` votes into one
+    folder; one more is refused with a sentence. Appending reads nothing back: a vote costs the same however
+    long the log. Returns the pair written, or None for a tie or "both bad".
 
     Example:
         >>> record_vote("votes", "Name a color.", "Blue.", "Colors are...", "a", "sft-run", "base")
@@ -115,10 +200,19 @@ def record_vote(
         },
         "settings": settings_dict,
     }
-    _append(folder / VOTES_FILE, record | (details or {}))
+    if voter is not None:
+        record["voter"] = voter
+    with _lock(folder / VOTES_FILE):  # the count and the append together: two tabs cannot both pass the cap
+        if voter is not None and vote_log(folder).voters[voter] >= MAX_VOTES_PER_VOTER:
+            raise WorkbenchError(
+                f"you have cast {MAX_VOTES_PER_VOTER} votes here, the most one visitor may: the leaderboard is "
+                "shared, so each visitor's say in it is bounded"
+            )
+        append_jsonl(folder / VOTES_FILE, record | (details or {}))  # one line, whole and fsynced
     pair = preference_pair(messages_a, answer_a, messages_b, answer_b, choice, model_a, model_b, settings_dict, now)
     if pair is not None:
-        _append(folder / PAIRS_FILE, pair)
+        with _lock(folder / PAIRS_FILE):
+            append_jsonl(folder / PAIRS_FILE, pair)
     return pair
 
 
@@ -150,7 +244,7 @@ def read_pairs(folder: str | Path) -> list[dict]:
 
 def pairs_dataset(folder: str | Path):
     """The preference pairs as a ``datasets.Dataset`` ready for DPOTrainer."""
-    from datasets import load_dataset
+    from datasets import load_dataset  # noqa: PLC0415  (slow to import; only a DPO run reads the pairs)
 
     path = Path(folder) / PAIRS_FILE
     if not read_pairs(folder):

@@ -10,11 +10,16 @@ server: they pick a sample or upload.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import zipfile
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 
+from workbench.errors import WorkbenchError
 from workbench.workspace.learners import is_public
+from workbench.workspace.runs import CHECKPOINTS_DIR
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,17 @@ RUNS_NOTICE = (
 )
 
 
+def hf_login_available() -> bool:
+    """Whether the Hugging Face login can work here: a Space whose front matter says ``hf_oauth: true`` (the Hub then
+    sets OAUTH_CLIENT_ID) with gradio's ``oauth`` extra installed. Gradio refuses to start a page with a login button
+    otherwise."""
+    return (
+        bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+        and find_spec("authlib") is not None
+        and find_spec("itsdangerous") is not None
+    )
+
+
 def on_zerogpu() -> bool:
     """Whether this is ZeroGPU hardware: the Space sets SPACES_ZERO_GPU, which the `spaces` package reads too."""
     return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
@@ -94,34 +110,41 @@ def runs_notice() -> str:
     return RUNS_NOTICE if os.environ.get("SPACE_ID") else ""
 
 
-def run_archive(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """A zip of one run folder in ``out_dir`` (for a download button), without its intermediate checkpoints.
+def archive_members(run_dir: str | Path) -> list[Path]:
+    """The files a run's download holds, sorted: all but its checkpoints, hidden files and links.
 
     Checkpoints only serve a resume on this server and are most of the bytes; hidden files (stop requests,
-    name claims) are the server's own. Text is compressed, weights are stored as they are: they barely
-    compress, and deflating a few hundred MB would keep a busy server's CPU for seconds.
+    name claims) are the server's own.
+    """
+    run_dir = Path(run_dir)
+    members = []
+    for path in sorted(run_dir.rglob("*")):
+        inside = path.relative_to(run_dir)
+        if (
+            path.is_file()
+            and not path.is_symlink()
+            and inside.parts[0] != CHECKPOINTS_DIR
+            and not any(part.startswith(".") for part in inside.parts)
+        ):
+            members.append(path)
+    return members
+
+
+def run_archive(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """A zip of one run folder in ``out_dir`` (for a download button): its :func:`archive_members`.
+
+    Text is compressed, weights are stored as they are: they barely compress, and deflating a few hundred MB
+    would keep a busy server's CPU for seconds.
 
     Example:
         >>> run_archive("runs/sft-json", tempfile.mkdtemp())  # .../sft-json.zip
     """
-    import zipfile
-
-    from workbench.workspace.runs import CHECKPOINTS_DIR
-
     run_dir = Path(run_dir)
     target = Path(out_dir) / f"{run_dir.name}.zip"
     with zipfile.ZipFile(target, "w") as archive:
-        for path in sorted(run_dir.rglob("*")):
-            inside = path.relative_to(run_dir)
-            if (
-                not path.is_file()
-                or path.is_symlink()
-                or inside.parts[0] == CHECKPOINTS_DIR
-                or any(part.startswith(".") for part in inside.parts)
-            ):
-                continue
+        for path in archive_members(run_dir):
             packed = zipfile.ZIP_DEFLATED if path.suffix in _TEXT_SUFFIXES else zipfile.ZIP_STORED
-            archive.write(path, str(Path(run_dir.name) / inside), compress_type=packed)
+            archive.write(path, str(Path(run_dir.name) / path.relative_to(run_dir)), compress_type=packed)
     return target
 
 
@@ -141,8 +164,6 @@ def describe() -> str:
 
 def check_prompt(texts: list[str]) -> None:
     """Refuse a prompt (or a conversation) over the length cap, before the model spends minutes reading it."""
-    from workbench.errors import WorkbenchError
-
     limit = caps().max_prompt_chars
     size = sum(len(t) for t in texts)
     if limit is not None and size > limit:
@@ -154,8 +175,6 @@ def check_prompt(texts: list[str]) -> None:
 
 def apply_caps(config):
     """The TrainConfig with the caps in force: in public mode every run ends within ``max_steps``."""
-    import dataclasses
-
     c = caps()
     changes = {"max_length": min(config.max_length, c.max_length)}
     if c.max_steps is not None:

@@ -22,8 +22,7 @@ from workbench.inference.answers import MAX_SCALE, Side
 from workbench.inference.arena import LETTERS, MAX_MESSAGE_CHARS, MAX_SIDES, MAX_SYSTEM_CHARS, ArenaChat, blind_pair
 from workbench.inference.bench import BASE
 from workbench.inference.generation import GenerationSettings
-from workbench.inference.leaderboard import leaderboard
-from workbench.inference.votes import VOTES_FILE, read_votes
+from workbench.inference.votes import vote_log
 from workbench.server import public
 from workbench.server.zerogpu import GpuArena
 from workbench.ui.chat_text import shown
@@ -36,7 +35,7 @@ NAMED, BLIND = "Named sides", "Blind pair"
 VOTES = {"A is better": "a", "B is better": "b", "Tie": "tie", "Both are bad": "both_bad"}
 MAX_SESSION_ROWS = 1000  # preference rows a visitor can download; older ones stay in the server's log
 
-_boards: dict[tuple[str, float, int], tuple] = {}
+_boards: dict[Path, tuple] = {}  # votes log -> (its leaderboard, the view drawn from it)
 
 
 def answering(identity: Identity) -> dict[str, Path]:
@@ -197,7 +196,8 @@ def vote(
     if chat is None:
         raise gr.Error("Send a message and let both sides answer before voting.")
     try:
-        pair = chat.vote(VOTES[label], votes_dir(current(who, request)), base=model_name)
+        identity = current(who, request)
+        pair = chat.vote(VOTES[label], votes_dir(identity), base=model_name, voter=identity.owner)
     except WorkbenchError as exc:
         raise gr.Error(str(exc)) from exc
     rows = [*(rows or []), pair][-MAX_SESSION_ROWS:] if pair else list(rows or [])
@@ -219,25 +219,26 @@ def download(rows: list[dict] | None):
 
 
 def leaderboard_view(request: gr.Request | None, who: Identity | None):
-    """The leaderboard table, the win-rate heatmap and the vote counts of this page's votes log (cached per file version)."""
+    """The leaderboard table, the win-rate heatmap and the vote counts of this page's votes log (drawn again only
+    when the log's fit changed: :class:`workbench.inference.votes.VoteLog` refits only when votes were added)."""
     try:
-        path = votes_dir(current(who, request)) / VOTES_FILE
+        log = vote_log(votes_dir(current(who, request)))
+        board = log.leaderboard()
     except WorkbenchError as exc:
         return str(exc), None, ""
-    stat = path.stat() if path.is_file() else None
-    key = (str(path), stat.st_mtime if stat else 0.0, stat.st_size if stat else 0)
-    if key not in _boards:
-        try:
-            board = leaderboard(read_votes(path.parent))
-        except ValueError:
-            _boards[key] = ("No votes yet: vote in a named or blind round and the ratings appear here.", None, "")
-        else:
-            counts = ", ".join(f"{k}: {v}" for k, v in sorted(board.choices.items()))
-            total = sum(board.choices.values())
-            _boards[key] = (board.table(), board.heatmap(), f"{total} vote{'' if total == 1 else 's'} ({counts}).")
+    except ValueError:
+        return "No votes yet: vote in a named or blind round and the ratings appear here.", None, ""
+    drawn = _boards.get(log.path)
+    if drawn is None or drawn[0] is not board:
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(board.choices.items()))
+        total = sum(board.choices.values())
+        _boards[log.path] = drawn = (
+            board,
+            (board.table(), board.heatmap(), f"{total} vote{'' if total == 1 else 's'} ({counts})."),
+        )
         while len(_boards) > 64:  # one per learner's log in a room
             _boards.pop(next(iter(_boards)))
-    return _boards[key]
+    return drawn[1]
 
 
 def _vote_handler(label: str):

@@ -9,11 +9,10 @@ localStorage to someone else's name gives nothing.
 
 from __future__ import annotations
 
-import os
-
 import gradio as gr
 
 from workbench.errors import WorkbenchError
+from workbench.server import public
 from workbench.workspace.learners import (
     Identity,
     anonymous,
@@ -95,7 +94,7 @@ def build_identity_bar(app: gr.Blocks) -> gr.State:
             info="Kept in this browser: a reload keeps it. Another browser cannot take it.",
         )
         join = gr.Button("Join", scale=0)
-        if workshop and os.environ.get("SPACE_ID"):
+        if workshop and public.hf_login_available():  # elsewhere learners type their names
             gr.LoginButton(scale=0)
     # Plain text, never Markdown: the greeting holds a name the visitor typed.
     greeting = gr.Textbox(show_label=False, interactive=False, container=False, visible=workshop, elem_id="wb-greeting")

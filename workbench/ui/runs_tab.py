@@ -7,13 +7,13 @@ Every handler takes the session's identity and resolves run names inside that le
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import gradio as gr
 
 from workbench.errors import WorkbenchError
 from workbench.server import public
+from workbench.server.downloads import run_download
 from workbench.server.run_manager import MANAGER
 from workbench.training import load_run_config, read_metrics
 from workbench.ui.identity import current
@@ -32,27 +32,6 @@ COLUMNS = [
     "last train loss",
     "last eval loss",
 ]
-
-
-def run_files(run_dir: str) -> list[str]:
-    """A run's download, in a fresh temporary folder: the whole run as one zip (``public.run_archive``: no
-    checkpoints), and its top-level files (config, metrics, model card, plot) to read without unzipping.
-
-    Copies, because in workshop mode the runs folder is not served (a learner must not fetch another's run by
-    guessing its path); Gradio moves what a callback returns into its cache under a hash of the content. The
-    Runs and Train tabs both download through here.
-    """
-    import tempfile
-
-    folder = Path(run_dir)
-    if not folder.is_dir():
-        return []
-    out = Path(tempfile.mkdtemp(prefix="workbench-download-"))
-    files = [str(public.run_archive(folder, out))]
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
-            files.append(str(shutil.copy2(path, out / path.name)))
-    return files
 
 
 def run_status(path: Path, live: set[str]) -> str:
@@ -171,7 +150,7 @@ def download(request: gr.Request, who: Identity | None, name: str | None):
             raise WorkbenchError(f"{(name or '')[:60]!r} is not one of your runs")
     except WorkbenchError as exc:
         return None, f"⚠️ {exc}"
-    return run_files(str(path)), f"{name}: {run_status(path, MANAGER.live_run_dirs())}"
+    return run_download(path), f"{name}: {run_status(path, MANAGER.live_run_dirs())}"
 
 
 def delete(request: gr.Request, who: Identity | None, name: str | None) -> str:

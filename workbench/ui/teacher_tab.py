@@ -8,6 +8,7 @@ endpoints are refused to a page or script that has not given the password.
 from __future__ import annotations
 
 import hmac
+import math
 import os
 import shutil
 import threading
@@ -38,7 +39,14 @@ PRESET_FIELDS = (
 )
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 REFRESH_SECONDS = 3.0
-WRONG_PASSWORD_DELAY_S = 1.0  # slows a script guessing the password to one try a second per session
+# After a wrong password a session's next try is refused at once for this long, doubled after each further wrong
+# one (1 s, 2 s, 4 s... up to the maximum). Nothing sleeps: a waiting handler would hold one of the queue's slots,
+# and a flood of wrong passwords would then lock out the teacher and every learner.
+BACKOFF_FIRST_S, BACKOFF_MAX_S = 1.0, 60.0
+BACKOFF_TRACKED = 10_000  # sessions remembered at most; ones whose back-off has ended are forgotten first
+
+_backoff_lock = threading.Lock()
+_backoff: dict[str, tuple[int, float]] = {}  # session -> (wrong passwords in a row, monotonic time it may try again)
 
 _preset_lock = threading.Lock()
 _preset: tuple[int, dict | None] = (0, None)
@@ -159,12 +167,30 @@ def reset() -> str:
 # -- Gradio handlers: each refuses a session that has not given the password ---------------------------------
 
 
-def unlock(password: str):
+def unlock(password: str, request: gr.Request):
+    """Open the teacher's view for this session; a session in back-off is refused before its password is read."""
+    session, now = getattr(request, "session_hash", None) or "", time.monotonic()
+    with _backoff_lock:
+        wrong, until = _backoff.get(session, (0, 0.0))
+    if now < until:
+        return _locked(f"Too many wrong passwords: try again in {math.ceil(until - now)} s.")
     expected = teacher_password()
     if expected and hmac.compare_digest((password or "").encode(), expected.encode()):
+        with _backoff_lock:
+            _backoff.pop(session, None)
         return True, "Teacher's view unlocked for this browser session.", gr.update(visible=True), gr.Timer(active=True)
-    time.sleep(WRONG_PASSWORD_DELAY_S)
-    return False, "Wrong password.", gr.update(visible=False), gr.Timer(active=False)
+    with _backoff_lock:
+        if len(_backoff) >= BACKOFF_TRACKED:  # forget the sessions whose back-off has ended, else the oldest
+            ended = [key for key, (_, end) in _backoff.items() if end < now]
+            for key in ended or [next(iter(_backoff))]:
+                del _backoff[key]
+        _backoff[session] = (wrong + 1, now + min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** min(wrong, 16)))
+    return _locked("Wrong password.")
+
+
+def _locked(message: str) -> tuple:
+    """What unlock answers a session it does not open: the panel stays hidden, its timer off."""
+    return False, message, gr.update(visible=False), gr.Timer(active=False)
 
 
 def _guard(teacher: bool) -> None:
@@ -225,8 +251,14 @@ def build_teacher_tab() -> None:
                 confirm = gr.Textbox(label="Type reset to confirm", scale=1)
                 buttons["reset"] = gr.Button("Reset the room", variant="stop", scale=0)
         timer = gr.Timer(REFRESH_SECONDS, active=False)
+        # No concurrency limit: an answer takes no time (nothing sleeps), so a flood of guesses never makes the
+        # teacher's own login wait for a slot behind it.
         unlock_button.click(
-            unlock, inputs=password, outputs=[teacher, message, panel, timer], api_name="teacher_unlock"
+            unlock,
+            inputs=password,
+            outputs=[teacher, message, panel, timer],
+            api_name="teacher_unlock",
+            concurrency_limit=None,
         )
         timer.tick(view, inputs=teacher, outputs=[room, board, target], show_progress="hidden", api_name="teacher_view")
         for action, button in buttons.items():

@@ -19,6 +19,7 @@ from workbench.data import length_stats, load_data
 from workbench.errors import WorkbenchError
 from workbench.inference.answers import base_model
 from workbench.server import public
+from workbench.server.downloads import run_download
 from workbench.server.run_manager import MANAGER, RunState, waiting_text
 from workbench.training import TrainConfig, data_input
 from workbench.training.config import DEFAULT_LEARNING_RATES
@@ -26,7 +27,6 @@ from workbench.training.estimate import estimate_config
 from workbench.training.plots import draw_loss
 from workbench.ui.data_tab import UPLOAD, check_upload, sample_choices, source_path
 from workbench.ui.identity import current
-from workbench.ui.runs_tab import run_files
 from workbench.ui.teacher_tab import room_preset
 from workbench.workspace.learners import Identity, runs_root, uploads_dir
 
@@ -204,7 +204,7 @@ def poll(request: gr.Request, who: Identity | None, seen: str) -> tuple:
     if key == seen:
         return (gr.skip(),) * 9
     plot = loss_plot(state.records, state.name) if state.records else None
-    files = run_files(state.run_dir) if state.status in ("completed", "stopped") else None
+    files = run_download(state.run_dir) if state.status in ("completed", "stopped") else None
     # Only a failure is written into the message line; otherwise what start/stop said stays readable.
     error = f"⚠️ {state.error}" if state.error else gr.skip()
     return (

@@ -99,7 +99,7 @@ def run_status(run_dir: str | Path) -> RunStatus:
         return RunStatus("unknown" if has_weights else "interrupted")
     status = record.get("status", "unknown")
     pid, host = record.get("pid"), record.get("host", "")
-    if status == "running" and host == socket.gethostname() and not _alive(pid):
+    if status == "running" and host == socket.gethostname() and not process_alive(pid):
         status = "interrupted"
     return RunStatus(
         status,
@@ -151,7 +151,8 @@ def _read_status_file(path: Path) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def _alive(pid: Any) -> bool:
+def process_alive(pid: Any) -> bool:
+    """Whether a process of this host still runs ``pid``."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
