@@ -447,8 +447,9 @@ def test_chat_arena_and_training_queue_do_their_gpu_work_inside_spaces_gpu(
     *_, last = arena_tab.answer(None, you, model, "Label 1", None, arena_tab.BLIND, ["base", "zg"], *slots[2], *rest)
     blind = last[0]
     assert blind.blind and blind.turns[-1].done
+    drawn = blind.turns[-1].settings.seed  # a blind round's own seed, not the page's
     *_, last = arena_tab.regenerate(None, you, model, blind)
-    assert last[0].turns[-1].settings.seed == 1
+    assert last[0].turns[-1].settings.seed == drawn + 1
     assert [c[0] for c in calls[-4:]] == ["stream_answers"] * 4
     # A vote is the server's own business (no GPU): it lands in the server's votes folder.
     arena_tab.vote("A is better", None, you, blind, [], model)
