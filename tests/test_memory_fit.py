@@ -107,3 +107,14 @@ def test_the_chosen_settings_reach_the_trainer(tmp_path, tiny_model_dir, monkeyp
     saved = load_run_config(result.run_dir)  # a resumed run continues with the chosen layout
     assert (saved.batch_size, saved.gradient_accumulation, saved.gradient_checkpointing) == (2, 4, True)
     assert any("batch_size 2 x gradient_accumulation 4" in note for note in result.notes)
+
+
+def test_a_kto_fit_keeps_two_rows_in_a_batch():
+    """KTO estimates its KL term from the other answers in a batch: where SFT would drop to batch 1, KTO stays at 2."""
+    config = TrainConfig(data="x", method="sft", batch_size=4, gradient_checkpointing=False, memory_budget_gb=1.0)
+    peak = lambda c: 1000 + 100 * c.batch_size  # noqa: E731
+    sft = fit_to_memory(config, peak, (1100.0, "test"))
+    assert (sft.config.batch_size, sft.config.gradient_accumulation, sft.fits) == (1, 4, True)
+    kto = fit_to_memory(dataclasses.replace(config, method="kto"), peak, (1100.0, "test"))
+    assert (kto.config.batch_size, kto.config.gradient_accumulation, kto.fits) == (2, 2, False)
+    assert "may run out of memory" in kto.explain()
