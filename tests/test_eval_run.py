@@ -246,3 +246,17 @@ def test_a_json_task_needs_every_answer_to_be_an_object():
     assert json_task([*rows, {"prompt": "b", "completion": "a sentence"}]) is None
     assert json_task([{"prompt": "a", "completion": "[1, 2]"}]) is None
     assert json_task([{"text": "plain text has no answer"}]) is None
+
+
+def test_kto_data_is_evaluated_against_the_answers_marked_good(tmp_path, tiny_model_dir, make_adapter_run):
+    """A thumbs file as held-out data: the answers marked bad are no reference, so only the good ones are scored."""
+    run = make_adapter_run(tmp_path / "kto-run", tiny_model_dir, seed=1, method="kto")
+    data = tmp_path / "kto.jsonl"
+    rows = [{"prompt": f"Q{i}", "completion": "good" if i % 3 else "bad", "label": bool(i % 3)} for i in range(6)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = evaluate_run(run, data=data, settings=GenerationSettings(max_new_tokens=2, temperature=0), probe=False)
+    assert results["samples"] == 4 and {e["reference"] for e in results["examples"]} == {"good"}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows if not r["label"]))
+    with pytest.raises(WorkbenchError, match="no answers marked good"):
+        evaluate_run(run, data=bad, probe=False)

@@ -263,9 +263,13 @@ def _eval_data(
     sample = _known_sample(source)
     path = sample.eval_path if sample and str(source) == sample.name else source
     bundle = load_data(path)
-    if len(bundle.dataset) == 0:
-        raise WorkbenchError(f"no usable records in {path}:\n{bundle.report.summary()}")
-    return list(bundle.dataset), str(path), sample
+    records = list(bundle.dataset)
+    if bundle.kind == "kto":  # an answer marked bad is no reference to compare with: the good ones are
+        records = [r for r in records if r["label"]]
+    if not records:
+        what = "answers marked good (label true)" if bundle.kind == "kto" else "usable records"
+        raise WorkbenchError(f"no {what} in {path}:\n{bundle.report.summary()}")
+    return records, str(path), sample
 
 
 def _run_sides(run_dir: Path) -> tuple[list[str], SideModel, object, ModelBench | None, list[ModelBench]]:
