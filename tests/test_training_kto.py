@@ -101,3 +101,11 @@ def test_kto_data_and_batches_are_checked_before_training(tmp_path, tiny_model_d
     with pytest.raises(WorkbenchError, match="KTO needs batch_size >= 2"):
         TrainConfig(data=str(data), method="kto", batch_size=1)
     assert TrainConfig(method="kto", adaptation="qlora").resolved().learning_rate == 1e-4
+
+
+def test_the_method_helper_recommends_kto_for_thumbs():
+    from workbench.ui.method_tab import DATA_KIND, recommend
+
+    for purpose in ("Domain specialization", "Production deployment"):
+        advice = recommend("Laptop CPU (no GPU)", purpose, "Small (under 1K examples)", DATA_KIND[2])
+        assert (advice.method, advice.learning_rate) == ("kto", 1e-4)
