@@ -109,3 +109,16 @@ def test_the_method_helper_recommends_kto_for_thumbs():
     for purpose in ("Domain specialization", "Production deployment"):
         advice = recommend("Laptop CPU (no GPU)", purpose, "Small (under 1K examples)", DATA_KIND[2])
         assert (advice.method, advice.learning_rate) == ("kto", 1e-4)
+
+
+def test_kto_lengths_for_the_estimate_count_the_prompt_and_the_answer():
+    """KTOTrainer tokenizes a row into prompt_ids + completion_ids: the estimate reads those, not a guess."""
+    from datasets import Dataset
+
+    from workbench.training.estimate import token_lengths
+
+    rows = Dataset.from_dict(
+        {"prompt_ids": [[1, 2, 3, 4], [1, 2]], "completion_ids": [[5, 6], [7] * 9], "label": [True, False]}
+    )
+    assert token_lengths(rows, max_length=64) == (8.5, 11)
+    assert token_lengths(rows, max_length=8) == (8, 8)

@@ -259,14 +259,15 @@ def token_lengths(dataset, max_length: int, rows: int = 4096) -> tuple[float, in
     """(mean, longest) tokenized length of a training example; TRL has already tokenized the dataset.
 
     For preference pairs the mean is prompt + chosen (the tokens counted as trained), the longest is prompt +
-    the longer answer: TRL pads a batch's chosen and rejected answers to one length.
+    the longer answer: TRL pads a batch's chosen and rejected answers to one length. KTO rows: prompt + answer.
     """
     columns = getattr(dataset, "column_names", None) or []
     if "input_ids" in columns:
         lengths = [len(x) for x in dataset["input_ids"][:rows]]
         longest = lengths
     else:
-        answers = [c for c in ("chosen_input_ids", "chosen_ids") if c in columns]  # TRL 0.x, TRL 1.x
+        # TRL 0.x, TRL 1.x, and KTO's one answer (no rejected column: the answer is its own longer side)
+        answers = [c for c in ("chosen_input_ids", "chosen_ids", "completion_ids") if c in columns]
         if not answers:
             return max_length / 2, max_length
         chosen = [len(x) for x in dataset[answers[0]][:rows]]
