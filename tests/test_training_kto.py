@@ -122,3 +122,12 @@ def test_kto_lengths_for_the_estimate_count_the_prompt_and_the_answer():
     )
     assert token_lengths(rows, max_length=64) == (8.5, 11)
     assert token_lengths(rows, max_length=8) == (8, 8)
+
+
+def test_the_thumbs_folder_is_never_served(tmp_path, monkeypatch):
+    """Like the votes, the thumbs hold whole conversations: the app's file server refuses their folder."""
+    from app import launch_options
+
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
+    blocked = launch_options()["blocked_paths"]
+    assert str((tmp_path / ".feedback").resolve()) in blocked and str((tmp_path / ".votes").resolve()) in blocked
