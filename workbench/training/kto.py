@@ -3,8 +3,8 @@
 A thumbs up or down is all KTO needs (no pair of answers to the same prompt): each row is a prompt, one answer
 and a label. The loss pushes the good answers' likelihood up and the bad ones' down, relative to the reference
 model and to a KL estimate taken from the batch's other answers (so a batch holds at least two rows:
-config.MIN_BATCH_SIZE). With LoRA/QLoRA the reference is the same
-network with its adapter switched off, as in dpo.py. Same shape as sft.py.
+config.MIN_BATCH_SIZE). With LoRA/QLoRA the reference is the same network with its adapter switched off, as in
+dpo.py. Same shape as sft.py.
 """
 
 from __future__ import annotations
