@@ -32,7 +32,14 @@ from workbench.ui.method_tab import build_method_tab
 from workbench.ui.runs_tab import build_runs_tab
 from workbench.ui.teacher_tab import build_teacher_tab, teacher_password
 from workbench.ui.train_tab import build_train_tab
-from workbench.workspace.learners import is_public, runs_root, single_user, votes_dir, workshop_enabled
+from workbench.workspace.learners import (
+    feedback_file,
+    is_public,
+    runs_root,
+    single_user,
+    votes_dir,
+    workshop_enabled,
+)
 
 
 def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
@@ -60,9 +67,10 @@ def build_app(model_name: str = DEFAULT_MODEL) -> gr.Blocks:
 def launch_options() -> dict:
     """What launch() needs beyond the defaults: the interface's Korean (where the browser asks for it); the run
     folders may be served on one person's own server only (in workshop and public mode each person's files go out
-    as copies; never the votes, which hold the conversations, nor a dot-file); uploads and request bodies are capped
-    in public mode; logins where the teacher set them."""
-    options: dict = {"blocked_paths": [str(votes_dir(single_user()).resolve())], "i18n": translations()}
+    as copies; never the votes and Chat thumbs, which hold the conversations, nor a dot-file); uploads and request
+    bodies are capped in public mode; logins where the teacher set them."""
+    blocked = [votes_dir(single_user()), feedback_file(single_user()).parent]  # both hold conversations
+    options: dict = {"blocked_paths": [str(p.resolve()) for p in blocked], "i18n": translations()}
     middleware = []
     if not workshop_enabled() and not is_public():
         options["allowed_paths"] = [str(runs_root().resolve())]

@@ -401,12 +401,13 @@ def test_an_unusable_upload_is_refused_before_it_is_queued(app_client, tmp_path)
     [
         (
             [
-                {"prompt": "Rate it", "completion": "Great", "label": True},
+                {"prompt": "Rate it", "completion": "Great"},
+                {"prompt": "Rate it", "completion": "Fine"},
                 {"prompt": "Rate it", "completion": "Awful", "label": False},
             ],
             "kto_label",
             "error",
-            1,
+            2,
         ),
         (
             [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hey", "weight": 0}]}],

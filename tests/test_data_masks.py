@@ -36,6 +36,21 @@ PREFERENCE_SHAREGPT = {
     "rejected": {"from": "gpt", "value": "Three stars, I guess."},
 }
 PREFERENCE_TEXT = {"prompt": "Rate: fine mouse.", "chosen": " 3 stars", "rejected": " no idea"}
+KTO_MESSAGES = {  # LLaMA-Factory's KTO files: a conversation, the label on its last answer
+    "messages": [
+        {"content": "Convert 2 km to m.", "role": "user"},
+        {"content": "2000 m", "role": "assistant"},
+        {"content": "And to mi?", "role": "user"},
+        {"content": "Well, roughly a mile or so!", "role": "assistant"},
+    ],
+    "label": False,
+}
+KTO_CHAT = {
+    "prompt": [{"role": "user", "content": "Rate: bad lamp."}],
+    "completion": [{"role": "assistant", "content": '{"stars": 1}'}],
+    "label": True,
+}
+KTO_TEXT = {"prompt": "Rate: fine mouse.", "completion": " 3 stars", "label": "true"}
 
 
 @pytest.fixture
@@ -142,6 +157,27 @@ def test_dpo_preview_marks_equal_trainer_completion_mask(record, tiny_model_dir,
         assert [t.token_id for t in sequence.tokens] == ids
         assert sequence.trained_mask == mask
         assert labels[sequence.name] == (ids, [i if m else -100 for i, m in zip(ids, mask)])
+
+
+@pytest.mark.parametrize("record", [KTO_MESSAGES, KTO_CHAT, KTO_TEXT], ids=["llama-factory", "chat", "strings"])
+def test_kto_preview_marks_equal_trainer_completion_mask(record, tiny_model_dir, tokenizer, tmp_path):
+    from trl import KTOConfig, KTOTrainer
+
+    other = {"prompt": "Another prompt", "completion": "another answer", "label": False}
+    bundle = load_data([record, other] if "prompt" in record and isinstance(record["prompt"], str) else [record])
+    assert bundle.kind == "kto"
+    dataset = bundle.dataset.select([0, 0])  # KTO's KL estimate needs two rows a batch
+    config = KTOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", max_length=None)
+    trainer = KTOTrainer(model=str(tiny_model_dir), args=config, train_dataset=dataset, processing_class=tokenizer)
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    preview = preview_record(bundle, tokenizer)
+    labels = loss_labels(bundle.dataset[0], tokenizer)
+    (sequence,) = preview.sequences
+    n = int(batch["attention_mask"][0].sum())
+    ids, mask = batch["input_ids"][0][:n].tolist(), batch["completion_mask"][0][:n].bool().tolist()
+    assert [t.token_id for t in sequence.tokens] == ids and sequence.trained_mask == mask
+    assert labels["sequence"] == (ids, [i if m else -100 for i, m in zip(ids, mask)])
+    assert preview.loss == "KTO scores the answer, marked good or bad, not the prompt"
 
 
 def test_sample_files_feed_both_trainers(tiny_model_dir, train_tokenizer, tokenizer, tmp_path):

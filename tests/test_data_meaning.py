@@ -16,7 +16,7 @@ def _located(bundle) -> list[tuple[int | None, str | None, str]]:
 
 
 def test_kto_labels_as_booleans_text_or_numbers_keep_their_meaning(tmp_path):
-    """`"false"` and `0` mean an answer to avoid, as `false` does: SFT would learn it as good, so it is left out."""
+    """`"false"` and `0` mean an answer to avoid, as `false` does: the row stays, labelled False, for KTO."""
     good = [True, "true", "TRUE", "True", 1, "1"]
     bad = [False, "false", "FALSE", "False", 0, "0"]
     rows = [{"prompt": f"good {i}", "completion": "yes", "label": v} for i, v in enumerate(good)]
@@ -24,9 +24,8 @@ def test_kto_labels_as_booleans_text_or_numbers_keep_their_meaning(tmp_path):
     path = tmp_path / "kto.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     bundle = load_data(path)
-    assert bundle.dataset["prompt"] == [f"good {i}" for i in range(len(good))]
-    lines = range(len(good) + 1, len(rows) + 1)
-    assert _located(bundle) == [(line, "label", "kto_label") for line in lines]
+    assert bundle.kind == "kto" and bundle.report.ok
+    assert bundle.dataset["label"] == [True] * len(good) + [False] * len(bad)
 
 
 def test_kto_labels_from_a_spreadsheet_csv_and_unreadable_ones_are_refused_per_line(tmp_path):
@@ -41,13 +40,9 @@ def test_kto_labels_from_a_spreadsheet_csv_and_unreadable_ones_are_refused_per_l
         "Rate it,Meh,2\n"
     )
     bundle = load_data(path)
-    assert bundle.dataset["completion"] == ["Great", "Fine"]
-    assert _located(bundle) == [
-        (3, "label", "kto_label"),
-        (5, "label", "kto_label"),
-        (6, "label", "bad_label"),
-        (7, "label", "bad_label"),
-    ]
+    assert bundle.dataset["completion"] == ["Great", "Awful", "Fine", "Bad"]
+    assert bundle.dataset["label"] == [True, False, True, False]
+    assert _located(bundle) == [(6, "label", "bad_label"), (7, "label", "bad_label")]
     assert all(str(path) in str(issue) and "label" in str(issue) for issue in bundle.report.errors)
     unreadable = [i.message for i in bundle.report.errors if i.code == "bad_label"]
     assert unreadable[0].startswith("label 'maybe' is not a KTO label: write true or false"), unreadable
@@ -58,6 +53,15 @@ def test_any_other_kto_label_is_refused(label):
     bundle = load_data([{"prompt": "a", "completion": "b"}, {"prompt": "c", "completion": "d", "label": label}])
     assert bundle.dataset["prompt"] == ["a"]
     assert [(i.index, i.field, i.code) for i in bundle.report.errors] == [(1, "label", "bad_label")]
+
+
+def test_an_answer_to_avoid_in_a_file_mostly_without_labels_is_left_out():
+    """A file read as plain prompt/completion would train a false-labelled answer as good: that row is left out."""
+    rows = [{"prompt": "a", "completion": "b"}, {"prompt": "c", "completion": "d"}]
+    bundle = load_data([*rows, {"prompt": "e", "completion": "bad", "label": "false"}])
+    assert bundle.kind == "prompt_completion" and bundle.dataset["prompt"] == ["a", "c"]
+    assert [(i.index, i.field, i.code) for i in bundle.report.errors] == [(2, "label", "kto_label")]
+    assert "method: kto" in bundle.report.errors[0].message
 
 
 def test_a_key_written_twice_is_reported_on_its_line_not_kept_silently(tmp_path):

@@ -188,3 +188,75 @@ def test_the_forgetting_probe_alone_reports_what_the_full_evaluation_does(tmp_pa
     alone = evaluate_forgetting(run, limit=3)
     assert list(alone["sides"]) == ["base", "sft-run"] and len(alone["items"]) == 3
     assert alone["items"] == full["items"][:3]  # the same questions, answered the same, by both sides
+
+
+def _ticket(i: int) -> dict:
+    return {"intent": ["refund", "delivery", "other"][i % 3], "urgent": i % 2 == 0, "summary": f"ticket {i} summary"}
+
+
+def test_any_json_answers_are_scored_per_field_with_a_confusion_table(
+    tmp_path, tiny_model_dir, make_adapter_run, monkeypatch, capsys
+):
+    """`workbench eval RUN --data mine.jsonl` on answers that are JSON objects of the data's own fields (not the
+    sample's): valid JSON, exact match per field, and a confusion table per classification field in eval.md."""
+    from workbench.cli import main
+    from workbench.evaluation import evaluate
+
+    run = make_adapter_run(tmp_path / "tickets", tiny_model_dir, seed=1)
+    data = tmp_path / "tickets.jsonl"
+    rows = [{"prompt": f"Triage ticket {i}", "completion": json.dumps(_ticket(i))} for i in range(8)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def scripted(sides, use, bench, tokenizer, prompts, settings, desc, batch_size=8):
+        # The base writes prose; the tuned side answers every ticket in form, marking each one urgent.
+        tuned = [json.dumps(_ticket(i) | {"urgent": True}) for i in range(len(prompts))]
+        return {sides[0]: ["Sure! Here is the triage."] * len(prompts), sides[1]: tuned}
+
+    monkeypatch.setattr(evaluate, "_generate_answers", scripted)
+    assert main(["eval", str(run), "--data", str(data), "--no-probe"]) == 0
+    out = capsys.readouterr().out
+    results = json.loads((run / "eval" / "eval.json").read_text())
+    base, tuned = results["sides"]["base"], results["sides"]["tickets"]
+    assert {k: base[k] for k in ("valid_format", "intent_accuracy", "urgent_accuracy", "summary_accuracy")} == {
+        "valid_format": 0.0,
+        "intent_accuracy": 0.0,
+        "urgent_accuracy": 0.0,
+        "summary_accuracy": 0.0,
+    }
+    assert tuned["valid_format"] == tuned["intent_accuracy"] == tuned["summary_accuracy"] == 1.0
+    assert tuned["urgent_accuracy"] == 0.5 and "urgent_accuracy (higher is better)" in out
+    # intent and urgent are a few categories each; the free-text summary is not a classification field.
+    assert results["task"]["categories"] == {
+        "intent": ['"delivery"', '"other"', '"refund"'],
+        "urgent": ["false", "true"],
+    }
+    assert results["confusion"]["urgent"]["tickets"] == {"true": {"true": 4}, "false": {"true": 4}}
+    assert results["confusion"]["urgent"]["base"] == {"true": {"invalid": 4}, "false": {"invalid": 4}}
+    report = (run / "eval" / "eval.md").read_text()
+    assert "## Classification fields" in report and "### urgent: tickets" in report
+    assert "| false | 0 | 4 | 0 |" in report  # 4 non-urgent tickets answered urgent, none invalid
+    assert '| "refund" | 0 | 0 | 3 | 0 |' in report
+
+
+def test_a_json_task_needs_every_answer_to_be_an_object():
+    from workbench.data.samples import json_task
+
+    rows = [{"prompt": "a", "completion": json.dumps(_ticket(i))} for i in range(4)]
+    assert json_task(rows).fields == ("intent", "urgent", "summary")
+    assert json_task([*rows, {"prompt": "b", "completion": "a sentence"}]) is None
+    assert json_task([{"prompt": "a", "completion": "[1, 2]"}]) is None
+    assert json_task([{"text": "plain text has no answer"}]) is None
+
+
+def test_kto_data_is_evaluated_against_the_answers_marked_good(tmp_path, tiny_model_dir, make_adapter_run):
+    """A thumbs file as held-out data: the answers marked bad are no reference, so only the good ones are scored."""
+    run = make_adapter_run(tmp_path / "kto-run", tiny_model_dir, seed=1, method="kto")
+    data = tmp_path / "kto.jsonl"
+    rows = [{"prompt": f"Q{i}", "completion": "good" if i % 3 else "bad", "label": bool(i % 3)} for i in range(6)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = evaluate_run(run, data=data, settings=GenerationSettings(max_new_tokens=2, temperature=0), probe=False)
+    assert results["samples"] == 4 and {e["reference"] for e in results["examples"]} == {"good"}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows if not r["label"]))
+    with pytest.raises(WorkbenchError, match="no answers marked good"):
+        evaluate_run(run, data=bad, probe=False)

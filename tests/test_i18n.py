@@ -12,7 +12,16 @@ from workbench.ui.i18n import korean, static_texts
 
 # Names a person types or reads as code in either language (settings, file names), and texts made from values
 # when the page is built (the model's name, the method recommendation for the default answers, a public server's caps).
-KEPT_IN_ENGLISH = {"max_length", "LoRA r", "LoRA alpha", "DPO beta", "Top-p", "preferences.jsonl", "Modelfile"}
+KEPT_IN_ENGLISH = {
+    "max_length",
+    "LoRA r",
+    "LoRA alpha",
+    "DPO beta",
+    "Top-p",
+    "preferences.jsonl",
+    "kto.jsonl",
+    "Modelfile",
+}
 # A public server's caps (they differ by hardware) are appended to two texts, which then stay in English.
 BUILT_FROM_VALUES = re.compile(r"^(Serving \*\*|Talk to \*\*|### Recommended: )|Public mode on |At most \d+ here\.$")
 

@@ -1,5 +1,5 @@
 """Fitting a run to a memory budget (issue #23): the chosen layout's estimate is within the budget, the effective
-batch is kept, and TRL's SFTConfig/DPOConfig receive what was chosen."""
+batch is kept, and TRL's SFT/DPO/KTOConfig receive what was chosen."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def _fake_estimator(*args, **kwargs):
     return estimate
 
 
-@pytest.mark.parametrize("method", ["sft", "dpo"])
+@pytest.mark.parametrize("method", ["sft", "dpo", "kto"])
 def test_the_chosen_settings_reach_the_trainer(tmp_path, tiny_model_dir, monkeypatch, method):
     built = []
     module = pipeline.METHODS[method]
@@ -84,7 +84,7 @@ def test_the_chosen_settings_reach_the_trainer(tmp_path, tiny_model_dir, monkeyp
     monkeypatch.setattr(module, "build_trainer", lambda *a, **k: built.append(original(*a, **k)) or built[-1])
     monkeypatch.setattr(pipeline, "config_estimator", _fake_estimator)
     # sft: 1000 + 100 b <= 1075 has no solution, with checkpointing 1000 + 25 b does at b = 2 (and 3 is no divisor of 8)
-    budget_gb = (1075 if method == "sft" else 1150) / 1024
+    budget_gb = (1150 if method == "dpo" else 1075) / 1024
     config = tiny_config(
         tiny_model_dir,
         tmp_path,
@@ -95,10 +95,13 @@ def test_the_chosen_settings_reach_the_trainer(tmp_path, tiny_model_dir, monkeyp
         memory_budget_gb=budget_gb,
         save_steps=1,
     )
-    rows = pref_rows() if method == "dpo" else sft_rows()
+    kto_rows = [
+        {"prompt": r["prompt"], "completion": r["chosen"], "label": i % 2 == 0} for i, r in enumerate(pref_rows())
+    ]
+    rows = {"sft": sft_rows(), "dpo": pref_rows(), "kto": kto_rows}[method]
     result = pipeline.train(config, dataset=Dataset.from_list(rows))
     args = built[0].args
-    assert type(args).__name__ == ("DPOConfig" if method == "dpo" else "SFTConfig")
+    assert type(args).__name__ == f"{method.upper()}Config"
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps, args.gradient_checkpointing) == (
         2,
         4,
@@ -107,3 +110,14 @@ def test_the_chosen_settings_reach_the_trainer(tmp_path, tiny_model_dir, monkeyp
     saved = load_run_config(result.run_dir)  # a resumed run continues with the chosen layout
     assert (saved.batch_size, saved.gradient_accumulation, saved.gradient_checkpointing) == (2, 4, True)
     assert any("batch_size 2 x gradient_accumulation 4" in note for note in result.notes)
+
+
+def test_a_kto_fit_keeps_two_rows_in_a_batch():
+    """KTO estimates its KL term from the other answers in a batch: where SFT would drop to batch 1, KTO stays at 2."""
+    config = TrainConfig(data="x", method="sft", batch_size=4, gradient_checkpointing=False, memory_budget_gb=1.0)
+    peak = lambda c: 1000 + 100 * c.batch_size  # noqa: E731
+    sft = fit_to_memory(config, peak, (1100.0, "test"))
+    assert (sft.config.batch_size, sft.config.gradient_accumulation, sft.fits) == (1, 4, True)
+    kto = fit_to_memory(dataclasses.replace(config, method="kto"), peak, (1100.0, "test"))
+    assert (kto.config.batch_size, kto.config.gradient_accumulation, kto.fits) == (2, 2, False)
+    assert "may run out of memory" in kto.explain()

@@ -14,7 +14,7 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_training_preset_loads(path):
     config = TrainConfig.from_yaml(path).resolved()
-    assert config.method in ("sft", "dpo") and config.learning_rate > 0
+    assert config.method in ("sft", "dpo", "kto") and config.learning_rate > 0
     if config.adaptation != "full":
         assert config.lora_alpha == 2 * config.lora_r  # the guide's alpha = 2r
 

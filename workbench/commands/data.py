@@ -80,7 +80,8 @@ def register(subparsers) -> None:
         verb.add_argument(
             "--format",
             default=None,
-            help="skip detection: alpaca, messages, sharegpt, prompt_completion, text, preference, preference_sharegpt",
+            help="skip detection: alpaca, messages, sharegpt, prompt_completion, text, preference, "
+            "preference_sharegpt, preference_implicit, kto, kto_messages, kto_sharegpt",
         )
         verb.add_argument(
             "--map",

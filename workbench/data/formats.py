@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from workbench.errors import WorkbenchError
 
-Kind = Literal["conversational", "prompt_completion", "text", "preference"]
+Kind = Literal["conversational", "prompt_completion", "text", "preference", "kto"]
 Message = dict[str, str]
 
 # ShareGPT and other exports name the speakers in many ways; TRL's maybe_convert_to_chatml renames the keys
@@ -302,6 +302,65 @@ def _preference_sharegpt(record: dict, problems: Problems) -> dict | None:
     return _preference_result(prompt, chosen, rejected, problems)
 
 
+# KTO's unpaired preference label as the files people have write it: JSON booleans, text from a CSV or a
+# spreadsheet ("TRUE", "false"), or 1/0. Python's truth of "false" or "0" as a string is True, so each is parsed.
+_LABELS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def kto_label(value: Any, problems: Problems) -> bool | None:
+    """A KTO label as a bool (true: an answer to learn, false: one to avoid); None, with the problem recorded, for
+    anything else."""
+    if isinstance(value, bool):
+        return value
+    label = _LABELS.get(str(value).strip().lower()) if type(value) is int or isinstance(value, str) else None
+    if label is None:
+        problems.error(
+            "label",
+            f"label {short(value)} is not a KTO label: write true or false (or 1 or 0); a label column that is "
+            "not KTO's must be removed or renamed",
+            "bad_label",
+        )
+    return label
+
+
+def _kto(record: dict, problems: Problems) -> dict | None:
+    """TRL's unpaired preference form: a prompt, one answer, and whether the answer is good (strings or messages)."""
+    label = kto_label(record.get("label"), problems)
+    prompt, completion = record.get("prompt"), record.get("completion")
+    if not any(isinstance(v, (list, dict)) for v in (prompt, completion)):
+        prompt, completion = _string(record, "prompt", problems), _string(record, "completion", problems)
+    else:
+        if isinstance(prompt, str):  # a plain prompt is the user's turn
+            prompt = [{"role": "user", "content": prompt}] if prompt.strip() else []
+        prompt = _messages(prompt, "prompt", problems)
+        if prompt:
+            check_prompt_turns(prompt, "prompt", problems)
+        completion = _preference_side(completion, "completion", problems)
+    return None if problems.errors else {"prompt": prompt, "completion": completion, "label": label}
+
+
+def _kto_chat(name: str, keys: tuple[str, str]) -> Callable[[dict, Problems], dict | None]:
+    """A conversation and a label on its last answer (LLaMA-Factory's KTO files): the turns before it are the prompt."""
+
+    def normalize(record: dict, problems: Problems) -> dict | None:
+        label = kto_label(record.get("label"), problems)
+        messages = _messages(record.get(name), name, problems, keys)
+        if messages is None:
+            return None
+        check_turns(messages, name, problems, need_assistant=False)
+        if not problems.errors and (len(messages) < 2 or messages[-1]["role"] != "assistant"):
+            problems.error(
+                f"{name}[{len(messages) - 1}]",
+                "the label judges the last answer: the conversation must end with the assistant's turn",
+                "trailing_turn",
+            )
+        if problems.errors:
+            return None
+        return {"prompt": messages[:-1], "completion": messages[-1:], "label": label}
+
+    return normalize
+
+
 @dataclass(frozen=True)
 class Format:
     """One source format: the columns that identify it and how a record becomes the trainer's columns."""
@@ -339,6 +398,27 @@ FORMATS: dict[str, Format] = {
             "preference",
             _preference_implicit,
             "TRL's implicit prompt: chosen/rejected as whole conversations that share the prompt turns",
+        ),
+        Format(
+            "kto_sharegpt",
+            ("conversations", "label"),
+            "kto",
+            _kto_chat("conversations", ("from", "value")),
+            "ShareGPT conversations with a KTO label (true/false) on the last answer",
+        ),
+        Format(
+            "kto_messages",
+            ("messages", "label"),
+            "kto",
+            _kto_chat("messages", ("role", "content")),
+            "chat messages with a KTO label (true/false) on the last answer (LLaMA-Factory's KTO files)",
+        ),
+        Format(
+            "kto",
+            ("prompt", "completion", "label"),
+            "kto",
+            _kto,
+            "KTO: a prompt, one completion and a label (true: a good answer, false: one to avoid)",
         ),
         Format(
             "sharegpt",
@@ -404,6 +484,8 @@ def record_kind(columns: Iterable[str]) -> Kind:
     columns = set(columns)
     if {"chosen", "rejected"} <= columns:
         return "preference"
+    if {"prompt", "completion", "label"} <= columns:
+        return "kto"
     if "messages" in columns:
         return "conversational"
     if {"prompt", "completion"} <= columns:
@@ -412,7 +494,7 @@ def record_kind(columns: Iterable[str]) -> Kind:
         return "text"
     raise WorkbenchError(
         f"cannot tell what kind of data this is (columns: {', '.join(sorted(columns))}): expected messages, "
-        "prompt+completion, text, or prompt+chosen+rejected"
+        "prompt+completion, text, prompt+chosen+rejected, or prompt+completion+label"
     )
 
 
@@ -425,8 +507,9 @@ def prompt_and_reference(record: dict) -> tuple[list[Message] | str, str]:
         messages = record["messages"]
         last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
         return messages[:last], messages[last]["content"]
-    if "completion" in record:
-        return record["prompt"], record["completion"]
+    if "completion" in record:  # a KTO completion in chat form is the answer's message
+        completion = record["completion"]
+        return record["prompt"], completion if isinstance(completion, str) else completion[-1]["content"]
     if "chosen" in record:
         chosen = record["chosen"]
         return record["prompt"], chosen if isinstance(chosen, str) else chosen[-1]["content"]

@@ -1,12 +1,13 @@
 """Which tokens the loss counts: one rule, used by the trainer's configuration, the token preview and evaluation.
 
-The rule follows TRL's trainers (SFTTrainer's tokenize step and DPOTrainer's prompt/completion split, read
-from trl 1.16), and the tests compare it with the labels the real trainers produce:
+The rule follows TRL's trainers (SFTTrainer's tokenize step and DPOTrainer's and KTOTrainer's prompt/completion
+split, read from trl 1.16), and the tests compare it with the labels the real trainers produce:
 
 - conversations: the assistant's answers and their end-of-turn token (SFT with ``loss_on: answer``);
 - prompt + completion: the completion and the EOS TRL appends (the prompt is context);
 - plain text, or ``loss_on: all``: every token;
-- preference pairs: DPO scores the chosen and rejected answers, never the prompt.
+- preference pairs: DPO scores the chosen and rejected answers, never the prompt;
+- KTO rows: the one answer, marked good or bad, never the prompt.
 
 :func:`loss_settings` turns a run's data kind and ``loss_on`` into the trainer's fields; :func:`tokenize_for_training`
 applies the same settings to one record; :func:`loss_labels` gives the labels a loss is computed on.
@@ -46,7 +47,7 @@ def loss_settings(kind: str, loss_on: str, tokenizer) -> LossSettings:
     """
     if loss_on == "all" or kind == "text":
         return LossSettings(completion_only_loss=False)
-    if kind != "conversational":  # prompt + completion, and preference pairs (DPO always masks its prompt)
+    if kind != "conversational":  # prompt + completion, preference pairs and KTO rows (always without the prompt)
         return LossSettings()
     try:
         return LossSettings(assistant_only_loss=True, chat_template=training_chat_template(tokenizer))
@@ -65,7 +66,7 @@ def tokenize_for_training(
     """``[(name, text, input_ids, loss_mask)]`` for a normalized record, as SFTTrainer/DPOTrainer tokenize it.
 
     ``settings`` default to the answer-only rule for the record's kind. Preference records give two sequences
-    (chosen, rejected); the others one.
+    (chosen, rejected); the others one ("sequence").
     """
     kind = record_kind(record)
     settings = settings or loss_settings(kind, "answer", tokenizer)
@@ -92,28 +93,31 @@ def tokenize_for_training(
         ids = tokenizer(text=text)["input_ids"]
         n = common_prefix_length(prompt_ids, ids) if settings.completion_only_loss else 0
         return [("sequence", text, ids, [0] * n + [1] * (len(ids) - n))]
-    return _tokenize_preference(record, tokenizer)
+    if kind == "kto":
+        return [("sequence", *rest) for _, *rest in _tokenize_answers(record, tokenizer, ("completion",))]
+    return _tokenize_answers(record, tokenizer, ("chosen", "rejected"))
 
 
-def _tokenize_preference(record: dict, tokenizer) -> list[tuple[str, str, list[int], list[int]]]:
+def _tokenize_answers(record: dict, tokenizer, answers: tuple[str, ...]) -> list[tuple[str, str, list[int], list[int]]]:
+    """The prompt followed by each answer, the answers' tokens trained: DPOTrainer's and KTOTrainer's split."""
     prompt = record["prompt"]
     if isinstance(prompt, list):
-        # DPOTrainer renders with the tokenizer's own template (no training template: no markers needed).
+        # DPO and KTO render with the tokenizer's own template (no training template: no markers needed).
         prompt_ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)[
             "input_ids"
         ]
-        texts = {k: tokenizer.apply_chat_template(prompt + record[k], tokenize=False) for k in ("chosen", "rejected")}
+        texts = {k: tokenizer.apply_chat_template(prompt + record[k], tokenize=False) for k in answers}
         full = {
             k: list(tokenizer.apply_chat_template(prompt + record[k], tokenize=True, return_dict=True)["input_ids"])
             for k in texts
         }
     else:
         prompt_ids = tokenizer(text=prompt)["input_ids"]
-        texts = {k: prompt + _with_eos(record[k], tokenizer.eos_token) for k in ("chosen", "rejected")}
+        texts = {k: prompt + _with_eos(record[k], tokenizer.eos_token) for k in answers}
         full = {k: tokenizer(text=t)["input_ids"] for k, t in texts.items()}
-    # As in DPOTrainer: the completion starts where prompt and prompt+answer diverge, for both answers.
+    # As in the trainers: the completion starts where prompt and prompt+answer diverge (DPO: for both answers).
     n = min(common_prefix_length(prompt_ids, ids) for ids in full.values())
-    return [(k, texts[k], full[k], [0] * n + [1] * (len(full[k]) - n)) for k in ("chosen", "rejected")]
+    return [(k, texts[k], full[k], [0] * n + [1] * (len(full[k]) - n)) for k in answers]
 
 
 def loss_labels(

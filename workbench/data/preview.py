@@ -164,11 +164,12 @@ def preview_record(
         "prompt_completion": "completion only" if settings.completion_only_loss else "every token",
         "text": "every token",
         "preference": "DPO scores the chosen and rejected answers, not the prompt",
+        "kto": "KTO scores the answer, marked good or bad, not the prompt",
     }[kind]
     preview = TokenPreview(kind=kind, loss=loss)
     for name, text, ids, mask in tokenize_for_training(record, tokenizer, settings):
         add_special = kind in ("text", "prompt_completion") or (
-            kind == "preference" and isinstance(record["prompt"], str)
+            kind in ("preference", "kto") and isinstance(record["prompt"], str)
         )
         pieces = _token_texts(tokenizer, text, ids, add_special_tokens=add_special)
         tokens = [

@@ -9,7 +9,16 @@ from __future__ import annotations
 import json
 import re
 
-from workbench.data.formats import FORMATS, Format, Problems, apply_column_map, detect_format, record_kind, short
+from workbench.data.formats import (
+    FORMATS,
+    Format,
+    Problems,
+    apply_column_map,
+    detect_format,
+    kto_label,
+    record_kind,
+    short,
+)
 from workbench.data.masking import tokenize_for_training
 from workbench.data.readers import RawRecord, RawSource
 from workbench.data.report import Issue, ValidationReport
@@ -94,32 +103,15 @@ def _unused_fields(record: dict, fmt: Format, problems: Problems) -> None:
         problems.warn(str(key), f"field {short(key)} is not used by the {fmt.name} format: ignored", "unused_field")
 
 
-# KTO's unpaired preference label as the files people have write it: JSON booleans, text from a CSV or a
-# spreadsheet ("TRUE", "false"), or 1/0. Python's truth of "false" or "0" as a string is True, so each is parsed.
-_LABELS = {"true": True, "1": True, "false": False, "0": False}
-
-
 def _kto_label(value, problems: Problems) -> None:
-    """A KTO label: true keeps the answer as one to learn; false (an answer to avoid) or anything unreadable is
-    left out, since SFT would learn it as good."""
-    if isinstance(value, bool):
-        label = value
-    elif type(value) is int or isinstance(value, str):
-        label = _LABELS.get(str(value).strip().lower())
-    else:
-        label = None
-    if label is None:
-        problems.error(
-            "label",
-            f"label {short(value)} is not a KTO label: write true or false (or 1 or 0); a label column that is "
-            "not KTO's must be removed or renamed",
-            "bad_label",
-        )
-    elif not label:
+    """A KTO label on a record of another format (a file mostly without labels): false (an answer to avoid) is left
+    out, since the format would train it as a good answer."""
+    label = kto_label(value, problems)
+    if label is False:
         problems.error(
             "label",
             f"label {short(value)} (KTO: an answer to avoid) would be trained as a good answer: left out. "
-            "The workbench has no KTO trainer; pair answers into prompt/chosen/rejected for DPO",
+            "Give every record a label to train them all with method: kto",
             "kto_label",
         )
 
@@ -174,17 +166,20 @@ def _one_form(records: list[dict]) -> list[dict]:
             }
             for r in records
         ]
-    if any(isinstance(r.get("prompt"), list) for r in records if "chosen" in r):
-        records = [
-            {
-                "prompt": r["prompt"] if isinstance(r["prompt"], list) else [{"role": "user", "content": r["prompt"]}],
-                **{
-                    k: r[k] if isinstance(r[k], list) else [{"role": "assistant", "content": r[k]}]
-                    for k in ("chosen", "rejected")
-                },
-            }
-            for r in records
-        ]
+    for answers in (("chosen", "rejected"), ("completion",)):  # preference pairs, KTO's single answers
+        if any(isinstance(r.get("prompt"), list) for r in records if answers[0] in r):
+            records = [
+                r
+                | {
+                    "prompt": r["prompt"]
+                    if isinstance(r["prompt"], list)
+                    else [{"role": "user", "content": r["prompt"]}],
+                    **{
+                        k: r[k] if isinstance(r[k], list) else [{"role": "assistant", "content": r[k]}] for k in answers
+                    },
+                }
+                for r in records
+            ]
     return records
 
 

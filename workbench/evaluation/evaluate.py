@@ -6,7 +6,9 @@ Metrics, each for the base (adapters disabled) and the tuned model:
   (:mod:`workbench.data.masking`, the same rule and max_length), so it is the trainer's eval loss;
 - ``rougeL`` / ``bleu``: generated answers against the data's answers, through `evaluate` with the local
   metric modules in ``workbench/evaluation/metrics`` (the Hub ones cannot load offline);
-- the sample dataset's own task metric, when the data is a known sample, and on its out-of-distribution probe;
+- the task metric, where every reference answer is a JSON object (:func:`workbench.data.samples.json_task`):
+  valid JSON and exact match per field, a confusion table per classification field; on a sample's
+  out-of-distribution probe too;
 - for preference data: ``preference_accuracy`` and ``reward_margin``, with DPO's implicit reward
   ``beta * (logp_model - logp_base)`` summed over the answer tokens (the base is DPO's reference);
 - per example: each side's answer and score, and whether the tuned model improved, regressed or stayed;
@@ -28,7 +30,7 @@ import torch
 from workbench.atomic import atomic_write_bytes, atomic_write_text
 from workbench.data import SAMPLES, LossSettings, load_data, loss_labels, loss_settings, prompt_and_reference
 from workbench.data.formats import record_kind
-from workbench.data.samples import ExampleScore, Sample, example_score, mean_scores
+from workbench.data.samples import ExampleScore, JsonTask, Sample, example_score, json_task, mean_scores
 from workbench.errors import WorkbenchError
 from workbench.evaluation.forgetting import load_probe, score_probe
 from workbench.evaluation.judge import agreement, judge_pairs
@@ -206,6 +208,10 @@ def evaluate_sides(
         "beta": beta,
         "example_score": "mean of the task scores" if score else "ROUGE-L F1",
     }
+    if isinstance(score, JsonTask):
+        out["task"] = {"fields": list(score.fields), "categories": score.categories}
+        confusion = {side: score.confusion(answers[side], records) for side in sides}
+        out["confusion"] = {field: {side: confusion[side][field] for side in sides} for field in score.categories}
     if probe:
         out["forgetting"] = _forgetting(sides, use, bench, tokenizer, load_probe())
     return out
@@ -248,7 +254,8 @@ def _known_sample(path_or_name: str | Path | None) -> Sample | None:
 def _eval_data(
     run_dir: Path, config: TrainConfig | None, data: str | Path | None
 ) -> tuple[list[dict], str, Sample | None]:
-    """The held-out records, where they came from, and the sample they belong to (for its task metric)."""
+    """The held-out records, where they came from, and the sample they belong to (for its out-of-distribution
+    probe)."""
     trained_on = _known_sample(config.data if config else None)
     source = data or (config.eval_data if config else None) or (trained_on.eval_path if trained_on else None)
     if not source:
@@ -256,9 +263,13 @@ def _eval_data(
     sample = _known_sample(source)
     path = sample.eval_path if sample and str(source) == sample.name else source
     bundle = load_data(path)
-    if len(bundle.dataset) == 0:
-        raise WorkbenchError(f"no usable records in {path}:\n{bundle.report.summary()}")
-    return list(bundle.dataset), str(path), sample
+    records = list(bundle.dataset)
+    if bundle.kind == "kto":  # an answer marked bad is no reference to compare with: the good ones are
+        records = [r for r in records if r["label"]]
+    if not records:
+        what = "answers marked good (label true)" if bundle.kind == "kto" else "usable records"
+        raise WorkbenchError(f"no {what} in {path}:\n{bundle.report.summary()}")
+    return records, str(path), sample
 
 
 def _run_sides(run_dir: Path) -> tuple[list[str], SideModel, object, ModelBench | None, list[ModelBench]]:
@@ -329,12 +340,11 @@ def evaluate_run(
     run_dir = Path(run_dir)
     config = find_run_config(run_dir)
     records, source, sample = _eval_data(run_dir, config, data)
+    task = json_task(records)  # from the whole file: a category the first records lack is still a category
     records = records[:max_samples]
     sides, use, tokenizer, bench, held = _run_sides(run_dir)
     with _holding(held):
-        results = _evaluate(
-            run_dir, config, records, sample, sides, use, tokenizer, bench, settings, max_samples, probe
-        )
+        results = _evaluate(config, records, task, sample, sides, use, tokenizer, bench, settings, max_samples, probe)
     results = _labelled(results, sides[1], run_dir.name)
     if judge:
         results["judge"] = _judge(judge, results, [BASE, run_dir.name])
@@ -343,11 +353,10 @@ def evaluate_run(
     return results
 
 
-def _evaluate(run_dir, config, records, sample, sides, use, tokenizer, bench, settings, max_samples, probe) -> dict:
+def _evaluate(config, records, score, sample, sides, use, tokenizer, bench, settings, max_samples, probe) -> dict:
     """The held-out and out-of-distribution passes of :func:`evaluate_run`, with the benches held."""
     kind = record_kind(records[0])
     loss = loss_settings(kind, config.loss_on if config else "answer", tokenizer)
-    score = sample.score if sample else None
     results = evaluate_sides(
         sides,
         use,
@@ -435,6 +444,25 @@ def examples_markdown(results: dict, change: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def confusion_markdown(results: dict) -> str:
+    """One confusion table per classification field and side: expected value (rows) by answered value."""
+    tables = []
+    for field, by_side in results.get("confusion", {}).items():
+        columns = [*results["task"]["categories"][field], "invalid"]
+        for side, rows in by_side.items():
+            lines = [
+                f"### {field}: {side}\n",
+                "| expected \\ answered | " + " | ".join(map(_cell, columns)) + " |",
+                "|" + "---|" * (len(columns) + 1),
+            ]
+            for expected in (c for c in columns if c in rows):
+                lines.append(
+                    f"| {_cell(expected)} | " + " | ".join(str(rows[expected].get(c, 0)) for c in columns) + " |"
+                )
+            tables.append("\n".join(lines))
+    return "\n\n".join(tables)
+
+
 def forgetting_markdown(results: dict) -> str:
     """The forgetting probe: share passed per side and category, and the questions the tuned model lost."""
     probe = results.get("forgetting")
@@ -478,6 +506,12 @@ def report_markdown(results: dict) -> str:
         ),
         results["table"],
     ]
+    if "confusion" in results:
+        parts += [
+            "## Classification fields\n\nRows: the value the reference gives; columns: what the side answered "
+            "(invalid: not a valid answer, counted as wrong).",
+            confusion_markdown(results),
+        ]
     if "ood" in results:
         ood = results["ood"]
         parts += [

@@ -1,4 +1,5 @@
-"""A/B votes between two answers, kept as a log of every vote and a preference file DPO trains on as it is.
+"""A/B votes between two answers, kept as a log of every vote and a preference file DPO trains on as it is; and
+thumbs up or down on single answers, kept as a file KTO trains on as it is (:func:`record_feedback`).
 
 Two JSONL files in one folder (each person's own, ``workspace.learners.votes_dir``: ``runs/.votes/`` on one person's server):
 
@@ -28,6 +29,7 @@ from typing import Any, Literal
 
 from filelock import FileLock
 
+from workbench.atomic import atomic_write_text
 from workbench.errors import WorkbenchError
 from workbench.inference.generation import GenerationSettings, Message, as_messages
 from workbench.inference.leaderboard import Leaderboard, Outcome, leaderboard_from_counts, outcome
@@ -240,6 +242,53 @@ def read_votes(folder: str | Path) -> list[dict]:
 def read_pairs(folder: str | Path) -> list[dict]:
     """The preference pairs recorded in ``folder``, oldest first."""
     return read_jsonl(Path(folder) / PAIRS_FILE)
+
+
+def feedback_row(prompt: list[Message], answer: str, label: bool, model: str) -> dict:
+    """The KTO row a thumb makes, in TRL's conversational unpaired preference form: ``prompt`` (the conversation
+    before the answer), ``completion`` (the answer as one assistant message) and ``label`` (True: thumbs up), plus
+    ``model`` and ``time``, which KTOTrainer ignores."""
+    return {
+        "prompt": prompt,
+        "completion": [{"role": "assistant", "content": answer}],
+        "label": label,
+        "model": model,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def record_feedback(
+    path: str | Path,
+    prompt: list[Message],
+    answer: str,
+    label: bool | None,
+    model: str,
+    limit: int | None = None,
+) -> int:
+    """Set the thumb on one answer in the KTO file ``path``; returns how many rows the file holds.
+
+    One row per answer: a second thumb on the same answer (the same conversation before it) replaces the first,
+    and ``label=None`` (the thumb taken back) removes it, so a changed mind never leaves two opposite rows. A new
+    row beyond ``limit`` rows is refused.
+
+    Example:
+        >>> record_feedback("runs/.feedback/kto.jsonl", [{"role": "user", "content": "Hi"}], "Hello!", True, "base")
+        1
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        completion = [{"role": "assistant", "content": answer}]
+        rows = [r for r in read_jsonl(path) if (r.get("prompt"), r.get("completion")) != (prompt, completion)]
+        if label is not None:
+            if limit is not None and len(rows) >= limit:
+                raise WorkbenchError(
+                    f"your thumbs file holds {len(rows)} rows, the most a run on this server trains on: download it, "
+                    "train on it, or take a thumb back"
+                )
+            rows.append(feedback_row(prompt, answer, label, model))
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return len(rows)
 
 
 def pairs_dataset(folder: str | Path):

@@ -24,11 +24,11 @@ from workbench.hardware import choose_precision
 from workbench.training.distributed import world_size
 from workbench.workspace.runs import base_quantization, check_run_name, config_path, read_run_config, run_folder_of
 
-Method = Literal["sft", "dpo"]
+Method = Literal["sft", "dpo", "kto"]
 Adaptation = Literal["full", "lora", "qlora"]
 
 # Learning rates from the guides this project started from (docs/measurements.md): 1e-4..5e-4 for LoRA, an order of magnitude lower for full
-# fine-tuning (every weight moves). DPO starts lower than SFT: it nudges an already-trained policy.
+# fine-tuning (every weight moves). DPO and KTO start lower than SFT: they nudge an already-trained policy.
 DEFAULT_LEARNING_RATES = {
     ("sft", "lora"): 2e-4,
     ("sft", "qlora"): 2e-4,
@@ -36,7 +36,14 @@ DEFAULT_LEARNING_RATES = {
     ("dpo", "lora"): 1e-4,
     ("dpo", "qlora"): 1e-4,
     ("dpo", "full"): 5e-6,
+    ("kto", "lora"): 1e-4,
+    ("kto", "qlora"): 1e-4,
+    ("kto", "full"): 5e-6,
 }
+
+# KTOTrainer estimates its KL term by pairing each prompt with another row's answer in the same batch: a batch of
+# one would pair an answer with itself (TRL refuses it), so a run, and its memory fit, keep at least two.
+MIN_BATCH_SIZE = {"kto": 2}
 
 
 def _f(default: Any, help: str, **kwargs) -> Any:  # noqa: A002  (TRL's spelling)
@@ -59,7 +66,11 @@ class TrainConfig:
     model: str = _f("default", "Base model: 'default' (the embedded SmolLM2-135M-Instruct), a folder or a Hub ID.")
     data: str = _f("", "Training data: a file, a folder or a sample name, read by workbench.data.load_data.")
     eval_data: str | None = _f(None, "Evaluation data; None: hold out eval_fraction of the training data.")
-    method: Method = _f("sft", "'sft' (learn from demonstrations) or 'dpo' (learn from chosen/rejected pairs).")
+    method: Method = _f(
+        "sft",
+        "'sft' (learn from demonstrations), 'dpo' (learn from chosen/rejected pairs) or 'kto' (learn from single "
+        "answers marked good or bad: prompt, completion, label).",
+    )
     adaptation: Adaptation = _f(
         "lora", "'lora' (small adapter), 'qlora' (adapter on a 4-bit base) or 'full' (every weight)."
     )
@@ -82,7 +93,7 @@ class TrainConfig:
 
     # Optimisation
     learning_rate: float | None = _f(
-        None, "Peak learning rate; None: 2e-4 for LoRA/QLoRA SFT, 2e-5 for full, lower for DPO."
+        None, "Peak learning rate; None: 2e-4 for LoRA/QLoRA SFT, 2e-5 for full, lower for DPO and KTO."
     )
     lr_scheduler: str = _f("cosine", "Learning-rate schedule after warmup: 'cosine', 'linear' or 'constant'.")
     warmup_ratio: float = _f(0.1, "Fraction of the steps spent ramping the learning rate up from 0.")
@@ -98,7 +109,7 @@ class TrainConfig:
     loss_on: Literal["answer", "all"] = _f(
         "answer", "SFT: train on the assistant's answer only ('answer') or on every token ('all')."
     )
-    beta: float = _f(0.1, "DPO: how far the model may move from the reference (lower moves further).")
+    beta: float = _f(0.1, "DPO and KTO: how far the model may move from the reference (lower moves further).")
     padding_free: bool | None = _f(
         None,
         "SFT: put a batch's examples end to end instead of padding them to the longest (TRL's padding-free batches; "
@@ -156,6 +167,12 @@ class TrainConfig:
         ):
             if getattr(self, key) <= 0:
                 problems.append(f"{key} must be > 0 (got {getattr(self, key)})")
+        least = MIN_BATCH_SIZE.get(self.method, 1)
+        if 0 < self.batch_size < least:
+            problems.append(
+                f"{self.method.upper()} needs batch_size >= {least} (got {self.batch_size}): it estimates its KL term "
+                "from the other answers in a batch; lower gradient_accumulation instead to save memory"
+            )
         if self.max_steps == 0 or self.max_steps < -1:
             problems.append(f"max_steps must be > 0, or -1 to train for `epochs` (got {self.max_steps})")
         if self.max_steps == -1 and not self.epochs > 0:

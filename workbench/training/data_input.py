@@ -1,7 +1,8 @@
 """Training data for a run: loaded through workbench.data, checked against the method, split for evaluation.
 
 The data module normalises files to TRL's columns; this module only decides whether the data fits the
-method (SFT wants demonstrations, DPO wants chosen/rejected pairs) and holds out an evaluation split.
+method (SFT wants demonstrations, DPO chosen/rejected pairs, KTO answers labelled good or bad) and holds out an
+evaluation split.
 """
 
 from __future__ import annotations
@@ -30,10 +31,20 @@ def check_fits(method: str, kind: str) -> None:
             "this is preference data (prompt, chosen, rejected), which DPO learns from: set method: dpo, "
             "or give SFT demonstrations (messages, prompt+completion or text)"
         )
+    if method == "sft" and kind == "kto":
+        raise WorkbenchError(
+            "this is KTO data (prompt, completion, label: answers marked good or bad), which KTO learns from: set "
+            "method: kto (SFT would learn the answers marked bad as good ones)"
+        )
     if method == "dpo" and kind != "preference":
         raise WorkbenchError(
-            f"DPO needs preference pairs (prompt, chosen, rejected) but this data is {kind}: set method: sft, "
-            "or give a preference dataset"
+            f"DPO needs preference pairs (prompt, chosen, rejected) but this data is {kind}: set method: "
+            f"{'kto' if kind == 'kto' else 'sft'}, or give a preference dataset"
+        )
+    if method == "kto" and kind != "kto":
+        raise WorkbenchError(
+            f"KTO needs answers marked good or bad (prompt, completion, label) but this data is {kind}: set method: "
+            f"{'dpo' if kind == 'preference' else 'sft'}, or give KTO data (a thumbs file from the Chat tab)"
         )
 
 

@@ -204,6 +204,11 @@ def _time(config, steps, mean_tokens, device, world_size, eval_examples, total) 
     if config.method == "dpo":
         train_flops += 2 * total  # the reference model's forward pass
         eval_flops += 2 * total
+    elif config.method == "kto":
+        # Forward passes without gradients beside the trained one: the reference model's, and the policy's and the
+        # reference's on a mismatched answer (the KL estimate).
+        train_flops += 6 * total
+        eval_flops += 6 * total
     train_speedup = 1.0
     if device == "cuda":
         throughput = _GPU_FLOPS
@@ -254,14 +259,15 @@ def token_lengths(dataset, max_length: int, rows: int = 4096) -> tuple[float, in
     """(mean, longest) tokenized length of a training example; TRL has already tokenized the dataset.
 
     For preference pairs the mean is prompt + chosen (the tokens counted as trained), the longest is prompt +
-    the longer answer: TRL pads a batch's chosen and rejected answers to one length.
+    the longer answer: TRL pads a batch's chosen and rejected answers to one length. KTO rows: prompt + answer.
     """
     columns = getattr(dataset, "column_names", None) or []
     if "input_ids" in columns:
         lengths = [len(x) for x in dataset["input_ids"][:rows]]
         longest = lengths
     else:
-        answers = [c for c in ("chosen_input_ids", "chosen_ids") if c in columns]  # TRL 0.x, TRL 1.x
+        # TRL 0.x, TRL 1.x, and KTO's one answer (no rejected column: the answer is its own longer side)
+        answers = [c for c in ("chosen_input_ids", "chosen_ids", "completion_ids") if c in columns]
         if not answers:
             return max_length / 2, max_length
         chosen = [len(x) for x in dataset[answers[0]][:rows]]
@@ -337,12 +343,12 @@ def config_estimator(
     if lora is not None:
         from peft import get_peft_model
 
-        if config.method == "dpo":
-            lora.lora_dropout = 0.0  # TRL's DPOConfig switches dropout off (disable_dropout=True), the adapters' too
+        if config.method in ("dpo", "kto"):
+            lora.lora_dropout = 0.0  # TRL's DPO/KTOConfig switch dropout off (disable_dropout=True), the adapters' too
         model = get_peft_model(model, lora)
-    if config.adaptation == "qlora" and config.method == "sft":
+    if config.adaptation == "qlora" and config.method in ("sft", "kto"):
         for p in model.parameters():
-            if p.requires_grad:  # TRL's SFTTrainer keeps QLoRA adapters in bf16 (the QLoRA paper's recipe)
+            if p.requires_grad:  # TRL's SFT/KTOTrainer keep QLoRA adapters in bf16 (the QLoRA paper's recipe)
                 p.data = p.data.to(torch.bfloat16)
     device = choose_precision().device
     if n_eval is None:

@@ -1,7 +1,7 @@
 """``train(config)``: one function behind the CLI, the lessons and the app, and ``resume(run_dir)``.
 
 A run is a short list of named steps (:func:`_run`): precision, data, model, trainer, estimate, fit, save.
-The SFT or DPO specifics live in sft.py / dpo.py, the loss mask in :mod:`workbench.data.masking`, the adapter
+The SFT, DPO or KTO specifics live in sft.py / dpo.py / kto.py, the loss mask in :mod:`workbench.data.masking`, the adapter
 config and step count in plan.py, and the run folder's layout in runs.py.
 """
 
@@ -28,7 +28,7 @@ from workbench.errors import WorkbenchError
 from workbench.hardware import Precision, bitsandbytes_problem, choose_precision
 from workbench.models import LoadedModel, load_model
 from workbench.quiet import data_bars_if_slow
-from workbench.training import data_input, dpo, lifecycle, sft
+from workbench.training import data_input, dpo, kto, lifecycle, sft
 from workbench.training.config import TrainConfig, check_against_model, load_run_config
 from workbench.training.distributed import is_main_process, world_size
 from workbench.training.estimate import Estimate, config_estimator, estimate_run, peak_memory_mb, token_lengths
@@ -49,7 +49,7 @@ from workbench.workspace.runs import (
     write_status,
 )
 
-METHODS = {"sft": sft, "dpo": dpo}  # same-shaped modules: method_args() and build_trainer()
+METHODS = {"sft": sft, "dpo": dpo, "kto": kto}  # same-shaped modules: method_args() and build_trainer()
 
 OOM_FIX = (
     "out of memory: use adaptation: qlora (4-bit base), a smaller batch_size (with more gradient_accumulation), "
@@ -295,7 +295,7 @@ def _fit_memory(config: TrainConfig, data: _Data, lengths: list[int], run_dir: P
     """(the config with the batch layout that fits its memory budget, the sentence that says what was chosen).
 
     Decided from the workbench's own estimate of the meta-device model (estimate.config_estimator) and the
-    data's token lengths as training will tokenize them, before the trainer is built: TRL's SFTConfig/DPOConfig
+    data's token lengths as training will tokenize them, before the trainer is built: TRL's SFT/DPO/KTOConfig
     receive the chosen batch size, accumulation and checkpointing. A changed layout is written to the run's
     config.yaml, so a resumed run continues with it.
     """
@@ -316,7 +316,7 @@ def _fit_memory(config: TrainConfig, data: _Data, lengths: list[int], run_dir: P
 def _training_args(
     config: TrainConfig, run_dir: Path, precision: Precision, data: _Data, checkpoint, loss: LossSettings
 ) -> dict:
-    """The SFTConfig/DPOConfig fields: the curated TrainConfig fields, the method's own, and the hardware's."""
+    """The SFT/DPO/KTOConfig fields: the curated TrainConfig fields, the method's own, and the hardware's."""
     has_eval = data.eval is not None
     args = dict(
         output_dir=str(run_dir / CHECKPOINTS_DIR),

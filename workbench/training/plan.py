@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from workbench.training.config import MIN_BATCH_SIZE
+
 MB = 2**20
 # The default budget: this share of the memory available when training starts. The rest is headroom for what the
 # estimate does not see (the app's other visitors, the learner's browser, the estimate's error: within ~10% of the
@@ -140,7 +142,8 @@ def fit_to_memory(config, peak_mb: Callable[[object], float], budget: tuple[floa
     if configured <= budget_mb:
         return MemoryFit(config, configured, configured, budget_mb, source)
     effective = config.batch_size * config.gradient_accumulation
-    sizes = [b for b in range(config.batch_size, 0, -1) if effective % b == 0]
+    least = MIN_BATCH_SIZE.get(config.method, 1)  # KTO's KL estimate needs a second row in every batch
+    sizes = [b for b in range(config.batch_size, least - 1, -1) if effective % b == 0]
     checkpointing = [config.gradient_checkpointing] + ([True] if not config.gradient_checkpointing else [])
     variant, estimate = config, configured
     for gc in checkpointing:

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from workbench.errors import WorkbenchError
-from workbench.evaluation.evaluate import CHANGES, change_counts
+from workbench.evaluation.evaluate import CHANGES, change_counts, confusion_markdown
 from workbench.server import public
 from workbench.server.zerogpu import evaluate_run  # inside @spaces.GPU on ZeroGPU; evaluation.evaluate_run elsewhere
 from workbench.ui.runs_tab import run_choices, visible_run
@@ -35,6 +35,9 @@ def summary_markdown(results: dict) -> str:
         "",
         results["table"],
     ]
+    if "confusion" in results:
+        lines += ["", "**Classification fields** (rows: the reference's value; columns: the answer's):", ""]
+        lines.append(confusion_markdown(results))
     if "ood" in results:
         ood = results["ood"]
         lines += ["", f"**Out of distribution** ({ood['samples']} reviews of another kind, reported apart):"]

@@ -37,7 +37,11 @@ DATA_SIZE = {
     "Medium (1K-10K)": ("lora", "1K-10K: SFT + LoRA"),
     "Large (over 10K)": (None, "10K+ mixed-quality data: SFT, then DPO to sort good answers from bad"),
 }
-DATA_KIND = ["Demonstrations (prompt -> answer)", "Preference pairs (chosen / rejected)"]
+DATA_KIND = [
+    "Demonstrations (prompt -> answer)",
+    "Preference pairs (chosen / rejected)",
+    "Answers marked good or bad (Chat thumbs)",
+]
 
 
 @dataclass
@@ -61,7 +65,8 @@ class Recommendation:
 
 
 def recommend(hardware: str, purpose: str, data_size: str, data_kind: str) -> Recommendation:
-    """Combine the three tables: hardware sets what fits, purpose and data refine it, the data kind decides DPO.
+    """Combine the three tables: hardware sets what fits, purpose and data refine it, the data kind decides DPO or
+    KTO.
 
     Example:
         >>> recommend("GPU with 8 GB or less", "Domain specialization", "Medium (1K-10K)", DATA_KIND[0]).adaptation
@@ -81,7 +86,10 @@ def recommend(hardware: str, purpose: str, data_size: str, data_kind: str) -> Re
     if fits == "qlora":
         adaptation = "qlora"  # nothing larger fits, whatever the purpose
     pairs = data_kind == DATA_KIND[1]
-    if method == "dpo" and not pairs:
+    if data_kind == DATA_KIND[2]:
+        method = "kto"
+        reasons.append("your data is single answers marked good or bad, which KTO learns from (no pairs needed)")
+    elif method == "dpo" and not pairs:
         method = "sft"
         reasons.append(
             "DPO needs preference pairs: train SFT on your demonstrations first, then vote on the Arena tab to collect pairs"

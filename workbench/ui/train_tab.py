@@ -246,7 +246,8 @@ def build_train_tab(
     caps = public.caps()
     with gr.Tab("Train", id="train"):
         gr.Markdown(
-            "Train the model on your data. **SFT** learns from demonstrations; **DPO** from chosen/rejected pairs. "
+            "Train the model on your data. **SFT** learns from demonstrations; **DPO** from chosen/rejected pairs; "
+            "**KTO** from answers marked good or bad. "
             "**LoRA** trains a small adapter, **QLoRA** the same on a 4-bit base (less memory, slower on CPU), "
             "**full** every weight. Runs wait their turn in the server's queue. " + public.describe()
         )
@@ -264,7 +265,10 @@ def build_train_tab(
             )
         with gr.Row():
             method = gr.Radio(
-                ["sft", "dpo"], value="sft", label="Method", info="DPO needs preference data (sentiment_preference)."
+                ["sft", "dpo", "kto"],
+                value="sft",
+                label="Method",
+                info="DPO needs preference pairs (sentiment_preference); KTO answers marked 👍/👎 (the Chat tab's thumbs).",
             )
             adaptation = gr.Radio(
                 ["lora", "qlora", "full"],
@@ -294,7 +298,7 @@ def build_train_tab(
                     value=2e-4, label="Learning rate", info="1e-4 to 5e-4 for LoRA; ~2e-5 for full; lower for DPO."
                 )
                 beta = gr.Number(
-                    value=0.1, label="DPO beta", info="DPO only: lower lets the model move further from the base."
+                    value=0.1, label="DPO beta", info="DPO and KTO: lower lets the model move further from the base."
                 )
             with gr.Row():
                 epochs = gr.Slider(

@@ -8,6 +8,7 @@ Layout of the runs folder (``WORKBENCH_RUNS``, default ``runs/``)::
     runs/<learner>/<run>/            workshop mode: a learner's runs (the run-folder layout of workspace/runs.py)
     runs/<learner>/.uploads/         the files they trained on
     runs/<learner>/.votes/           their Arena votes (and the leaderboard built from them)
+    runs/<learner>/.feedback/        their Chat thumbs, as KTO rows (kto.jsonl)
     runs/<learner>/.learner.json     who claimed the name: a chosen name's token hash, or the login that owns it
     runs/_shared/<run>/              runs the teacher shared with the room (read-only for learners)
     runs/_visitors/<key>/<run>/      public mode (a Space): each visitor's own runs, uploads and votes
@@ -41,6 +42,7 @@ VISITORS = "_visitors"
 CLAIM_FILE = ".learner.json"
 UPLOADS = ".uploads"
 VOTES = ".votes"
+FEEDBACK = ".feedback"
 MAX_NAME = 32
 MAX_LOGIN = 200
 SHARED_PREFIX = "shared/"  # how a shared run is labelled in a learner's lists
@@ -290,6 +292,12 @@ def uploads_dir(identity: Identity) -> Path:
 def votes_dir(identity: Identity) -> Path:
     """Where this identity's Arena votes go: a dot-folder in its own folder, which no run name can reach."""
     return identity.folder / VOTES
+
+
+def feedback_file(identity: Identity) -> Path:
+    """Where this identity's Chat thumbs go as KTO rows (prompt, completion, label): a dot-folder in its own folder,
+    which no run name can reach, beside its votes."""
+    return identity.folder / FEEDBACK / "kto.jsonl"
 
 
 def reset_room(root: str | Path | None = None) -> int:
