@@ -65,7 +65,7 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
         base_model=base,
         library_name="peft" if adapter_only else "transformers",
         pipeline_tag="text-generation",
-        tags=["finetuning-workbench", method, adaptation, *(["trl"] if method in ("sft", "dpo") else [])],
+        tags=["finetuning-workbench", method, adaptation, "trl"],
     )
     body = (
         (run_dir / CARD_FILE).read_text(encoding="utf-8") if (run_dir / CARD_FILE).is_file() else f"# {run_dir.name}\n"

@@ -24,7 +24,7 @@ from workbench.hardware import choose_precision
 from workbench.training.distributed import world_size
 from workbench.workspace.runs import base_quantization, check_run_name, config_path, read_run_config, run_folder_of
 
-Method = Literal["sft", "dpo"]
+Method = Literal["sft", "dpo", "grpo"]  # grpo: trained by training.grpo.train_grpo (it needs a reward), not train()
 Adaptation = Literal["full", "lora", "qlora"]
 
 # Learning rates from the guides this project started from (docs/measurements.md): 1e-4..5e-4 for LoRA, an order of magnitude lower for full
@@ -36,6 +36,8 @@ DEFAULT_LEARNING_RATES = {
     ("dpo", "lora"): 1e-4,
     ("dpo", "qlora"): 1e-4,
     ("dpo", "full"): 5e-6,
+    # GRPO trains a LoRA adapter only; TRL's GRPOConfig default (1e-6) is for moving every weight.
+    ("grpo", "lora"): 5e-5,
 }
 
 
@@ -59,7 +61,11 @@ class TrainConfig:
     model: str = _f("default", "Base model: 'default' (the embedded SmolLM2-135M-Instruct), a folder or a Hub ID.")
     data: str = _f("", "Training data: a file, a folder or a sample name, read by workbench.data.load_data.")
     eval_data: str | None = _f(None, "Evaluation data; None: hold out eval_fraction of the training data.")
-    method: Method = _f("sft", "'sft' (learn from demonstrations) or 'dpo' (learn from chosen/rejected pairs).")
+    method: Method = _f(
+        "sft",
+        "'sft' (learn from demonstrations), 'dpo' (learn from chosen/rejected pairs) or 'grpo' (learn from a reward on "
+        "sampled answers: workbench.training.grpo.train_grpo).",
+    )
     adaptation: Adaptation = _f(
         "lora", "'lora' (small adapter), 'qlora' (adapter on a 4-bit base) or 'full' (every weight)."
     )
@@ -88,7 +94,7 @@ class TrainConfig:
     warmup_ratio: float = _f(0.1, "Fraction of the steps spent ramping the learning rate up from 0.")
     epochs: float = _f(2.0, "Passes over the training data (1-3; more overfits small data).")
     max_steps: int = _f(-1, "Stop after this many optimizer steps; -1: use epochs.")
-    batch_size: int = _f(8, "Examples per step per process.")
+    batch_size: int = _f(8, "Examples per step per process (GRPO: prompts, each answered num_generations times).")
     gradient_accumulation: int = _f(
         1, "Steps whose gradients add up before one update (effective batch = batch_size * this)."
     )
@@ -99,6 +105,8 @@ class TrainConfig:
         "answer", "SFT: train on the assistant's answer only ('answer') or on every token ('all')."
     )
     beta: float = _f(0.1, "DPO: how far the model may move from the reference (lower moves further).")
+    num_generations: int = _f(4, "GRPO: answers sampled per prompt each step; the group is each answer's baseline.")
+    max_completion_length: int = _f(24, "GRPO: longest sampled answer, in tokens.")
     padding_free: bool | None = _f(
         None,
         "SFT: put a batch's examples end to end instead of padding them to the longest (TRL's padding-free batches; "
@@ -153,6 +161,7 @@ class TrainConfig:
             "eval_steps",
             "logging_steps",
             "save_steps",
+            "max_completion_length",
         ):
             if getattr(self, key) <= 0:
                 problems.append(f"{key} must be > 0 (got {getattr(self, key)})")
@@ -170,6 +179,10 @@ class TrainConfig:
             problems.append(f"memory_budget_gb must be >= 0 (got {self.memory_budget_gb}); 0 turns the fit off")
         if not self.beta > 0:
             problems.append(f"beta must be > 0 (got {self.beta}); 0.1 is typical")
+        if self.num_generations < 2:
+            problems.append(f"num_generations must be >= 2 (got {self.num_generations}): one answer has no group")
+        if self.method == "grpo" and self.adaptation != "lora":
+            problems.append(f"GRPO trains a LoRA adapter: set adaptation: lora (got {self.adaptation})")
         if self.name:
             try:
                 check_run_name(self.name)

@@ -1,7 +1,8 @@
 """Training data for a run: loaded through workbench.data, checked against the method, split for evaluation.
 
 The data module normalises files to TRL's columns; this module only decides whether the data fits the
-method (SFT wants demonstrations, DPO wants chosen/rejected pairs) and holds out an evaluation split.
+method (SFT wants demonstrations, DPO chosen/rejected pairs, GRPO prompts with a reference answer) and holds
+out an evaluation split.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def check_fits(method: str, kind: str) -> None:
         raise WorkbenchError(
             f"DPO needs preference pairs (prompt, chosen, rejected) but this data is {kind}: set method: sft, "
             "or give a preference dataset"
+        )
+    if method == "grpo" and kind == "text":
+        raise WorkbenchError(
+            "GRPO samples answers to prompts and scores them against the data's answer, but plain text has neither: "
+            "give demonstrations (messages or prompt+completion)"
         )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
-import shutil
 import threading
 import time
 import warnings
@@ -72,10 +71,6 @@ class RunResult:
     measured: dict[str, Any]
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def weights_dir(self) -> Path:
-        return self.run_dir / (MODEL_DIR if (self.run_dir / MODEL_DIR).is_dir() else ADAPTER_DIR)
-
 
 @dataclass
 class _Data:
@@ -109,6 +104,7 @@ def train(
         >>> result = train(TrainConfig(data="data_samples/sentiment_json.train.jsonl", max_steps=30))
         >>> result.final_metrics["eval_loss"]
     """
+    _check_method(config)
     config = config.resolved()
     run_dir = Path(config.output_dir) / config.name
     if is_main_process():
@@ -117,12 +113,8 @@ def train(
     try:
         return _run(config, run_dir, None, on_event, stop, dataset, eval_dataset)
     except BaseException as exc:
-        # A run that failed before logging anything (bad target modules, wrong data) leaves no folder
-        # behind; one that trained keeps its metrics and checkpoints for diagnosis and resume.
-        if is_main_process() and not read_metrics(run_dir):
-            shutil.rmtree(run_dir, ignore_errors=True)
-        elif is_main_process():
-            write_status(run_dir, "failed", error=str(exc)[:500] or type(exc).__name__)
+        if is_main_process():
+            lifecycle.record_failure(run_dir, exc)
         raise
 
 
@@ -130,6 +122,7 @@ def resume(run_dir: str | Path, on_event: OnEvent | None = None, stop: threading
     """Continue a run from its last checkpoint (after a crash, a kill -9 or a stop request)."""
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
+    _check_method(config)
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise WorkbenchError(
@@ -148,6 +141,15 @@ def resume(run_dir: str | Path, on_event: OnEvent | None = None, stop: threading
         if is_main_process():
             write_status(run_dir, "failed", error=str(exc)[:500] or type(exc).__name__)
         raise
+
+
+def _check_method(config: TrainConfig) -> None:
+    """Refuse a method train() has no trainer for (GRPO needs a reward function, which a config cannot name)."""
+    if config.method not in METHODS:
+        raise WorkbenchError(
+            f"method {config.method!r} is not trained by train() or `workbench train`: GRPO learns from a reward, "
+            "so train it with workbench.training.grpo.train_grpo (lesson 5)"
+        )
 
 
 def _run(
@@ -211,7 +213,7 @@ def _run(
     measured = _fit(trainer, config, run_dir, checkpoint, precision)
     _check_finite(callback, config, run_dir)
     status = "stopped" if callback.stopped_by_request else "completed"
-    final = _final_metrics(read_metrics(run_dir) if is_main_process() else [])
+    final = final_metrics(read_metrics(run_dir) if is_main_process() else [])
     if is_main_process():
         _save_run_folder(
             trainer, lm, config, run_dir, data, estimate, measured, final, status, trainable, total, precision
@@ -354,7 +356,7 @@ def _training_args(
 def _build_trainer(config: TrainConfig, model, tokenizer, args: dict, data: _Data, callback: ProgressCallback):
     """TRL's trainer for the method, with the adapter config from plan.py; a bad target module list is explained."""
     rows = len(data.train) + data.eval_examples
-    with _explained_setup_errors(config, model), _hush_renamed_argument(), data_bars_if_slow(rows):
+    with _explained_setup_errors(config, model), hush_renamed_argument(), data_bars_if_slow(rows):
         trainer = METHODS[config.method].build_trainer(
             model, tokenizer, args, data.train, data.eval, lora_config(config), [callback]
         )
@@ -381,7 +383,7 @@ def _explained_setup_errors(config: TrainConfig, model):
 
 
 @contextmanager
-def _hush_renamed_argument():
+def hush_renamed_argument():
     """transformers 5 renamed gradient_checkpointing, TRL 1.16 still passes the old name: nothing a user can act on."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -400,7 +402,7 @@ def _fit(trainer, config: TrainConfig, run_dir: Path, checkpoint, precision: Pre
     start = time.perf_counter()
     tokens_before = trainer.state.num_input_tokens_seen
     try:
-        with _disk_full_advice(run_dir, "a checkpoint or metrics.jsonl"), _hush_renamed_argument():
+        with _disk_full_advice(run_dir, "a checkpoint or metrics.jsonl"), hush_renamed_argument():
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         raise WorkbenchError(OOM_FIX) from exc
@@ -453,7 +455,7 @@ def _save_run_folder(
 ) -> None:
     """Weights, estimate vs measured, loss plot and model card (main process only)."""
     with _disk_full_advice(run_dir, "the trained weights and run files"):
-        _save_weights(trainer, lm.tokenizer, run_dir, config)
+        save_weights(trainer, lm.tokenizer, run_dir, config)
         atomic_write_text(
             run_dir / ESTIMATE_FILE,
             json.dumps({"estimate": estimate.as_dict(), "measured": measured, "processes": world_size()}, indent=1)
@@ -512,7 +514,7 @@ def _disk_full_advice(run_dir: Path, writing: str):
         ) from exc
 
 
-def _save_weights(trainer, tokenizer, run_dir: Path, config: TrainConfig) -> None:
+def save_weights(trainer, tokenizer, run_dir: Path, config: TrainConfig) -> None:
     """Save into a staged folder renamed into place: a crash leaves the old weights or none, never half."""
     with staged_dir(run_dir / (MODEL_DIR if config.adaptation == "full" else ADAPTER_DIR)) as tmp:
         trainer.model.save_pretrained(tmp, safe_serialization=True)
@@ -527,7 +529,7 @@ def _save_weights(trainer, tokenizer, run_dir: Path, config: TrainConfig) -> Non
             adapter_config.write_text(json.dumps(saved, indent=2))
 
 
-def _final_metrics(records: list[dict]) -> dict[str, float]:
+def final_metrics(records: list[dict]) -> dict[str, float]:
     """Last value of each metric, plus the first eval loss (the baseline before training)."""
     final: dict[str, float] = {}
     for record in records:
