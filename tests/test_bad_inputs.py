@@ -167,6 +167,7 @@ def test_yaml_with_wrong_types_names_the_field(tmp_path):
     ("overrides", "words"),
     [
         ({"lora_r": 64}, "lora_r=64 is larger than layer"),
+        ({"lora_r": 20}, r"lora_r=20 is larger than layer model.layers.0.self_attn.k_proj allows \(32 -> 16\)"),
         ({"lora_target_modules": "not_a_layer"}, "This model's linear layers: "),
     ],
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from transformers import (
@@ -30,10 +30,11 @@ Message = dict[str, str]
 class GenerationSettings:
     """Sampling settings. The defaults keep the 135M model from looping, which greedy decoding often does."""
 
-    max_new_tokens: int = 160
-    temperature: float = 0.3  # 0 means greedy
-    top_p: float = 0.9
-    repetition_penalty: float = 1.15
+    # ``slider``: (low, high, step) of the usual values, the Chat and Arena tabs' sliders (workbench.ui.fields).
+    max_new_tokens: int = field(default=160, metadata={"slider": (16, 512, 16)})
+    temperature: float = field(default=0.3, metadata={"slider": (0, 1.5, 0.05)})  # 0 means greedy
+    top_p: float = field(default=0.9, metadata={"slider": (0.1, 1.0, 0.05)})
+    repetition_penalty: float = field(default=1.15, metadata={"slider": (1.0, 2.0, 0.05)})
     seed: int = 0
 
     def generate_kwargs(self, batch_size: int = 1) -> dict[str, object]:

@@ -28,7 +28,7 @@ from workbench.hardware import Precision, choose_precision
 from workbench.inference.generation import as_messages
 from workbench.models import load_model
 from workbench.training import data_input, lifecycle
-from workbench.training.config import TrainConfig
+from workbench.training.config import TrainConfig, check_against_model
 from workbench.training.estimate import peak_memory_mb
 from workbench.training.events import ProgressCallback
 from workbench.training.model_card import write_model_card
@@ -152,6 +152,7 @@ def _train(config: TrainConfig, run_dir: Path, score: ExampleScore, precision: P
     data_input.check_fits(config.method, bundle.kind)
     torch.manual_seed(config.seed)
     lm = load_model(config.model, precision=precision, for_training=True, frozen_base=True)
+    check_against_model(config, lm.model)
     answers: list[dict] = []
     step_seconds: list[float] = []
 

@@ -163,7 +163,8 @@ def _run(
     )
     emit({"type": "log", "message": f"loading {config.model} for {config.method} with {config.adaptation}"})
     lm = _load_model(config, precision)
-    check_against_model(config, lm.model)
+    with _explained_setup_errors(config, lm.model):  # PEFT's own refusals, said with the model's layers
+        check_against_model(config, lm.model)
     loss = loss_settings(data.kind, config.loss_on, lm.tokenizer)
     notes = [loss.note] if loss.note else []
     if loss.chat_template is not None:
@@ -363,8 +364,6 @@ def _build_trainer(config: TrainConfig, model, tokenizer, args: dict, data: _Dat
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # events replace its raw dict prints
-    if hasattr(trainer.model, "peft_config"):
-        _check_lora_rank(trainer.model, config.lora_r)
     return trainer
 
 
@@ -483,21 +482,6 @@ def _save_run_folder(
             },
         )
         write_status(run_dir, status, step=measured["steps"])
-
-
-def _check_lora_rank(model, rank: int) -> None:
-    """Refuse a rank above a layer's smaller side: B @ A cannot exceed that rank, so the extra is waste."""
-    from peft.tuners.lora import LoraLayer
-
-    for name, module in model.named_modules():
-        if isinstance(module, LoraLayer):
-            smallest = min(module.in_features, module.out_features)
-            if rank > smallest:
-                raise WorkbenchError(
-                    f"lora_r={rank} is larger than layer {name.removeprefix('base_model.model.')} allows "
-                    f"({module.in_features} -> {module.out_features}): an update B @ A has rank at most {smallest}; "
-                    f"use lora_r <= {smallest} (8-64 is usual for real models)"
-                )
 
 
 @contextmanager

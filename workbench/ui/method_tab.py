@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from workbench.training.config import DEFAULT_LEARNING_RATES
+from workbench.training.config import DEFAULT_LEARNING_RATES, default_lora_alpha
 
 # By hardware (GPU memory): the adaptation that fits. A laptop CPU runs the 135M model with LoRA; QLoRA
 # saves memory there too but de-quantising costs time, so it is the choice only when memory is tight.
@@ -55,7 +55,7 @@ class Recommendation:
         lines += [f"- {reason}" for reason in self.reasons]
         if self.adaptation != "full":
             lines.append(
-                f"- start with LoRA r={self.lora_r}, alpha={2 * self.lora_r}, learning rate {self.learning_rate:g}"
+                f"- start with LoRA r={self.lora_r}, alpha={default_lora_alpha(self.lora_r)}, learning rate {self.learning_rate:g}"
             )
         return "\n".join(lines)
 
@@ -101,7 +101,14 @@ def build_method_tab(train, tabs: gr.Tabs) -> None:
 
     def apply(*answers):
         r = recommend(*answers)
-        return r.method, r.adaptation, r.lora_r, 2 * r.lora_r, r.learning_rate, gr.Tabs(selected="train")
+        return (
+            r.method,
+            r.adaptation,
+            r.lora_r,
+            default_lora_alpha(r.lora_r),
+            r.learning_rate,
+            gr.Tabs(selected="train"),
+        )
 
     with gr.Tab("Which method?", id="method"):
         gr.Markdown(
