@@ -4,7 +4,8 @@ It launches the app on 127.0.0.1 (or takes the URL of one already running on thi
 each its own Gradio session through gradio_client, send chat requests back to back until the time is up.
 It reports requests served, errors (must be 0; the exit code is 1 otherwise) and latency percentiles.
 With ``--abusers N``, N more sessions attack beside the learners, in turn: a Parquet bomb upload read by the Data
-tab, a vote forged without a round (the Arena records what the server generated), and polling Stop; their requests are counted apart (refusals are expected)
+tab, a vote forged without a round (the Arena records what the server generated), and polling Stop; their requests are
+counted apart (refusals are expected)
 and the learners must still see 0 errors.
 
     uv run python benchmarks/soak.py --seconds 150 --clients 12 --public   # as a public Space would see it

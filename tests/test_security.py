@@ -423,10 +423,10 @@ def disk_mb(*folders: Path) -> float:
 
 def test_every_endpoint_bounds_oversized_inputs(site, tmp_path):
     """Gradio's own API info lists the endpoints, so a tab added later is swept too: each string, file or
-    conversation input gets an oversized value (1 MB and 200 KB strings; a Parquet bomb for files), one at a time, from a
-    fresh session as a script would send it. Each answer must be a bounded error (at most the refused value quoted
-    once, plus 2,000 characters) or a capped result, and the
-    server's memory and disk must stay within the bounds stated in docs/security.md."""
+    conversation input gets an oversized value (1 MB and 200 KB strings; a Parquet bomb for files), one at a time,
+    from a fresh session as a script would send it. Each answer must be a bounded error (at most the refused value
+    quoted once, plus 2,000 characters) or a capped result, and the server's memory and disk must stay within the
+    bounds stated in docs/security.md."""
     import gc
     import os
 

@@ -186,7 +186,8 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
 
 
 def quantization_config(quantization: Quantization | None, precision: Precision):
-    """The bitsandbytes config for 4-bit NF4 with double quantization (QLoRA's recipe) or 8-bit; None for full precision."""
+    """The bitsandbytes config for 4-bit NF4 with double quantization (QLoRA's recipe) or 8-bit; None for full
+    precision."""
     if quantization is None:
         return None
     if quantization not in ("4bit", "8bit"):

@@ -45,7 +45,8 @@ class _DropMessage(logging.Filter):
 
 
 def _hide_loading_bar(factory, args, kwargs, previous=None):
-    """transformers' tqdm hook: the weights-loading bar and one-shard saving bars are disabled, others made as before."""
+    """transformers' tqdm hook: the weights-loading bar and one-shard saving bars are disabled, others made as
+    before."""
     desc = kwargs.get("desc")
     one_shard = desc == _SAVING_BAR and args and hasattr(args[0], "__len__") and len(args[0]) <= 1
     if desc == _LOADING_BAR or one_shard:

@@ -45,7 +45,8 @@ def pip_command() -> list[str]:
 
 
 def locked_requirements(cpu_torch: bool = True) -> list[str]:
-    """The exact versions of uv.lock for the app's dependencies (no dev tools), CUDA libraries left out when ``cpu_torch``."""
+    """The exact versions of uv.lock for the app's dependencies (no dev tools), CUDA libraries left out when
+    ``cpu_torch``."""
     if not shutil.which("uv"):
         raise WorkbenchError("bundle reads uv.lock through `uv export`: install uv (https://docs.astral.sh/uv/)")
     command = [
@@ -180,7 +181,8 @@ def _project_version() -> str:
 def install_text() -> str:
     return f"""# Installing the Fine-tuning Workbench from this folder (no internet)
 
-Python {sys.version_info.major}.{sys.version_info.minor} on {sys.platform}, the same as the machine that made the bundle.
+Python {sys.version_info.major}.{sys.version_info.minor} on {sys.platform}, the same as the machine that made the
+bundle.
 
     cd <this folder>
     python -m venv .venv && . .venv/bin/activate      # Windows: .venv\\Scripts\\activate

@@ -13,7 +13,8 @@ def run(args) -> int:
         size = result.main_file.stat().st_size / 1e6
         print(f"saved {result.main_file} ({size:.1f} MB) and {result.modelfile}")
         print(
-            f"run it with llama.cpp (llama-cli -m {result.main_file}) or Ollama (cd {result.out_dir} && ollama create NAME -f Modelfile)"
+            f"run it with llama.cpp (llama-cli -m {result.main_file}) or Ollama (cd {result.out_dir} && ollama create "
+            "NAME -f Modelfile)"
         )
     else:
         print(f"saved a standalone model in {args.out_dir} (AutoModelForCausalLM.from_pretrained loads it)")

@@ -74,7 +74,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
         help="fine-tune a model (SFT or DPO; full, LoRA or QLoRA) from a YAML config",
-        description="Train from a YAML config (see configs/). Example: workbench train configs/sft_lora.yaml --set max_steps=20",
+        description="Train from a YAML config (see configs/). "
+        "Example: workbench train configs/sft_lora.yaml --set max_steps=20",
     )
     parser.add_argument("config", nargs="?", help="YAML training config, e.g. configs/sft_lora.yaml")
     parser.add_argument(

@@ -521,8 +521,9 @@ def _read_parquet(path: Path, raw: RawSource, limits: ReadLimits) -> RawSource:
             if read > limits.max_bytes:
                 raw.issues.append(
                     Issue(
-                        f"the data expands to more than {limits.max_bytes / 2**20:g} MB (the limit here; {meta.num_rows} "
-                        f"rows, {declared / 2**20:.1f} MB declared): only the records before it are read",
+                        f"the data expands to more than {limits.max_bytes / 2**20:g} MB (the limit here; "
+                        f"{meta.num_rows} rows, {declared / 2**20:.1f} MB declared): only the records before it are "
+                        "read",
                         file=raw.file,
                         severity="warning" if raw.records else "error",
                         code="too_large",

@@ -39,7 +39,8 @@ def sentiment_json_scores(prediction: str, record: dict) -> dict[str, float]:
     ``record`` is the eval record (a normalized row, or a raw Alpaca/preference record).
 
     Example:
-        >>> sentiment_json_scores('{"sentiment": "positive", "stars": 4}', {"output": '{"sentiment": "positive", "stars": 5}'})
+        >>> expected = {"output": '{"sentiment": "positive", "stars": 5}'}
+        >>> sentiment_json_scores('{"sentiment": "positive", "stars": 4}', expected)
         {'valid_format': 1.0, 'sentiment_accuracy': 1.0, 'stars_accuracy': 0.0}
     """
     expected = parse_rating(record["output"] if "output" in record else prompt_and_reference(record)[1])
@@ -72,7 +73,8 @@ def sentiment_json_metric(predictions: list[str], records: list[dict]) -> dict[s
     """:func:`sentiment_json_scores` averaged over a set, in prediction order.
 
     Example:
-        >>> sentiment_json_metric(['{"sentiment": "positive", "stars": 4}'], [{"output": '{"sentiment": "positive", "stars": 4}'}])
+        >>> expected = [{"output": '{"sentiment": "positive", "stars": 4}'}]
+        >>> sentiment_json_metric(['{"sentiment": "positive", "stars": 4}'], expected)
         {'valid_format': 1.0, 'sentiment_accuracy': 1.0, 'stars_accuracy': 1.0}
     """
     if len(predictions) != len(records):

@@ -35,7 +35,7 @@ from workbench.evaluation.judge import agreement, judge_pairs
 from workbench.evaluation.metrics import metric_path
 from workbench.inference import answers
 from workbench.inference.bench import BASE, ModelBench
-from workbench.inference.generation import GenerationSettings, Message, as_messages, stream_batch
+from workbench.inference.generation import GenerationSettings, Message, as_messages, finished, stream_batch
 from workbench.models import load_model
 from workbench.training.config import TrainConfig, find_run_config
 from workbench.workspace.runs import EVAL_DIR, MODEL_DIR, run_info
@@ -89,9 +89,7 @@ def _generate_answers(
             rows = [(side, prompt) for prompt in prompts for side in sides]
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]
-                texts: list[str] = []
-                for texts in bench.stream_rows([side for side, _ in chunk], [p for _, p in chunk], settings):
-                    pass
+                texts = finished(bench.stream_rows([side for side, _ in chunk], [p for _, p in chunk], settings))
                 for (side, _), text in zip(chunk, texts):
                     answers[side].append(text.strip())
                 bar.update(len(chunk))
@@ -99,9 +97,7 @@ def _generate_answers(
         for side in sides:
             with use(side) as model:
                 for start in range(0, len(prompts), batch_size):
-                    texts = []
-                    for texts in stream_batch(model, tokenizer, prompts[start : start + batch_size], settings):
-                        pass
+                    texts = finished(stream_batch(model, tokenizer, prompts[start : start + batch_size], settings))
                     answers[side].extend(t.strip() for t in texts)
                     bar.update(len(texts))
     return answers

@@ -117,8 +117,9 @@ def _vocab(model_dir: Path, n_vocab: int):
     byte_level = "ByteLevel" in json.dumps(data.get("pre_tokenizer")) or "ByteLevel" in json.dumps(data.get("decoder"))
     if model.get("type") != "BPE" or not byte_level:
         raise WorkbenchError(
-            f"GGUF export writes GPT-2-style byte-level BPE tokenizers (SmolLM, Llama 3); {model_dir / 'tokenizer.json'} "
-            f"holds a {model.get('type', 'missing')} tokenizer{'' if byte_level else ' without byte-level pre-tokenization'}"
+            "GGUF export writes GPT-2-style byte-level BPE tokenizers (SmolLM, Llama 3); "
+            f"{model_dir / 'tokenizer.json'} holds a {model.get('type', 'missing')} "
+            f"tokenizer{'' if byte_level else ' without byte-level pre-tokenization'}"
         )
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     by_id = {i: t for t, i in tokenizer.get_vocab().items()}

@@ -71,14 +71,17 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
         (run_dir / CARD_FILE).read_text(encoding="utf-8") if (run_dir / CARD_FILE).is_file() else f"# {run_dir.name}\n"
     )
     if merged and not is_full_run(run_dir):
-        body += "\n## This upload\n\nThe adapter merged into its base (W + scale * B @ A): a standalone model for `AutoModelForCausalLM`.\n"
+        body += (
+            "\n## This upload\n\nThe adapter merged into its base (W + scale * B @ A): a standalone model for "
+            "`AutoModelForCausalLM`.\n"
+        )
     if (run_dir / EVAL_RESULTS).is_file():
         from workbench.evaluation.evaluate import markdown_table
 
         results = json.loads((run_dir / EVAL_RESULTS).read_text(encoding="utf-8"))
         body += (
-            f"\n## Evaluation\n\nBase and tuned model on {results.get('data', '?')} ({results.get('samples', '?')} held-out "
-            f"examples); every example in [{EVAL_REPORT}]({EVAL_REPORT}).\n\n{markdown_table(results)}\n"
+            f"\n## Evaluation\n\nBase and tuned model on {results.get('data', '?')} ({results.get('samples', '?')} "
+            f"held-out examples); every example in [{EVAL_REPORT}]({EVAL_REPORT}).\n\n{markdown_table(results)}\n"
         )
         if (run_dir / EVAL_CHART).is_file():
             body += f"\n![before and after]({EVAL_CHART})\n"

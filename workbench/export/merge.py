@@ -55,7 +55,8 @@ def check_target(run_dir: str | Path, out_dir: str | Path, overwrite: bool) -> N
     run, out = Path(run_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
     if out == run or run.is_relative_to(out):
         raise WorkbenchError(
-            f"{out_dir} {'is' if out == run else 'holds'} the run being exported ({run_dir}): choose a new folder for the export"
+            f"{out_dir} {'is' if out == run else 'holds'} the run being exported ({run_dir}): choose a new folder for "
+            "the export"
         )
     if out.is_relative_to(run):
         raise WorkbenchError(f"{out_dir} is inside the run being exported ({run_dir}): choose a folder outside it")

@@ -7,7 +7,8 @@ the evaluation, so a learner sees the same answer wherever they ask.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -81,6 +82,12 @@ class SeededSampling(LogitsProcessor):
         uniform = torch.stack([torch.rand(scores.shape[-1], generator=g) for g in self.generators])
         gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
         return scores + gumbel.to(scores.device, scores.dtype)
+
+
+def finished(stream: Iterable[list[str]]) -> list[str]:
+    """The last update of a stream of answers so far (:func:`stream_batch`, a bench's rows): the finished answers."""
+    last = deque(stream, maxlen=1)
+    return last[0] if last else []
 
 
 def as_messages(prompt: str | list[Message], system: str | None = None) -> list[Message]:

@@ -28,7 +28,8 @@ from workbench.workspace.runs import base_quantization, check_run_name, config_p
 Method = Literal["sft", "dpo", "grpo"]  # grpo: trained by training.grpo.train_grpo (it needs a reward), not train()
 Adaptation = Literal["full", "lora", "qlora"]
 
-# Learning rates from the guides this project started from (docs/measurements.md): 1e-4..5e-4 for LoRA, an order of magnitude lower for full
+# Learning rates from the guides this project started from (docs/measurements.md): 1e-4..5e-4 for LoRA, an order of
+# magnitude lower for full
 # fine-tuning (every weight moves). DPO starts lower than SFT: it nudges an already-trained policy.
 DEFAULT_LEARNING_RATES = {
     ("sft", "lora"): 2e-4,
@@ -419,7 +420,8 @@ def _check_types(config: TrainConfig) -> None:
         coerced, ok = _coerce(value, annotation)
         if not ok:
             raise WorkbenchError(
-                f"invalid training config: {f.name} = {_short(value)} should be {_describe(annotation)} ({f.metadata['help']})"
+                f"invalid training config: {f.name} = {_short(value)} should be {_describe(annotation)} "
+                f"({f.metadata['help']})"
             )
         setattr(config, f.name, coerced)
 

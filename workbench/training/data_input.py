@@ -15,7 +15,8 @@ def load(source: str):
     """(dataset, kind) for a path or sample name, through workbench.data.load_data."""
     if not source:
         raise WorkbenchError(
-            "no training data: set `data` to a data file or Hub dataset ID (e.g. --set data=data_samples/sentiment_json.train.jsonl)"
+            "no training data: set `data` to a data file or Hub dataset ID (e.g. --set "
+            "data=data_samples/sentiment_json.train.jsonl)"
         )
     bundle = load_data(source)
     if bundle.kind is None or len(bundle.dataset) == 0:

@@ -303,7 +303,8 @@ def estimate_config(
     ``Estimate.fit`` says what was changed and why.
 
     Example:
-        >>> print(estimate_config(TrainConfig(data="sentiment_json", max_steps=30), n_train=180, mean_tokens=90).summary())
+        >>> config = TrainConfig(data="sentiment_json", max_steps=30)
+        >>> print(estimate_config(config, n_train=180, mean_tokens=90).summary())
     """
     estimate_for = config_estimator(config, n_train, mean_tokens, n_eval, longest_tokens)
     if not fit:

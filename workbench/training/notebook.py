@@ -3,7 +3,8 @@
 Example:
     >>> from workbench.training import TrainConfig, train
     >>> from workbench.training.notebook import live_progress
-    >>> result = train(TrainConfig(data="data_samples/sentiment_json.train.jsonl", max_steps=30), on_event=live_progress())
+    >>> config = TrainConfig(data="data_samples/sentiment_json.train.jsonl", max_steps=30)
+    >>> result = train(config, on_event=live_progress())
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from workbench.training.events import Event, OnEvent
 
 
 def live_progress(plot: bool = True, every: int = 1) -> OnEvent:
-    """An ``on_event`` callback: tqdm for steps and ETA, and (in IPython) a refreshing loss plot every ``every`` steps."""
+    """An ``on_event`` callback: tqdm for steps and ETA, and (in IPython) a refreshing loss plot every ``every``
+    steps."""
     from tqdm.auto import tqdm
 
     state: dict = {"bar": None, "records": [], "handle": None, "fig": None}

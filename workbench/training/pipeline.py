@@ -266,7 +266,8 @@ def _load_data(config: TrainConfig, dataset, eval_dataset) -> _Data:
 
 
 def _load_model(config: TrainConfig, precision: Precision) -> LoadedModel:
-    """The base model as training needs it; QLoRA = the base in 4-bit NF4 with double quantisation, prepared for k-bit training."""
+    """The base model as training needs it; QLoRA = the base in 4-bit NF4 with double quantisation, prepared for
+    k-bit training."""
     torch.manual_seed(config.seed)
     lm = load_model(
         config.model,
@@ -397,7 +398,8 @@ def _parameter_counts(model) -> tuple[int, int]:
 
 
 def _fit(trainer, config: TrainConfig, run_dir: Path, checkpoint, precision: Precision) -> dict[str, Any]:
-    """Train (from ``checkpoint`` when resuming); errors a learner can act on become sentences. Returns what was measured."""
+    """Train (from ``checkpoint`` when resuming); errors a learner can act on become sentences. Returns what was
+    measured."""
     start = time.perf_counter()
     tokens_before = trainer.state.num_input_tokens_seen
     try:
@@ -409,7 +411,8 @@ def _fit(trainer, config: TrainConfig, run_dir: Path, checkpoint, precision: Pre
         if "num_samples" in str(exc):
             raise WorkbenchError(
                 f"no training example of {config.data or 'the dataset'} is left after tokenizing: each was cut to "
-                f"max_length={config.max_length} tokens before its answer began. Raise max_length or shorten the prompts"
+                f"max_length={config.max_length} tokens before its answer began. Raise max_length or shorten the "
+                "prompts"
             ) from exc
         raise
     except RuntimeError as exc:

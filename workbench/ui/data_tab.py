@@ -75,8 +75,9 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
         cap = public.caps().max_rows
         name = Path(report.source).name
         summary = (
-            f"**{html.escape(name)}**: format **{report.source_format or 'unknown'}**, kind **{report.kind or 'unknown'}**; "
-            f"{report.records_read} records read, **{rows} usable**, {len(report.errors)} errors, {len(report.warnings)} warnings."
+            f"**{html.escape(name)}**: format **{report.source_format or 'unknown'}**, kind "
+            f"**{report.kind or 'unknown'}**; {report.records_read} records read, **{rows} usable**, "
+            f"{len(report.errors)} errors, {len(report.warnings)} warnings."
         )
         if cap is not None and rows > cap:
             summary += f" Training here uses the first {cap} rows (public mode)."

@@ -1,4 +1,5 @@
-"""Which-method helper: hardware, purpose and data -> a recommended method, from the selection tables of the guides this project started from.
+"""Which-method helper: hardware, purpose and data -> a recommended method, from the selection tables of the guides
+this project started from.
 
 The tables are the "Situation-Specific Selection Guide" (by hardware, by purpose, by data), kept as data;
 the answer can be applied to the Train tab's settings with one click.
@@ -50,12 +51,14 @@ class Recommendation:
 
     def markdown(self) -> str:
         lines = [
-            f"### Recommended: {self.method.upper()} + {self.adaptation.upper() if self.adaptation != 'full' else 'full fine-tuning'}"
+            f"### Recommended: {self.method.upper()} + "
+            f"{self.adaptation.upper() if self.adaptation != 'full' else 'full fine-tuning'}"
         ]
         lines += [f"- {reason}" for reason in self.reasons]
         if self.adaptation != "full":
             lines.append(
-                f"- start with LoRA r={self.lora_r}, alpha={default_lora_alpha(self.lora_r)}, learning rate {self.learning_rate:g}"
+                f"- start with LoRA r={self.lora_r}, alpha={default_lora_alpha(self.lora_r)}, learning rate "
+                f"{self.learning_rate:g}"
             )
         return "\n".join(lines)
 
@@ -84,7 +87,8 @@ def recommend(hardware: str, purpose: str, data_size: str, data_kind: str) -> Re
     if method == "dpo" and not pairs:
         method = "sft"
         reasons.append(
-            "DPO needs preference pairs: train SFT on your demonstrations first, then vote on the Arena tab to collect pairs"
+            "DPO needs preference pairs: train SFT on your demonstrations first, then vote on the Arena tab to "
+            "collect pairs"
         )
     elif pairs and method == "sft":
         method = "dpo"

@@ -119,8 +119,8 @@ def progress_html(state: RunState) -> str:
         return "<div class='wb-progress'>No run of yours yet.</div>"
     if state.waiting:
         return (
-            f"<div class='wb-progress'><b>{html.escape(state.name)}</b> is waiting: {html.escape(waiting_text(state))}. "
-            "It starts by itself; Cancel takes it out of the queue.</div>"
+            f"<div class='wb-progress'><b>{html.escape(state.name)}</b> is waiting: "
+            f"{html.escape(waiting_text(state))}. It starts by itself; Cancel takes it out of the queue.</div>"
         )
     fraction = state.step / state.max_steps if state.max_steps else 0.0
     if state.status == "completed":
@@ -129,7 +129,8 @@ def progress_html(state: RunState) -> str:
     colour = {"failed": "#ef4444", "stopped": "#f59e0b", "cancelled": "#9ca3af"}.get(state.status, "#22c55e")
     return (
         f"<div class='wb-progress'><div style='display:flex;justify-content:space-between'>"
-        f"<b>{html.escape(state.name)}</b><span>{html.escape(state.status)}: step {state.step}/{state.max_steps or '?'}{eta}</span></div>"
+        f"<b>{html.escape(state.name)}</b><span>{html.escape(state.status)}: step "
+        f"{state.step}/{state.max_steps or '?'}{eta}</span></div>"
         f"<div style='background:#e5e7eb;border-radius:6px;height:14px;margin-top:4px'>"
         f"<div style='background:{colour};width:{fraction * 100:.1f}%;height:14px;border-radius:6px'></div></div></div>"
     )
@@ -196,12 +197,14 @@ def cancel(request: gr.Request, who: Identity | None) -> str:
 
 
 def poll(request: gr.Request, who: Identity | None, seen: str) -> tuple:
-    """Redraw from this learner's latest run, but only what changed since this page last drew (matplotlib is not free)."""
+    """Redraw from this learner's latest run, but only what changed since this page last drew (matplotlib is not
+    free)."""
     try:
         state = MANAGER.snapshot(current(who, request).owner)
     except WorkbenchError:
         state = RunState()
-    key = f"{state.name}:{state.status}:{len(state.records)}:{len(state.log)}:{state.position}:{round(state.wait_seconds or 0)}"
+    key = f"{state.name}:{state.status}:{len(state.records)}:{len(state.log)}:{state.position}"
+    key += f":{round(state.wait_seconds or 0)}"
     if key == seen:
         return (gr.skip(),) * 9
     plot = loss_plot(state.records, state.name) if state.records else None
