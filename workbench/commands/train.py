@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from workbench.errors import WorkbenchError
+from workbench.training.config import help_text
 from workbench.training.distributed import is_main_process
 
 
@@ -43,9 +45,8 @@ def _printer():
 
 
 def run(args) -> int:
-    from workbench.errors import WorkbenchError
-    from workbench.training import TrainConfig, resume, train
-    from workbench.training.config import help_text
+    # Train and resume load TRL and PEFT: kept off the CLI's start path.
+    from workbench.training import TrainConfig, resume, train  # noqa: PLC0415
 
     if args.help_config:
         print(help_text())

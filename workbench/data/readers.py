@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+from datasets import load_dataset
+
 from workbench.data.report import Issue
 from workbench.errors import WorkbenchError
 
@@ -507,8 +510,6 @@ def _read_parquet(path: Path, raw: RawSource, limits: ReadLimits) -> RawSource:
     pyarrow directly rather than ``datasets.Dataset.from_parquet``: that one decodes every row and copies the
     file into the datasets cache first, which is what a small, highly compressed file exploits.
     """
-    import pyarrow.parquet as pq
-
     try:
         parquet = pq.ParquetFile(path)
         meta = parquet.metadata
@@ -549,8 +550,6 @@ def _read_parquet(path: Path, raw: RawSource, limits: ReadLimits) -> RawSource:
 
 
 def _read_hub(name: str, limits: ReadLimits) -> RawSource:
-    from datasets import load_dataset
-
     try:
         dataset = load_dataset(name, split="train")
     except Exception as exc:  # offline, unknown ID, private: the user needs the reason, whatever its type

@@ -24,6 +24,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from workbench.atomic import atomic_write_bytes, atomic_write_text
 from workbench.data import SAMPLES, LossSettings, load_data, loss_labels, loss_settings, prompt_and_reference
@@ -81,8 +82,6 @@ def _generate_answers(
     Generation is most of an evaluation's minutes on a CPU: a bar named ``desc`` counts the answers (the
     Evaluate tab shows it through ``gr.Progress(track_tqdm=True)``).
     """
-    from tqdm.auto import tqdm
-
     answers: dict[str, list[str]] = {side: [] for side in sides}
     with tqdm(total=len(prompts) * len(sides), desc=desc, unit="answer", leave=False) as bar:
         if bench is not None:
@@ -142,7 +141,8 @@ def evaluate_sides(
     and the reference for DPO rewards. ``loss`` and ``max_length`` are the run's (default: answer-only loss,
     no truncation), so ``loss`` equals the trainer's eval loss on the same records.
     """
-    import evaluate
+    # The evaluate library is slow to import: loaded when metrics are computed, not at the app's start.
+    import evaluate  # noqa: PLC0415
 
     results: dict[str, dict[str, float]] = {side: {} for side in sides}
     labelled = [loss_labels(r, tokenizer, loss, max_length) for r in records]
@@ -487,10 +487,9 @@ def report_markdown(results: dict) -> str:
 
 
 def _chart_png(results: dict) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed: the chart only goes to a file
-    import matplotlib.pyplot as plt
+    # Matplotlib is loaded when a chart is drawn, not at the app's start. A Figure, not pyplot: no backend is chosen
+    # for the whole process (a notebook keeps its own), and nothing is left open.
+    from matplotlib.figure import Figure  # noqa: PLC0415
 
     sides = list(results["sides"])
     bars_by_metric = {
@@ -501,7 +500,8 @@ def _chart_png(results: dict) -> bytes:
         bars_by_metric["general questions (forgetting probe)"] = [
             results["forgetting"]["sides"][s]["score"] for s in sides
         ]
-    fig, axes = plt.subplots(1, len(bars_by_metric), figsize=(2.6 * len(bars_by_metric), 3.4), squeeze=False)
+    fig = Figure(figsize=(2.6 * len(bars_by_metric), 3.4))
+    axes = fig.subplots(1, len(bars_by_metric), squeeze=False)
     for ax, (metric, values) in zip(axes[0], bars_by_metric.items()):
         bars = ax.bar(range(len(sides)), values, color=["#9e9e9e", *["#1f77b4"] * (len(sides) - 1)])
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
@@ -517,5 +517,4 @@ def _chart_png(results: dict) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()

@@ -13,7 +13,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from huggingface_hub import HfApi, ModelCard, ModelCardData
+from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
 from workbench.errors import WorkbenchError
+from workbench.export.merge import export_merged
 from workbench.models import DEFAULT_MODEL
 from workbench.training.config import find_run_config
 from workbench.workspace.runs import CARD_FILE, EVAL_DIR, LOSS_PLOT, MODEL_DIR, adapter_dir, is_full_run
@@ -53,8 +58,6 @@ def _hub_base(model: str) -> str | None:
 
 def model_card(run_dir: str | Path, merged: bool = False) -> str:
     """The README.md for the Hub: metadata, the run's card, the eval table (if evaluated) and the loss plot."""
-    from huggingface_hub import ModelCard, ModelCardData
-
     run_dir = Path(run_dir)
     config = find_run_config(run_dir)
     base = _hub_base(config.model if config else DEFAULT_MODEL)
@@ -76,7 +79,8 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
             "`AutoModelForCausalLM`.\n"
         )
     if (run_dir / EVAL_RESULTS).is_file():
-        from workbench.evaluation.evaluate import markdown_table
+        # Heavy (datasets, TRL), and only for an evaluated run: kept off the CLI's start path.
+        from workbench.evaluation.evaluate import markdown_table  # noqa: PLC0415
 
         results = json.loads((run_dir / EVAL_RESULTS).read_text(encoding="utf-8"))
         body += (
@@ -92,8 +96,6 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
 
 def plan_push(run_dir: str | Path, repo_id: str, merged: bool = False) -> PushPlan:
     """The files and card a push would upload; reads the run folder only (no network, no model loaded)."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
     run_dir = Path(run_dir)
     try:
         validate_repo_id(repo_id)
@@ -138,10 +140,6 @@ def push_run(
     plan = plan_push(run_dir, repo_id, merged)
     if dry_run:
         return plan
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from workbench.export.merge import export_merged
 
     run_dir = Path(run_dir)
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,6 +24,7 @@ import torch
 from workbench.atomic import atomic_write_text, staged_dir
 from workbench.errors import WorkbenchError
 from workbench.export.gguf_export import QUANTS, Quant, write_gguf
+from workbench.export.modelfile import modelfile_text
 from workbench.hardware import Precision, choose_precision
 from workbench.inference.bench import ModelBench
 from workbench.models import load_model
@@ -144,9 +145,8 @@ def export_gguf(
         >>> export_gguf("runs/sft-json", "exports/sft-json-gguf", "q8_0").main_file
         PosixPath('exports/sft-json-gguf/sft-json.q8_0.gguf')
     """
-    from transformers import AutoTokenizer
-
-    from workbench.export.modelfile import modelfile_text
+    # The tokenizer stack of transformers, kept off the CLI's start path.
+    from transformers import AutoTokenizer  # noqa: PLC0415
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if quant not in QUANTS:

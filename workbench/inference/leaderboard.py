@@ -54,7 +54,8 @@ class Leaderboard:
 
     def heatmap(self):
         """The win-rate matrix as a matplotlib figure (rows: the side, columns: its opponent)."""
-        from matplotlib.figure import Figure  # not pyplot: a server draws one per vote, pyplot would keep them all
+        # Matplotlib, loaded when a chart is drawn; not pyplot: a server draws one per vote, pyplot would keep them all.
+        from matplotlib.figure import Figure  # noqa: PLC0415
 
         n = len(self.sides)
         fig = Figure(figsize=(1.6 + 0.9 * n, 1.2 + 0.8 * n))

@@ -28,6 +28,7 @@ from filelock import FileLock
 
 from workbench.errors import WorkbenchError
 from workbench.inference.generation import GenerationSettings, Message, as_messages
+from workbench.workspace.runs import append_jsonl  # one line, written whole and fsynced, cut back on a failed write
 
 Choice = Literal["a", "b", "tie", "both_bad"]
 CHOICES: tuple[Choice, ...] = ("a", "b", "tie", "both_bad")
@@ -36,8 +37,6 @@ PAIRS_FILE = "preferences.jsonl"
 
 
 def _append(path: Path, row: dict) -> None:
-    from workbench.workspace.runs import append_jsonl  # one line, written whole and fsynced, cut back on a failed write
-
     # Several app sessions vote at once: the lock keeps their lines whole and in order.
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
@@ -150,7 +149,7 @@ def read_pairs(folder: str | Path) -> list[dict]:
 
 def pairs_dataset(folder: str | Path):
     """The preference pairs as a ``datasets.Dataset`` ready for DPOTrainer."""
-    from datasets import load_dataset
+    from datasets import load_dataset  # noqa: PLC0415  (datasets is heavy: loaded when pairs are exported)
 
     path = Path(folder) / PAIRS_FILE
     if not read_pairs(folder):

@@ -10,11 +10,15 @@ server: they pick a sample or upload.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.errors import WorkbenchError
 from workbench.workspace.learners import is_public
+from workbench.workspace.runs import CHECKPOINTS_DIR
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,8 @@ PUBLIC_CAPS = Caps(
     max_steps=30, max_rows=500, max_upload_mb=5, max_length=256, max_prompt_chars=8000, generations=2, queue_size=64
 )
 # ZeroGPU Space: the work runs on a lent GPU slice, billed to each visitor's daily quota of a few minutes. One
-# call may take at most 2 minutes (a 200-step LoRA run of the 135M model at max_length 512 fits in it); more
-# answers at once, since each is its own GPU call rather than a share of two CPU cores.
+# call may take at most gpu_seconds, sized so a max_steps LoRA run of the embedded model at this max_length fits
+# in it; more answers at once, since each is its own GPU call rather than a share of two CPU cores.
 ZEROGPU_CAPS = Caps(
     max_steps=200,
     max_rows=2000,
@@ -89,10 +93,6 @@ def run_archive(run_dir: str | Path, out_dir: str | Path) -> Path:
     Example:
         >>> run_archive("runs/sft-json", tempfile.mkdtemp())  # .../sft-json.zip
     """
-    import zipfile
-
-    from workbench.workspace.runs import CHECKPOINTS_DIR
-
     run_dir = Path(run_dir)
     target = Path(out_dir) / f"{run_dir.name}.zip"
     with zipfile.ZipFile(target, "w") as archive:
@@ -126,8 +126,6 @@ def describe() -> str:
 
 def check_prompt(texts: list[str]) -> None:
     """Refuse a prompt (or a conversation) over the length cap, before the model spends minutes reading it."""
-    from workbench.errors import WorkbenchError
-
     limit = caps().max_prompt_chars
     size = sum(len(t) for t in texts)
     if limit is not None and size > limit:
@@ -139,8 +137,6 @@ def check_prompt(texts: list[str]) -> None:
 
 def apply_caps(config):
     """The TrainConfig with the caps in force: in public mode every run ends within ``max_steps``."""
-    import dataclasses
-
     c = caps()
     changes = {"max_length": min(config.max_length, c.max_length)}
     if c.max_steps is not None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import math
 import os
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +27,9 @@ from workbench.training.distributed import world_size
 from workbench.training.plan import lora_config
 from workbench.workspace.runs import base_quantization, check_run_name, config_path, read_run_config, run_folder_of
 
-Method = Literal["sft", "dpo", "grpo"]  # grpo: trained by training.grpo.train_grpo (it needs a reward), not train()
+Method = Literal["sft", "dpo", "grpo"]
+# The methods train() runs (pipeline.METHODS); GRPO needs a reward function, so training.grpo.train_grpo trains it.
+TRAIN_METHODS = ("sft", "dpo")
 Adaptation = Literal["full", "lora", "qlora"]
 
 # Learning rates from the guides this project started from (docs/measurements.md): 1e-4..5e-4 for LoRA, an order of
@@ -90,8 +94,8 @@ class TrainConfig:
         gt=0,
         slider=(4, 128, 4),
     )
-    # Dropout defaults to 0 (PEFT's default), not the guide's 0.05: on a CPU its random numbers took a quarter of a
-    # LoRA step, and configs/sft_lora.yaml trained 1.7x faster without it to the same held-out loss
+    # Dropout defaults to 0 (PEFT's default), not the guide's 0.05: on a CPU its random numbers are a large share of
+    # a LoRA step, and configs/sft_lora.yaml trained much faster without it to the same held-out loss
     # (docs/benchmarks.md, "Training speed as shipped").
     lora_dropout: float = _f(
         0.0,
@@ -225,7 +229,6 @@ class TrainConfig:
             changes["precision"] = {"bfloat16": "bf16", "float16": "fp16"}.get(precision.dtype_name, "fp32")
         if not self.name:
             stamp = os.environ.get("TORCHELASTIC_RUN_ID") if world_size() > 1 else None
-            from datetime import datetime
 
             changes["name"] = f"{self.method}-{self.adaptation}-{stamp or datetime.now().strftime('%Y%m%d-%H%M%S')}"
         return dataclasses.replace(self, **changes)
@@ -236,8 +239,6 @@ class TrainConfig:
         Checked when training starts, not when a config is read: a run's config.yaml stays readable (eval,
         export) on a machine without the tracker.
         """
-        import importlib.util
-
         if self.report_to == "none":
             return {"report_to": "none"}
         package = {"tensorboard": "tensorboard", "trackio": "trackio"}[self.report_to]
@@ -256,7 +257,7 @@ class TrainConfig:
 
     def compute_dtype(self):
         """The torch dtype of ``precision`` once resolved ("auto" counts as fp32 until then)."""
-        import torch
+        import torch  # noqa: PLC0415  (torch, kept off the CLI's start path, which reads configs)
 
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
 

@@ -7,6 +7,8 @@ out an evaluation split.
 
 from __future__ import annotations
 
+import hashlib
+
 from workbench.data import load_data, train_eval_split
 from workbench.errors import WorkbenchError
 
@@ -53,8 +55,6 @@ def split(dataset, eval_fraction: float, seed: int):
 
 def fingerprint(dataset) -> str:
     """A short content hash of the data, for the model card (same data -> same hash)."""
-    import hashlib
-
     digest = hashlib.sha256()
     for shard in dataset.data.to_batches():
         digest.update(shard.to_pandas().to_json(orient="records", lines=True).encode())

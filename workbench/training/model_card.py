@@ -6,16 +6,16 @@ import platform
 from pathlib import Path
 from typing import Any
 
+import peft
+import torch
+import transformers
+import trl
+
 from workbench.atomic import atomic_write_text
 from workbench.workspace.runs import ADAPTER_DIR, CARD_FILE, MODEL_DIR
 
 
 def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
-    import peft
-    import torch
-    import transformers
-    import trl
-
     final = info.get("final_metrics", {})
     estimate = info.get("estimate", {})
     measured = info.get("measured", {})

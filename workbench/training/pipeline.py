@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from peft import prepare_model_for_kbit_training
+from transformers.trainer_callback import PrinterCallback
 
 from workbench.atomic import atomic_write_text, staged_dir
 from workbench.data.formats import record_kind
@@ -277,8 +279,6 @@ def _load_model(config: TrainConfig, precision: Precision) -> LoadedModel:
         frozen_base=config.adaptation != "full",
     )
     if config.adaptation == "qlora":
-        from peft import prepare_model_for_kbit_training
-
         lm.model = prepare_model_for_kbit_training(lm.model, use_gradient_checkpointing=config.gradient_checkpointing)
     return lm
 
@@ -338,7 +338,8 @@ def _training_args(
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
-        # Precision from the hardware, never TRL's bf16 default (13x slower on CPUs without native bf16).
+        # Precision from the hardware, never TRL's bf16 default (far slower on CPUs without native bf16:
+        # docs/measurements.md).
         bf16=config.precision == "bf16",
         fp16=config.precision == "fp16",
         use_cpu=precision.device == "cpu",
@@ -362,7 +363,6 @@ def _build_trainer(config: TrainConfig, model, tokenizer, args: dict, data: _Dat
         trainer = METHODS[config.method].build_trainer(
             model, tokenizer, args, data.train, data.eval, lora_config(config), [callback]
         )
-    from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # events replace its raw dict prints
     return trainer

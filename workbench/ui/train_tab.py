@@ -23,9 +23,8 @@ from workbench.inference.answers import base_model
 from workbench.server import public
 from workbench.server.run_manager import MANAGER, RunState, waiting_text
 from workbench.training import TrainConfig, data_input
-from workbench.training.config import DEFAULT_LEARNING_RATES, Adaptation, default_lora_alpha
+from workbench.training.config import DEFAULT_LEARNING_RATES, TRAIN_METHODS, Adaptation, default_lora_alpha
 from workbench.training.estimate import estimate_config
-from workbench.training.pipeline import METHODS
 from workbench.training.plots import draw_loss
 from workbench.ui.data_tab import UPLOAD, check_upload, sample_choices, source_path
 from workbench.ui.fields import field_input
@@ -107,7 +106,7 @@ def prepared_run(config: TrainConfig, uploaded: bool):
 
 
 def loss_plot(records: list[dict], title: str):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # noqa: PLC0415  (matplotlib, loaded when a plot is drawn)
 
     figure = Figure(figsize=(6, 3.2), layout="constrained")
     draw_loss(figure.subplots(), records, title)
@@ -269,7 +268,7 @@ def build_train_tab(
         defaults = TrainConfig().resolved()  # what a run of TrainConfig's defaults trains with
         with gr.Row():
             method = gr.Radio(
-                list(METHODS),  # what train() trains: GRPO needs a reward function (lesson 5)
+                list(TRAIN_METHODS),
                 value=defaults.method,
                 label="Method",
                 info="DPO needs preference data (sentiment_preference).",
