@@ -5,9 +5,11 @@ docstring for every package."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "workbench"
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
 
 
 def _module_name(path: Path) -> str:
@@ -148,3 +150,25 @@ def test_every_package_says_what_it_is_for():
         if not ast.get_docstring(ast.parse(p.read_text(encoding="utf-8")))
     ]
     assert not missing, f"add a docstring (a paragraph: what the package is for): {missing}"
+
+
+def file_map(text: str) -> set[str]:
+    """The modules docs/architecture.md's file map names, as paths under workbench/: each section names its folder
+    (**Data (`workbench/data/`)**), each table row its module in the first column."""
+    section = text.split("## File map", 1)[1].split("\n## ", 1)[0]
+    folder, named = None, set()
+    for line in section.splitlines():
+        if line.startswith("**") and (heading := re.search(r"`workbench/([\w/]*)`", line)):
+            folder = heading.group(1)
+        elif line.startswith("| `") and folder is not None:
+            named.update(folder + name for name in re.findall(r"`([\w/]+\.py)`", line.split("|")[1]))
+    return named
+
+
+def test_the_file_map_names_every_module_and_no_other():
+    tree = {
+        str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py" or p.parent == PACKAGE
+    }
+    named = file_map(ARCHITECTURE.read_text(encoding="utf-8"))
+    assert not tree - named, f"add to docs/architecture.md's file map: {sorted(tree - named)}"
+    assert not named - tree, f"docs/architecture.md's file map names modules that are gone: {sorted(named - tree)}"

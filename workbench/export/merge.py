@@ -29,7 +29,7 @@ from workbench.hardware import Precision, choose_precision
 from workbench.inference.bench import ModelBench
 from workbench.models import load_model
 from workbench.training.config import find_run_config
-from workbench.workspace.runs import CONFIG_FILE, MODEL_DIR, adapter_base_name, adapter_dir, is_full_run
+from workbench.workspace.runs import MODEL_DIR, adapter_base_name, adapter_dir, is_full_run, is_run
 
 Format = Literal["safetensors", "gguf"]
 FORMATS: tuple[Format, ...] = ("safetensors", "gguf")
@@ -67,7 +67,7 @@ def check_target(run_dir: str | Path, out_dir: str | Path, overwrite: bool) -> N
         return
     if not overwrite:
         raise WorkbenchError(f"{out_dir} exists and is not empty: choose another folder or pass overwrite")
-    runs = [p for p in (out, *(c for c in out.iterdir() if c.is_dir())) if (p / CONFIG_FILE).is_file()]
+    runs = [p for p in (out, *(c for c in out.iterdir() if c.is_dir())) if is_run(p)]
     if runs:
         what = "is a run folder" if runs[0] == out else f"holds run folders ({runs[0].name})"
         raise WorkbenchError(f"{out_dir} {what}; overwrite replaces only an earlier export: choose another folder")

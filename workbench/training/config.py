@@ -236,7 +236,7 @@ class TrainConfig:
     def reporting_args(self) -> dict[str, Any]:
         """Trainer arguments for ``report_to``; a clear error if the tracker's package is missing.
 
-        Checked when training starts, not when a config is read: a run's config.yaml stays readable (eval,
+        Checked when training starts, not when a config is read: a run's saved config stays readable (eval,
         export) on a machine without the tracker.
         """
         if self.report_to == "none":

@@ -5,9 +5,9 @@ reward does and what a step costs (lessons/05_take_it_home.ipynb). The reward re
 (:mod:`workbench.data.samples`), so "reward" means exactly what the evaluation counts; the model loads as training
 loads it (:func:`workbench.models.load_model`, frozen base in the compute dtype) and the adapter is the workbench's
 LoRA (:func:`workbench.training.plan.lora_config`). A GRPO run is a run like any other: its folder is claimed and
-laid out as :mod:`workbench.workspace.runs` says (``config.yaml`` a TrainConfig with ``method: grpo``,
-``status.json``, ``metrics.jsonl``, ``adapter/``, the model card), so the Runs tab, the Arena, evaluation and
-export read it as they read an SFT run.
+laid out as :mod:`workbench.workspace.runs` says (its config a TrainConfig with ``method: grpo``, its status,
+metrics, adapter and model card), so the Runs tab, the Arena, evaluation and export read it as they read an SFT
+run.
 """
 
 from __future__ import annotations

@@ -174,7 +174,7 @@ def _run(
         # TRL find the assistant's tokens. The saved tokenizer keeps it; it renders prompts as the original does.
         lm.tokenizer.chat_template = loss.chat_template
     lengths = _example_lengths(config, data, lm.tokenizer)
-    if checkpoint is None:  # a resumed run keeps the layout it started with (saved in its config.yaml)
+    if checkpoint is None:  # a resumed run keeps the layout it started with (its saved config)
         with _explained_setup_errors(config, lm.model):  # the fit's estimate builds the adapter first
             config, fit_note = _fit_memory(config, data, lengths, run_dir)
         if fit_note:
@@ -295,7 +295,7 @@ def _fit_memory(config: TrainConfig, data: _Data, lengths: list[int], run_dir: P
     Decided from the workbench's own estimate of the meta-device model (estimate.config_estimator) and the
     data's token lengths as training will tokenize them, before the trainer is built: TRL's SFTConfig/DPOConfig
     receive the chosen batch size, accumulation and checkpointing. A changed layout is written to the run's
-    config.yaml, so a resumed run continues with it.
+    saved config, so a resumed run continues with it.
     """
     if config.memory_budget_gb is None and world_size() > 1:
         return config, ""  # each process would read its own "available now" and could choose another layout

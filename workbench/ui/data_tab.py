@@ -36,7 +36,7 @@ def source_path(choice: str, upload_path: str | None) -> str:
     if choice == UPLOAD:
         if not upload_path:
             raise WorkbenchError("no file uploaded yet: upload one on the Data tab first")
-        return str(upload_path)  # Gradio hands a str subclass that YAML (config.yaml) cannot write
+        return str(upload_path)  # Gradio hands a str subclass that YAML (the run's config) cannot write
     raise WorkbenchError(f"unknown data choice {choice!r}")
 
 
