@@ -68,7 +68,7 @@ def journey(checkout: Path = ROOT, log=print) -> dict:
                 break
             except OSError:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"app.py exited with {proc.returncode}")
+                    raise RuntimeError(f"app.py exited with {proc.returncode}") from None
                 time.sleep(0.2)
         client = Client(url, verbose=False)
         lap("app start")

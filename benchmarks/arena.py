@@ -1,4 +1,4 @@
-"""Arena: one turn of four sides (base, two adapters, one adapter at LoRA scale 0.5) against four plain ``generate`` calls.
+"""Arena: one turn of four sides (base, two adapters, one adapter at LoRA scale 0.5) against four ``generate`` calls.
 
 The arena answers every side in one batch, each row through its own adapter at its own scale (``ArenaChat.ask``
 on the embedded model); the plain user calls ``generate`` four times on a PeftModel, switching adapters and
@@ -25,22 +25,26 @@ from benchmarks.harness import emit, process_peak_rss_mb
 HISTORY = [
     (
         "Tell me about the history of Paris.",
-        "Paris grew from a Gallic settlement on the Seine into a Roman town, then the capital of the Franks and of France. "
+        "Paris grew from a Gallic settlement on the Seine into a Roman town, then the capital of the Franks and of "
+        "France. "
         "Its medieval university, its cathedral and its walls made it the largest city in Europe by the 1300s.",
     ),
     (
         "What happened there in 1789?",
-        "The storming of the Bastille on 14 July 1789 opened the French Revolution; the monarchy fell three years later "
+        "The storming of the Bastille on 14 July 1789 opened the French Revolution; the monarchy fell three years "
+        "later "
         "and the city became the stage of the Republic, the Terror and finally Napoleon's empire.",
     ),
     (
         "And in the 19th century?",
-        "Haussmann rebuilt the centre with wide boulevards, parks and sewers under Napoleon III; the city hosted world fairs, "
+        "Haussmann rebuilt the centre with wide boulevards, parks and sewers under Napoleon III; the city hosted world "
+        "fairs, "
         "and the Eiffel Tower was built for the one of 1889.",
     ),
     (
         "Name three museums.",
-        "The Louvre, the Musée d'Orsay and the Centre Pompidou: old masters, impressionists and modern art, in that order, "
+        "The Louvre, the Musée d'Orsay and the Centre Pompidou: old masters, impressionists and modern art, in that "
+        "order, "
         "each one a day's visit on its own.",
     ),
     (
@@ -50,7 +54,8 @@ HISTORY = [
     ),
     (
         "How do I get there?",
-        "Take the RER C to the Musée d'Orsay station, or the metro line 12 to Solférino and walk five minutes along the "
+        "Take the RER C to the Musée d'Orsay station, or the metro line 12 to Solférino and walk five minutes along "
+        "the "
         "river; buy the ticket online to skip the queue.",
     ),
 ]

@@ -49,10 +49,12 @@ def run(repeats: int = 20, log=print) -> dict:
         grad = torch.randn_like(q)
         mask = _mask(tokens, examples)  # a mask tensor, as transformers passes for padded batches too
 
-        def sdpa():
+        def sdpa(q=q, k=k, v=v, mask=mask, grad=grad):
             F.scaled_dot_product_attention(q, k, v, attn_mask=mask).backward(grad)
 
-        def eager():  # as transformers' eager attention computes it: scores, mask, softmax in fp32, values
+        def eager(
+            q=q, k=k, v=v, mask=mask, grad=grad
+        ):  # as transformers' eager attention computes it: scores, mask, softmax in fp32, values
             scores = (q @ k.transpose(-1, -2)) * HEAD_DIM**-0.5 + mask
             (torch.softmax(scores.float(), dim=-1).to(q.dtype) @ v).backward(grad)
 

@@ -27,7 +27,8 @@ def machine_line(r: dict) -> str:
     return (
         f"Measured {r['date']} on {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), flags "
         f"{' '.join(m['flags'])}, {m['memory_gib']} GiB{', GPU ' + m['gpu'] if m.get('gpu') else ''}; {libs}. "
-        f"Workbench precision: {m['workbench_precision']}. Matmul 2048³ in this run: fp32 {r['matmul_gflops']['float32']} "
+        f"Workbench precision: {m['workbench_precision']}. Matmul 2048³ in this run: fp32 "
+        f"{r['matmul_gflops']['float32']} "
         f"GFLOP/s, bf16 {r['matmul_gflops']['bfloat16']} GFLOP/s. Load average {r['loadavg_start'][0]} at the start, "
         f"{r.get('loadavg_end', ['?'])[0]} at the end (2 cores: above 2 means other work shared them). "
         f"Settings: {json.dumps(r['settings'])}. Command: `{r['command'].strip()}` ({r.get('minutes', '?')} min)."
@@ -36,7 +37,8 @@ def machine_line(r: dict) -> str:
 
 def training_table(training: dict) -> list[str]:
     lines = [
-        "| suite | variant | tokens/s (best) | tokens/CPU-s | steps/s | peak RSS MB (training / process) | MFU vs fp32 matmul | MFU vs bf16 matmul | workbench ÷ variant |",
+        "| suite | variant | tokens/s (best) | tokens/CPU-s | steps/s | peak RSS MB (training / process) | MFU vs fp32 "
+        "matmul | MFU vs bf16 matmul | workbench ÷ variant |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for suite, data in training.items():
@@ -46,8 +48,10 @@ def training_table(training: dict) -> list[str]:
             row = s[variant]
             r = (wb / row["tokens_per_second"]) if wb and row["tokens_per_second"] else None
             lines.append(
-                f"| {suite} | {variant} | {_fmt(row['tokens_per_second'])} ({_fmt(row.get('tokens_per_second_best'))}) | {_fmt(row.get('tokens_per_cpu_second'))} | {_fmt(row['steps_per_second'], '.3f')} | "
-                f"{_fmt(row['train_peak_rss_mb'], '.0f')} / {_fmt(row['peak_rss_mb'], '.0f')} | {_pct(row.get('mfu_vs_fp32_matmul'))} | "
+                f"| {suite} | {variant} | {_fmt(row['tokens_per_second'])} ({_fmt(row.get('tokens_per_second_best'))}) "
+                f"| {_fmt(row.get('tokens_per_cpu_second'))} | {_fmt(row['steps_per_second'], '.3f')} | "
+                f"{_fmt(row['train_peak_rss_mb'], '.0f')} / {_fmt(row['peak_rss_mb'], '.0f')} | "
+                f"{_pct(row.get('mfu_vs_fp32_matmul'))} | "
                 f"{_pct(row.get('mfu_vs_bf16_matmul'))} | {_fmt(r and round(r, 2))}x |"
             )
     return lines
@@ -57,7 +61,8 @@ def generation_table(g: dict) -> list[str]:
     if "summary" not in g:
         return [f"generation failed: {g.get('error')}"]
     lines = [
-        f"Prompt {g['prompt']!r}, up to {g['max_new_tokens']} new tokens; workbench in {g['workbench_dtype']}, plain in {g['plain_dtype']}.",
+        f"Prompt {g['prompt']!r}, up to {g['max_new_tokens']} new tokens; workbench in {g['workbench_dtype']}, plain "
+        f"in {g['plain_dtype']}.",
         "",
         "| case | tokens/s | first token s | seconds | tokens |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -71,16 +76,20 @@ def generation_table(g: dict) -> list[str]:
     if bandwidth:
         lines += [
             "",
-            f"Memory read {bandwidth['read_gbs']} GB/s over {bandwidth['weights_mb_as_loaded']} MB of weights as loaded: "
+            f"Memory read {bandwidth['read_gbs']} GB/s over {bandwidth['weights_mb_as_loaded']} MB of weights as "
+            f"loaded: "
             f"at most {bandwidth['tokens_per_second_bound']} tokens/s a stream. A decode step's matrix-vector products "
-            f"alone, with torch's kernels on the loaded weights, allow {bandwidth.get('matvec_only_tokens_per_second', '–')} tokens/s.",
+            f"alone, with torch's kernels on the loaded weights, allow "
+            f"{bandwidth.get('matvec_only_tokens_per_second', '–')} tokens/s.",
         ]
     compiled = g["summary"].get("compiled_decode")
     if compiled:
         lines += [
             "",
-            f"Greedy decoding in bf16 under torch.compile (static cache): {compiled['compiled_tokens_per_second']} tokens/s "
-            f"against {compiled['eager_tokens_per_second']} eager ({compiled['speedup']}x), after {compiled['compile_seconds']} s "
+            f"Greedy decoding in bf16 under torch.compile (static cache): {compiled['compiled_tokens_per_second']} "
+            f"tokens/s "
+            f"against {compiled['eager_tokens_per_second']} eager ({compiled['speedup']}x), after "
+            f"{compiled['compile_seconds']} s "
             f"of compiling; the answers part at token {compiled['first_difference_at']}.",
         ]
     before = g.get("before", {}).get("summary")
@@ -147,7 +156,8 @@ def targets(r: dict) -> list[str]:
         )
         add(
             "QLoRA peak RSS ÷ LoRA's",
-            f"{_fmt(share and round(share, 2))} ({_fmt(q['train_peak_rss_mb'], '.0f')} / {_fmt(lo['train_peak_rss_mb'], '.0f')} MB)",
+            f"{_fmt(share and round(share, 2))} ({_fmt(q['train_peak_rss_mb'], '.0f')} / "
+            f"{_fmt(lo['train_peak_rss_mb'], '.0f')} MB)",
             "<= 0.5",
             share and share <= 0.5,
         )
@@ -241,7 +251,8 @@ def render(r: dict) -> str:
         app = r["app"]
         parts += [
             "",
-            f"**App cold start** to first served page: median {app.get('median_seconds', '–')} s (trials {app.get('seconds')})",
+            f"**App cold start** to first served page: median {app.get('median_seconds', '–')} s (trials "
+            f"{app.get('seconds')})",
         ]
     return "\n".join(parts)
 

@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> Path:
     # The arithmetic ceiling, measured in this run, before anything else loads the machine.
     results["matmul_gflops"] = {dt: machine.matmul_gflops(dt) for dt in ("float32", "bfloat16")}
     print(
-        f"machine: {json.dumps(results['machine'])}\nmatmul GFLOP/s: {results['matmul_gflops']} (load {results['loadavg_start']})",
+        f"machine: {json.dumps(results['machine'])}\nmatmul GFLOP/s: {results['matmul_gflops']} (load "
+        f"{results['loadavg_start']})",
         flush=True,
     )
     log = lambda message: print(message, flush=True)  # noqa: E731

@@ -1,4 +1,5 @@
-"""Training speed (issue #23): one SFT+LoRA step profiled, the knobs that might speed it up tried, against TRL's defaults.
+"""Training speed (issue #23): one SFT+LoRA step profiled, the knobs that might speed it up tried, against TRL's
+defaults.
 
     python -m benchmarks.train_step '{"repeats": 2, "steps": 4}'
 
@@ -7,7 +8,8 @@ dropout 0; on this short data, padded batches with eager attention: plan.batchin
 (SDPA attention), with LoRA dropout 0.05 (the hyperparameter guide's value: its random numbers cost a CPU step
 the most), and TRL's defaults; with ``compile_steps``, also the workbench with ``torch_compile`` against the
 same number of steps without (more steps than the others, so the compiled steps outnumber the compiling one;
-its ``seconds_to_first_step`` against the other's is the compile time); then one profiled trial (torch.profiler over the steps after the first). The bf16 and fp32 matmul rates
+its ``seconds_to_first_step`` against the other's is the compile time); then one profiled trial (torch.profiler over
+the steps after the first). The bf16 and fp32 matmul rates
 are measured at the start, so tokens/s can be read as a share of what the CPU multiplies; at the end the rate of
 the step's own matmuls at its own shapes (``linear_matmul_gflops``), the ceiling for that share.
 """

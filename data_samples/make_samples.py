@@ -307,7 +307,9 @@ def broken_files(folder: Path) -> dict[str, str]:
         "duplicates.jsonl": "the same record twice",
         "empty.jsonl": "an empty file",
         "latin1.jsonl": "saved as Latin-1, not UTF-8 (line 2)",
-        "wrong_columns.csv": "columns no format knows: load it with column_map={'question': 'prompt', 'answer': 'completion'}",
+        "wrong_columns.csv": (
+            "columns no format knows: load it with column_map={'question': 'prompt', 'answer': 'completion'}"
+        ),
     }
 
 

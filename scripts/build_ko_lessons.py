@@ -30,7 +30,8 @@ KO = LESSONS / "ko"
 BLOCK = re.compile(r"^<!-- cell: (\S+) -->\n", re.MULTILINE)
 KO_ONLY = "ko-only"  # the tag of the cells the Korean notebook adds; every other code cell is the English one
 CHDIR_CELL = (
-    "# 한국어 노트북은 lessons/ko/에 있습니다. 영어 노트북과 같은 코드가 lessons/ 기준 경로를 쓰므로 그 폴더로 옮깁니다.\n"
+    "# 한국어 노트북은 lessons/ko/에 있습니다. 영어 노트북과 같은 코드가 lessons/ 기준 경로를 쓰므로 그 폴더로 "
+    "옮깁니다.\n"
     "import os\n"
     "from pathlib import Path\n"
     "\n"

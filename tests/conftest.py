@@ -112,7 +112,8 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
 
 
 def find_chromium() -> str | None:
-    """A Chromium that starts: a system one (Ubuntu's chromium-browser may be a stub asking for snap), else Playwright's."""
+    """A Chromium that starts: a system one (Ubuntu's chromium-browser may be a stub asking for snap), else
+    Playwright's."""
     for candidate in (os.environ.get("WORKBENCH_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"):
         if candidate and Path(candidate).is_file():
             try:

@@ -1,4 +1,5 @@
-"""The app through Gradio's API on a tiny model: chat, data, training through the run manager, compare, vote, evaluate."""
+"""The app through Gradio's API on a tiny model: chat, data, training through the run manager, compare, vote,
+evaluate."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The arena's core on a tiny model: sides (adapters, scales, full runs) in one turn, own histories, votes, leaderboard."""
+"""The arena's core on a tiny model: sides (adapters, scales, full runs) in one turn, own histories, votes,
+leaderboard."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from app_server import serve
@@ -167,6 +168,7 @@ def test_yaml_with_wrong_types_names_the_field(tmp_path):
     ("overrides", "words"),
     [
         ({"lora_r": 64}, "lora_r=64 is larger than layer"),
+        ({"lora_r": 20}, r"lora_r=20 is larger than layer model.layers.0.self_attn.k_proj allows \(32 -> 16\)"),
         ({"lora_target_modules": "not_a_layer"}, "This model's linear layers: "),
     ],
 )
@@ -303,7 +305,8 @@ def test_an_archive_upload_is_refused_with_the_accepted_types(app_client, tmp_pa
     archive.write_bytes(b"PK\x03\x04" + bytes(100))
     with pytest.raises(
         AppError,
-        match=r"Invalid file type\. Please upload a file that is one of these formats: \['.jsonl', '.json', '.csv', '.parquet'\]",
+        match=r"Invalid file type\. Please upload a file that is one of these formats: "
+        r"\['.jsonl', '.json', '.csv', '.parquet'\]",
     ):
         client.predict(handle_file(str(archive)), api_name="/upload")
 
@@ -525,7 +528,7 @@ def test_output_dir_naming_a_file_is_a_sentence(tmp_path, tiny_model_dir):
 
 
 @pytest.fixture(scope="module")
-def trained_adapter(tiny_model_dir, tmp_path_factory) -> "Path":
+def trained_adapter(tiny_model_dir, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("adapter-run")
     return train(tiny_run(tiny_model_dir, tmp, SFT_DATA, name="good.run")).run_dir
 

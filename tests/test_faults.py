@@ -88,7 +88,9 @@ def test_kill_9_during_default_model_conversion_is_rebuilt_never_half_loaded(tmp
         """
         import transformers.modeling_utils as modeling
         from safetensors.torch import save
-        modeling.safe_save_file = lambda tensors, path, metadata=None: die_half_written(path, save(tensors, metadata=metadata))
+        modeling.safe_save_file = lambda tensors, path, metadata=None: die_half_written(
+            path, save(tensors, metadata=metadata)
+        )
         from workbench.models import ensure_default_model
         ensure_default_model()
     """,
@@ -210,7 +212,8 @@ def test_disk_full_while_saving_says_so_and_keeps_what_was_written(tiny_model_di
 
 
 def test_many_starts_at_once_run_one_queue_one_and_refuse_the_others(tiny_model_dir, tmp_path):
-    """Six clicks of one page at once: one trains, one waits its turn (one waiting run per learner), four are refused."""
+    """Six clicks of one page at once: one trains, one waits its turn (one waiting run per learner), four are
+    refused."""
     from workbench.server.run_manager import RunManager
 
     manager = RunManager()

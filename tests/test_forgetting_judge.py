@@ -40,22 +40,15 @@ def test_score_lists_what_the_tuned_model_lost():
 def test_the_base_model_answers_the_probe(default_model_dir):
     """The probe measures what a fine-tune breaks only if the base gets its questions right to begin with."""
     from workbench.evaluation.evaluate import PROBE_SETTINGS
-    from workbench.inference.generation import stream_batch
+    from workbench.inference.generation import finished, stream_batch
     from workbench.models import load_model
 
     lm = load_model("default")
     items = load_probe()
     answers = []
     for start in range(0, len(items), 11):
-        texts = []
-        for texts in stream_batch(
-            lm.model,
-            lm.tokenizer,
-            [[{"role": "user", "content": i.prompt}] for i in items[start : start + 11]],
-            PROBE_SETTINGS,
-        ):
-            pass
-        answers += texts
+        batch = [[{"role": "user", "content": i.prompt}] for i in items[start : start + 11]]
+        answers += finished(stream_batch(lm.model, lm.tokenizer, batch, PROBE_SETTINGS))
     assert score_probe(items, {"base": answers})["sides"]["base"]["score"] >= 0.9
 
 

@@ -238,7 +238,8 @@ CONFIG_FIELDS = [
 adversarial_yaml = st.sampled_from(
     [
         # A billion laughs: each level repeats the one before nine times.
-        "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, "
+        "*b, *b, *b]\n"
         "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\nlora_target_modules: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
         "x: &x [*d]\n",
         "name: !!python/object/apply:os.system ['true']\n",

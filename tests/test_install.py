@@ -65,7 +65,8 @@ def test_readme_pip_commands_resolve_without_a_source_build():
 
 
 def test_cpu_only_pip_commands_are_the_tested_ones_plus_the_cpu_torch_index():
-    """The CPU-only block adds only torch from its CPU index (not reachable from every CI machine) to the tested lines."""
+    """The CPU-only block adds only torch from its CPU index (not reachable from every CI machine) to the tested
+    lines."""
     tested = readme_pip_commands("### Without uv")
     for args in readme_pip_commands("### CPU-only install (laptops)"):
         if "--index-url" in args:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from app_server import serve
-from conftest import arena_form
+from conftest import TRAIN_FORM, arena_form
 
 from workbench import WorkbenchError, load_model
 from workbench.server import public
@@ -187,9 +187,10 @@ def test_form_caps_steps_and_length_in_public_mode(monkeypatch):
     from workbench.ui.train_tab import form_config
 
     monkeypatch.setenv("WORKBENCH_PUBLIC", "1")
-    config = form_config("m", "sentiment_json", None, "", "sft", "lora", 8, 16, 2e-4, 1, 100_000, 4, 4096, 0.1)
+    form = {"data": "sentiment_json", "upload_path": None, "name": ""} | TRAIN_FORM
+    config = form_config("m", form | {"max_steps": 100_000, "max_length": 4096})
     assert (config.max_steps, config.max_length) == (30, 256)
-    config = form_config("m", "sentiment_json", None, "", "sft", "lora", 8, 16, 2e-4, 3, 0, 4, 128, 0.1)
+    config = form_config("m", form | {"epochs": 3, "max_steps": 0})
     assert config.max_steps == 30, "epochs alone would let a run go on for as long as the data lasts"
 
 
@@ -426,10 +427,10 @@ def disk_mb(*folders: Path) -> float:
 
 def test_every_endpoint_bounds_oversized_inputs(site, tmp_path):
     """Gradio's own API info lists the endpoints, so a tab added later is swept too: each string, file or
-    conversation input gets an oversized value (1 MB and 200 KB strings; a Parquet bomb for files), one at a time, from a
-    fresh session as a script would send it. Each answer must be a bounded error (at most the refused value quoted
-    once, plus 2,000 characters) or a capped result, and the
-    server's memory and disk must stay within the bounds stated in docs/security.md."""
+    conversation input gets an oversized value (1 MB and 200 KB strings; a Parquet bomb for files), one at a time,
+    from a fresh session as a script would send it. Each answer must be a bounded error (at most the refused value
+    quoted once, plus 2,000 characters) or a capped result, and the server's memory and disk must stay within the
+    bounds stated in docs/security.md."""
     import gc
     import os
 

@@ -46,7 +46,8 @@ def requirement_names() -> set[str]:
 
 
 def hub_cache_with(model_dir: Path, cache: Path, repo_id: str = HUB_DEFAULT_MODEL) -> Path:
-    """A Hugging Face hub cache (the layout huggingface_hub and preload_from_hub write) holding ``model_dir`` as ``repo_id``."""
+    """A Hugging Face hub cache (the layout huggingface_hub and preload_from_hub write) holding ``model_dir`` as
+    ``repo_id``."""
     repo = cache / f"models--{repo_id.replace('/', '--')}"
     revision = "0" * 40
     shutil.copytree(model_dir, repo / "snapshots" / revision)
@@ -536,7 +537,8 @@ run_dir = events[-1]["run_dir"]
 steps = max(e["step"] for e in events if e["type"] == "step")
 settings = GenerationSettings(max_new_tokens=12, temperature=0.0)
 asked = [[{"role": "user", "content": "Review: Great kettle."}]] * 2
-texts = list(zerogpu.stream_answers("default", [Side("base"), Side("space-run")], asked, settings, {"space-run": run_dir}))[-1]
+sides = [Side("base"), Side("space-run")]
+texts = list(zerogpu.stream_answers("default", sides, asked, settings, {"space-run": run_dir}))[-1]
 answers = dict(zip(["base", "space-run"], texts))
 blocks.close()
 print(json.dumps({"public": public.is_public(), "serves": serves, "header": header, "status": events[-1]["status"],

@@ -1,4 +1,5 @@
-"""GRPO with the sample's task metric as reward: the reward means what the evaluation counts, and a run yields a usable adapter."""
+"""GRPO with the sample's task metric as reward: the reward means what the evaluation counts, and a GRPO run is a
+run like any other (listed in the Runs tab, answering in the Arena)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import json
 
 import pytest
 
-from workbench.data import SAMPLES
+from workbench.data import SAMPLES, load_data
 from workbench.errors import WorkbenchError
-from workbench.inference.bench import ModelBench
+from workbench.inference.answers import Side, answers, seat
+from workbench.inference.generation import GenerationSettings
+from workbench.training import TrainConfig, load_run_config, resume, train
 from workbench.training.grpo import prompt_dataset, task_reward, train_grpo
+from workbench.workspace.learners import runs_root, single_user, visible_runs
+from workbench.workspace.runs import CARD_FILE, run_info, run_status
 
 SCORE = SAMPLES["sentiment_json"].score
 EXPECTED = '{"sentiment": "negative", "stars": 2}'
@@ -31,13 +36,14 @@ def test_reward_is_the_mean_task_score_and_records_each_answer():
 
 
 def test_prompts_end_before_the_answer_and_keep_it_as_reference():
-    data = prompt_dataset(SAMPLES["sentiment_json"].eval_path)
+    data = prompt_dataset(load_data(SAMPLES["sentiment_json"].eval_path).dataset)
     row = data[0]
     assert row["prompt"][-1]["role"] == "user" and row["prompt"][-1]["content"].startswith("Rate this product review.")
     assert json.loads(row["reference"]).keys() == {"sentiment", "stars"}
 
 
-def test_a_grpo_step_saves_an_adapter_the_bench_loads(tiny_model_dir, tmp_path):
+def test_a_grpo_run_is_listed_in_the_runs_tab_and_answers_in_the_arena(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
     data = tmp_path / "reviews.jsonl"
     data.write_text(
         "".join(
@@ -46,20 +52,34 @@ def test_a_grpo_step_saves_an_adapter_the_bench_loads(tiny_model_dir, tmp_path):
         ),
         encoding="utf-8",
     )
-    run = train_grpo(
-        str(tiny_model_dir),
-        data,
-        SCORE,
-        tmp_path / "grpo",
-        steps=1,
-        prompts_per_step=1,
-        num_generations=2,
-        max_completion_length=4,
-    )
+    model = str(tiny_model_dir)
+    settings = {"prompts_per_step": 1, "num_generations": 2, "max_completion_length": 4}
+    run = train_grpo(model, data, SCORE, runs_root() / "grpo", steps=1, **settings)
     assert len(run.step_seconds) == 1 and len(run.answers) == 2
     assert "reward" in run.log[0] and 0.0 <= run.log[0]["reward"] <= 1.0
-    config = json.loads((run.adapter_dir / "adapter_config.json").read_text())
-    assert config["base_model_name_or_path"] == str(tiny_model_dir)
-    assert ModelBench.from_adapters([run.run_dir]).sides[1] == "grpo"
-    with pytest.raises(WorkbenchError, match="not empty"):
-        train_grpo(str(tiny_model_dir), data, SCORE, tmp_path / "grpo", steps=1)
+
+    # The run folder is a run's: its config says GRPO, its status is final, its card is written.
+    config = load_run_config(run.run_dir)
+    assert (config.method, config.adaptation, config.num_generations, config.learning_rate) == ("grpo", "lora", 2, 5e-5)
+    assert run_status(run.run_dir).status == "completed"
+    assert (run.run_dir / CARD_FILE).read_text().startswith("# grpo\n\nGRPO fine-tune")
+    info = run_info(run.run_dir)
+    assert (info.method, info.kind, info.base) == ("grpo", "adapter", model)
+
+    # The Runs tab lists it; the Arena's answer path seats it as an adapter on its base and it answers.
+    runs = visible_runs(single_user())
+    assert list(runs) == ["grpo"]
+    assert seat(Side("grpo"), model, runs).name == "grpo"
+    (answer,) = answers(
+        model, [Side("grpo")], [[{"role": "user", "content": "Review 0."}]], GenerationSettings(8, 0.0), runs
+    )
+    assert isinstance(answer, str)
+
+    # The name is claimed like any run's; train() and resume() send GRPO to train_grpo.
+    with pytest.raises(WorkbenchError, match="already exists"):
+        train_grpo(model, data, SCORE, run.run_dir, steps=1)
+    with pytest.raises(WorkbenchError, match="train_grpo"):
+        resume(run.run_dir)
+    with pytest.raises(WorkbenchError, match="train_grpo"):
+        train(TrainConfig(method="grpo", data=str(data), output_dir=str(tmp_path / "sft")))
+    assert not (tmp_path / "sft").exists()

@@ -105,7 +105,8 @@ def test_learner_b_cannot_reach_learner_a_run_through_any_route(room):
     assert ben.predict(api_name="/stop") == "nothing is training"
     assert ben.predict(api_name="/cancel") == "nothing of yours is waiting"
     assert MANAGER.snapshot("ana").status == "running"
-    # Download, delete, resume by name: Gradio refuses names outside ben's choices, the handler names outside his folder.
+    # Download, delete, resume by name: Gradio refuses names outside ben's choices, the handler names outside his
+    # folder.
     for endpoint in ("/download_run", "/delete_run", "/resume_run"):
         for name in ("secret-run", "../ana/secret-run", str(run)):
             try:

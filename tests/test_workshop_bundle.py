@@ -18,7 +18,9 @@ def make_wheel(folder: Path, name: str, version: str) -> Path:
     files = {
         f"{name}/__init__.py": f"VERSION = {version!r}\n",
         f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{name}-{version}.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
     }
     record = f"{name}-{version}.dist-info/RECORD"
     lines = [
@@ -104,7 +106,8 @@ def test_a_missing_package_is_a_located_error(tmp_path):
 
 
 def test_an_unreachable_cpu_torch_index_is_said_not_replaced_by_the_cuda_build(tmp_path):
-    """pip given the CPU index and PyPI silently took PyPI's CUDA torch when the CPU index was unreachable (seen here)."""
+    """pip given the CPU index and PyPI silently took PyPI's CUDA torch when the CPU index was unreachable (seen
+    here)."""
     from workbench.commands.bundle import make_bundle
     from workbench.errors import WorkbenchError
 

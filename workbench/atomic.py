@@ -1,4 +1,5 @@
-"""Crash-safe writes: a reader (the app, a notebook, a resumed run) sees the old file or folder or the new one, never half.
+"""Crash-safe writes: a reader (the app, a notebook, a resumed run) sees the old file or folder or the new one, never
+half.
 
 Every file and folder the workbench writes for others to read goes through here: run files, evaluation
 reports, saved weights, exports, the converted default model.

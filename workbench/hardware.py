@@ -9,9 +9,12 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import platform
 from dataclasses import dataclass
 
 import torch
+
+from workbench.errors import WorkbenchError
 
 
 @dataclass(frozen=True)
@@ -66,16 +69,14 @@ def choose_precision() -> Precision:
     else:
         device = "cpu"
         if cpu_has_native_bf16():
-            # Measured here (Zen 4, AVX512-BF16): LoRA steps of the 135M model ran 1.6x faster under
-            # bf16 autocast than in fp32. Without native bf16 the same autocast is ~13x slower.
+            # With native bf16, LoRA steps run faster under bf16 autocast than in fp32; without it the same autocast
+            # is many times slower (docs/measurements.md, docs/estimate.md).
             dtype, reason = torch.bfloat16, "CPU with native bf16 (AVX512-BF16/AMX): bf16 mixed precision"
         else:
             dtype, reason = torch.float32, "CPU without native bf16: fp32 (TRL's bf16 default would be ~13x slower)"
     override = os.environ.get("WORKBENCH_DTYPE")
     if override:
         if override not in ("float32", "bfloat16", "float16"):
-            from workbench.errors import WorkbenchError
-
             raise WorkbenchError(f"WORKBENCH_DTYPE={override!r}: use float32, bfloat16 or float16")
         dtype, reason = getattr(torch, override), f"set by WORKBENCH_DTYPE={override}"
     return Precision(device=device, dtype=dtype, reason=reason)
@@ -89,7 +90,8 @@ def bitsandbytes_problem(device: str | None = None) -> str | None:
     if device == "mps":
         return "bitsandbytes has no Apple GPU (MPS) backend"
     try:
-        import bitsandbytes  # noqa: F401  (importing checks that its native library loads)
+        # An optional dependency: importing it checks that its native library loads.
+        import bitsandbytes  # noqa: F401, PLC0415
     except Exception as exc:  # bitsandbytes raises several kinds when its library cannot load
         return f"bitsandbytes cannot load on this machine: {exc}"
     return None
@@ -97,8 +99,6 @@ def bitsandbytes_problem(device: str | None = None) -> str | None:
 
 def describe() -> dict[str, object]:
     """A summary of the hardware and the choices made from it, for `workbench info` and the app."""
-    import platform
-
     precision = choose_precision()
     info: dict[str, object] = {
         "python": platform.python_version(),

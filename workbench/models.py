@@ -154,7 +154,7 @@ def ensure_default_model(progress=print) -> Path:
         if target.exists():
             progress(f"The cached default model at {target} is incomplete or corrupt: rebuilding it.")
             shutil.rmtree(target)
-        # Temporary folders of conversions that were killed (~540 MB each). Holding the lock means no
+        # Temporary folders of conversions that were killed (each a model's size). Holding the lock means no
         # conversion is running, so every one of them is garbage.
         for stale in target.parent.glob(f"{staging_name(target)}*"):
             shutil.rmtree(stale, ignore_errors=True)
@@ -166,7 +166,8 @@ def ensure_default_model(progress=print) -> Path:
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    # The auto classes of transformers, kept off the CLI's start path.
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     gguf_model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
@@ -186,7 +187,8 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
 
 
 def quantization_config(quantization: Quantization | None, precision: Precision):
-    """The bitsandbytes config for 4-bit NF4 with double quantization (QLoRA's recipe) or 8-bit; None for full precision."""
+    """The bitsandbytes config for 4-bit NF4 with double quantization (QLoRA's recipe) or 8-bit; None for full
+    precision."""
     if quantization is None:
         return None
     if quantization not in ("4bit", "8bit"):
@@ -194,7 +196,7 @@ def quantization_config(quantization: Quantization | None, precision: Precision)
     problem = bitsandbytes_problem(precision.device)
     if problem:
         raise WorkbenchError(f"{quantization} quantization cannot run here: {problem}")
-    from transformers import BitsAndBytesConfig
+    from transformers import BitsAndBytesConfig  # noqa: PLC0415  (transformers' quantizers, off the start path)
 
     if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
@@ -255,7 +257,8 @@ def load_model(
         >>> lm = load_model("default")
         >>> print(lm.summary())
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    # The auto classes of transformers, kept off the CLI's start path.
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
 
     precision = precision or choose_precision()
     start = time.perf_counter()
@@ -314,7 +317,7 @@ def _keep_4bit_layers_differentiable(model) -> None:
     residual stream. Measured on a tiny model: after one evaluation the first block's LoRA q/k/v/gate/up
     gradients were exactly 0. The flag is bitsandbytes' own per-layer switch for that repacking.
     """
-    import bitsandbytes as bnb
+    import bitsandbytes as bnb  # noqa: PLC0415  (an optional dependency)
 
     for module in model.modules():
         if isinstance(module, bnb.nn.Linear4bit) and hasattr(module, "support_avx512bf16_for_cpu"):

@@ -10,6 +10,8 @@ import logging
 import warnings
 from contextlib import contextmanager
 
+from transformers.utils import logging as hf_logging
+
 # bitsandbytes 0.50, on a CPU with AVX512-BF16, tries at import to fetch a faster 4-bit matmul from the Hub
 # (`kernels-community/quantization-bitsandbytes` through the optional `kernels` package) and logs a warning when it
 # cannot; it then uses its own bundled CPU kernel, which is what QLoRA trains with here (docs/benchmarks.md). The
@@ -45,7 +47,8 @@ class _DropMessage(logging.Filter):
 
 
 def _hide_loading_bar(factory, args, kwargs, previous=None):
-    """transformers' tqdm hook: the weights-loading bar and one-shard saving bars are disabled, others made as before."""
+    """transformers' tqdm hook: the weights-loading bar and one-shard saving bars are disabled, others made as
+    before."""
     desc = kwargs.get("desc")
     one_shard = desc == _SAVING_BAR and args and hasattr(args[0], "__len__") and len(args[0]) <= 1
     if desc == _LOADING_BAR or one_shard:
@@ -66,7 +69,6 @@ def install() -> None:
     warnings.filterwarnings(
         "ignore", message=_RENAMED_PROPERTY, category=FutureWarning, module=r"transformers\.modeling_utils"
     )
-    from transformers.utils import logging as hf_logging
 
     previous = hf_logging.set_tqdm_hook(None)
     hf_logging.set_tqdm_hook(lambda factory, args, kwargs: _hide_loading_bar(factory, args, kwargs, previous))
@@ -81,7 +83,8 @@ _SMALL_DATA_ROWS = 5_000
 @contextmanager
 def data_bars_if_slow(rows: int):
     """Inside the block, `datasets`' progress bars show only for a dataset of ``_SMALL_DATA_ROWS`` rows or more."""
-    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    # Datasets is heavy: kept off the CLI's start path.
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars  # noqa: PLC0415
 
     hide = rows < _SMALL_DATA_ROWS and not are_progress_bars_disabled()
     if hide:

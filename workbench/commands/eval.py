@@ -6,7 +6,8 @@ from dataclasses import replace
 
 
 def run(args) -> int:
-    from workbench.evaluation.evaluate import EVAL_SETTINGS, change_counts, evaluate_run, forgetting_markdown
+    # Heavy import (datasets, TRL, evaluate), kept off the CLI's start path.
+    from workbench.evaluation.evaluate import EVAL_SETTINGS, change_counts, evaluate_run, forgetting_markdown  # noqa: PLC0415
 
     settings = replace(EVAL_SETTINGS, max_new_tokens=args.max_new_tokens)
     results = evaluate_run(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from workbench.export.gguf_export import QUANTS
+from workbench.export.merge import FORMATS, export_run
+
 
 def run(args) -> int:
-    from workbench.export.merge import export_run
-
     result = export_run(args.run_dir, args.out_dir, format=args.format, quant=args.quant, overwrite=args.overwrite)
     for note in result.notes:
         print(f"note: {note}")
@@ -13,7 +14,8 @@ def run(args) -> int:
         size = result.main_file.stat().st_size / 1e6
         print(f"saved {result.main_file} ({size:.1f} MB) and {result.modelfile}")
         print(
-            f"run it with llama.cpp (llama-cli -m {result.main_file}) or Ollama (cd {result.out_dir} && ollama create NAME -f Modelfile)"
+            f"run it with llama.cpp (llama-cli -m {result.main_file}) or Ollama (cd {result.out_dir} && ollama create "
+            "NAME -f Modelfile)"
         )
     else:
         print(f"saved a standalone model in {args.out_dir} (AutoModelForCausalLM.from_pretrained loads it)")
@@ -21,9 +23,6 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
-    from workbench.export.gguf_export import QUANTS
-    from workbench.export.merge import FORMATS
-
     parser = subparsers.add_parser(
         "export", help="save a run as a standalone model: safetensors, or GGUF + Ollama Modelfile"
     )

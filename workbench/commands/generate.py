@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from workbench.inference.generation import GenerationSettings, stream_chat
+from workbench.models import load_model
+
 
 def add_generation_options(parser) -> None:
     """Sampling options shared by the verbs that generate."""
-    from workbench.inference.generation import GenerationSettings
-
     d = GenerationSettings()
     parser.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
     parser.add_argument("--temperature", type=float, default=d.temperature, help="0 = greedy")
@@ -18,8 +19,6 @@ def add_generation_options(parser) -> None:
 
 
 def settings_from_args(args):
-    from workbench.inference.generation import GenerationSettings
-
     return GenerationSettings(
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
@@ -30,9 +29,6 @@ def settings_from_args(args):
 
 
 def run(args) -> int:
-    from workbench.inference.generation import stream_chat
-    from workbench.models import load_model
-
     lm = load_model(args.model, quantization=args.quantize)
     print(lm.summary(), file=sys.stderr)
     for piece in stream_chat(lm.model, lm.tokenizer, args.prompt, settings_from_args(args), system=args.system):

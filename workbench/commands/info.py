@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from workbench.hardware import describe
+from workbench.models import (
+    cache_dir,
+    default_model_dir,
+    default_model_source,
+    default_model_status,
+    describe_default_model,
+)
+
 
 def run(args) -> int:
-    from workbench.hardware import describe
-    from workbench.models import (
-        cache_dir,
-        default_model_dir,
-        default_model_source,
-        default_model_status,
-        describe_default_model,
-    )
-
     for key, value in describe().items():
         print(f"{key:>16}: {value}")
     print(f"{'cache':>16}: {cache_dir()}  (set WORKBENCH_CACHE to move it)")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from workbench.export.hub import push_run
+
 
 def run(args) -> int:
-    from workbench.export.hub import push_run
-
     plan = push_run(args.run_dir, args.repo_id, merged=args.merged, private=not args.public, dry_run=args.dry_run)
     for note in plan.notes:
         print(f"note: {note}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from workbench.errors import WorkbenchError
+from workbench.training.config import help_text
 from workbench.training.distributed import is_main_process
 
 
@@ -43,9 +45,8 @@ def _printer():
 
 
 def run(args) -> int:
-    from workbench.errors import WorkbenchError
-    from workbench.training import TrainConfig, resume, train
-    from workbench.training.config import help_text
+    # Train and resume load TRL and PEFT: kept off the CLI's start path.
+    from workbench.training import TrainConfig, resume, train  # noqa: PLC0415
 
     if args.help_config:
         print(help_text())
@@ -74,7 +75,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
         help="fine-tune a model (SFT or DPO; full, LoRA or QLoRA) from a YAML config",
-        description="Train from a YAML config (see configs/). Example: workbench train configs/sft_lora.yaml --set max_steps=20",
+        description="Train from a YAML config (see configs/). "
+        "Example: workbench train configs/sft_lora.yaml --set max_steps=20",
     )
     parser.add_argument("config", nargs="?", help="YAML training config, e.g. configs/sft_lora.yaml")
     parser.add_argument(

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from trl.data_utils import extract_prompt  # TRL's own rule, so the split matches what its trainers do
+
 from workbench.errors import WorkbenchError
 
 Kind = Literal["conversational", "prompt_completion", "text", "preference", "kto"]
@@ -267,8 +269,6 @@ def _whole_conversations(sides: list[Any]) -> bool:
 
 def _preference_implicit(record: dict, problems: Problems) -> dict | None:
     """TRL's implicit-prompt preference form: the prompt is the turns chosen and rejected share."""
-    from trl.data_utils import extract_prompt  # TRL's own rule, so the split matches what its trainers do
-
     chosen = _messages(record.get("chosen"), "chosen", problems)
     rejected = _messages(record.get("rejected"), "rejected", problems)
     if problems.errors:

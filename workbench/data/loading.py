@@ -50,7 +50,9 @@ def load_data(
     Example:
         >>> bundle = load_data("data_samples/sentiment_json.train.jsonl")
         >>> print(bundle.report.summary())
-        >>> bundle = load_data([{"question": "2+2?", "answer": "4"}], column_map={"question": "prompt", "answer": "completion"})
+        >>> bundle = load_data(
+        ...     [{"question": "2+2?", "answer": "4"}], column_map={"question": "prompt", "answer": "completion"}
+        ... )
     """
     raw = read_source(source)
     fmt = get_format(format) if format else None

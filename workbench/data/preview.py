@@ -154,7 +154,8 @@ def preview_record(
         raise WorkbenchError(f"preview a record dict or a DataBundle, not a {type(source).__name__}")
     if not 0 <= index < len(source.dataset):
         raise WorkbenchError(
-            f"record index {index} is out of range: the data has {len(source.dataset)} usable records (0-{len(source.dataset) - 1})"
+            f"record index {index} is out of range: the data has {len(source.dataset)} usable records "
+            f"(0-{len(source.dataset) - 1})"
         )
     record = source.dataset[index]
     kind = record_kind(record)

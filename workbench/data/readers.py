@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+from datasets import load_dataset
+
 from workbench.data.formats import short
 from workbench.data.report import Issue
 from workbench.errors import WorkbenchError
@@ -583,8 +586,6 @@ def _read_parquet(path: Path, raw: RawSource, limits: ReadLimits) -> RawSource:
     pyarrow directly rather than ``datasets.Dataset.from_parquet``: that one decodes every row and copies the
     file into the datasets cache first, which is what a small, highly compressed file exploits.
     """
-    import pyarrow.parquet as pq
-
     try:
         parquet = pq.ParquetFile(path)
         meta = parquet.metadata
@@ -597,8 +598,9 @@ def _read_parquet(path: Path, raw: RawSource, limits: ReadLimits) -> RawSource:
             if read > limits.max_bytes:
                 raw.issues.append(
                     Issue(
-                        f"the data expands to more than {limits.max_bytes / 2**20:g} MB (the limit here; {meta.num_rows} "
-                        f"rows, {declared / 2**20:.1f} MB declared): only the records before it are read",
+                        f"the data expands to more than {limits.max_bytes / 2**20:g} MB (the limit here; "
+                        f"{meta.num_rows} rows, {declared / 2**20:.1f} MB declared): only the records before it are "
+                        "read",
                         file=raw.file,
                         severity="warning" if raw.records else "error",
                         code="too_large",
@@ -624,8 +626,6 @@ def _read_parquet(path: Path, raw: RawSource, limits: ReadLimits) -> RawSource:
 
 
 def _read_hub(name: str, limits: ReadLimits) -> RawSource:
-    from datasets import load_dataset
-
     try:
         dataset = load_dataset(name, split="train")
     except Exception as exc:  # offline, unknown ID, private: the user needs the reason, whatever its type

@@ -160,7 +160,8 @@ def sentiment_json_metric(predictions: list[str], records: list[dict]) -> dict[s
     """The ``sentiment_json`` sample's task metric averaged over a set, in prediction order.
 
     Example:
-        >>> sentiment_json_metric(['{"sentiment": "positive", "stars": 4}'], [{"output": '{"sentiment": "positive", "stars": 4}'}])
+        >>> expected = [{"output": '{"sentiment": "positive", "stars": 4}'}]
+        >>> sentiment_json_metric(['{"sentiment": "positive", "stars": 4}'], expected)
         {'valid_format': 1.0, 'sentiment_accuracy': 1.0, 'stars_accuracy': 1.0}
     """
     if len(predictions) != len(records):

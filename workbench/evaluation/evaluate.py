@@ -26,6 +26,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from workbench.atomic import atomic_write_bytes, atomic_write_text
 from workbench.data import SAMPLES, LossSettings, load_data, loss_labels, loss_settings, prompt_and_reference
@@ -37,7 +38,7 @@ from workbench.evaluation.judge import agreement, judge_pairs
 from workbench.evaluation.metrics import metric_path
 from workbench.inference import answers
 from workbench.inference.bench import BASE, ModelBench
-from workbench.inference.generation import GenerationSettings, Message, as_messages, stream_batch
+from workbench.inference.generation import GenerationSettings, Message, as_messages, finished, stream_batch
 from workbench.models import load_model
 from workbench.training.config import TrainConfig, find_run_config
 from workbench.workspace.runs import EVAL_DIR, MODEL_DIR, run_info
@@ -83,17 +84,13 @@ def _generate_answers(
     Generation is most of an evaluation's minutes on a CPU: a bar named ``desc`` counts the answers (the
     Evaluate tab shows it through ``gr.Progress(track_tqdm=True)``).
     """
-    from tqdm.auto import tqdm
-
     answers: dict[str, list[str]] = {side: [] for side in sides}
     with tqdm(total=len(prompts) * len(sides), desc=desc, unit="answer", leave=False) as bar:
         if bench is not None:
             rows = [(side, prompt) for prompt in prompts for side in sides]
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]
-                texts: list[str] = []
-                for texts in bench.stream_rows([side for side, _ in chunk], [p for _, p in chunk], settings):
-                    pass
+                texts = finished(bench.stream_rows([side for side, _ in chunk], [p for _, p in chunk], settings))
                 for (side, _), text in zip(chunk, texts):
                     answers[side].append(text.strip())
                 bar.update(len(chunk))
@@ -101,9 +98,7 @@ def _generate_answers(
         for side in sides:
             with use(side) as model:
                 for start in range(0, len(prompts), batch_size):
-                    texts = []
-                    for texts in stream_batch(model, tokenizer, prompts[start : start + batch_size], settings):
-                        pass
+                    texts = finished(stream_batch(model, tokenizer, prompts[start : start + batch_size], settings))
                     answers[side].extend(t.strip() for t in texts)
                     bar.update(len(texts))
     return answers
@@ -148,7 +143,8 @@ def evaluate_sides(
     and the reference for DPO rewards. ``loss`` and ``max_length`` are the run's (default: answer-only loss,
     no truncation), so ``loss`` equals the trainer's eval loss on the same records.
     """
-    import evaluate
+    # The evaluate library is slow to import: loaded when metrics are computed, not at the app's start.
+    import evaluate  # noqa: PLC0415
 
     results: dict[str, dict[str, float]] = {side: {} for side in sides}
     labelled = [loss_labels(r, tokenizer, loss, max_length) for r in records]
@@ -539,10 +535,9 @@ def report_markdown(results: dict) -> str:
 
 
 def _chart_png(results: dict) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed: the chart only goes to a file
-    import matplotlib.pyplot as plt
+    # Matplotlib is loaded when a chart is drawn, not at the app's start. A Figure, not pyplot: no backend is chosen
+    # for the whole process (a notebook keeps its own), and nothing is left open.
+    from matplotlib.figure import Figure  # noqa: PLC0415
 
     sides = list(results["sides"])
     bars_by_metric = {
@@ -553,7 +548,8 @@ def _chart_png(results: dict) -> bytes:
         bars_by_metric["general questions (forgetting probe)"] = [
             results["forgetting"]["sides"][s]["score"] for s in sides
         ]
-    fig, axes = plt.subplots(1, len(bars_by_metric), figsize=(2.6 * len(bars_by_metric), 3.4), squeeze=False)
+    fig = Figure(figsize=(2.6 * len(bars_by_metric), 3.4))
+    axes = fig.subplots(1, len(bars_by_metric), squeeze=False)
     for ax, (metric, values) in zip(axes[0], bars_by_metric.items()):
         bars = ax.bar(range(len(sides)), values, color=["#9e9e9e", *["#1f77b4"] * (len(sides) - 1)])
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
@@ -569,5 +565,4 @@ def _chart_png(results: dict) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()

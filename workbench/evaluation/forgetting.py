@@ -21,7 +21,8 @@ REFUSALS = ("i can't", "i cannot", "i'm sorry", "i am sorry", "as an ai", "i'm n
 
 @dataclass(frozen=True)
 class ProbeItem:
-    """One question: ``check`` holds ``any`` (one of these substrings, case-insensitive), ``regex`` and ``max_words``."""
+    """One question: ``check`` holds ``any`` (one of these substrings, case-insensitive), ``regex`` and
+    ``max_words``."""
 
     category: str
     prompt: str

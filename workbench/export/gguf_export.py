@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from safetensors import safe_open
+from tqdm.auto import tqdm
 
 from workbench.errors import WorkbenchError
 
@@ -54,7 +56,8 @@ def _tensor_type(hf_name: str, shape: tuple[int, ...], quant: Quant):
     token embedding (tied to the output layer in SmolLM2) stays Q8_0, as in the Q4_1 file SmolLM2 is published
     in: it is the layer most sensitive to rounding.
     """
-    from gguf import GGMLQuantizationType as T
+    # The gguf package, loaded when a GGUF file is written: kept off the CLI's start path.
+    from gguf import GGMLQuantizationType as T  # noqa: PLC0415
 
     if len(shape) < 2:
         return T.F32
@@ -105,8 +108,11 @@ def _vocab(model_dir: Path, n_vocab: int):
     they are, special added tokens as CONTROL, other added tokens as USER_DEFINED, ids the tokenizer does not
     use (the embedding may be padded) as UNUSED placeholders.
     """
-    from gguf import TokenType
-    from transformers import AutoTokenizer
+    # The gguf package, loaded when a GGUF file is written: kept off the CLI's start path.
+    from gguf import TokenType  # noqa: PLC0415
+
+    # The tokenizer stack of transformers, kept off the CLI's start path.
+    from transformers import AutoTokenizer  # noqa: PLC0415
 
     data = (
         json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
@@ -117,8 +123,9 @@ def _vocab(model_dir: Path, n_vocab: int):
     byte_level = "ByteLevel" in json.dumps(data.get("pre_tokenizer")) or "ByteLevel" in json.dumps(data.get("decoder"))
     if model.get("type") != "BPE" or not byte_level:
         raise WorkbenchError(
-            f"GGUF export writes GPT-2-style byte-level BPE tokenizers (SmolLM, Llama 3); {model_dir / 'tokenizer.json'} "
-            f"holds a {model.get('type', 'missing')} tokenizer{'' if byte_level else ' without byte-level pre-tokenization'}"
+            "GGUF export writes GPT-2-style byte-level BPE tokenizers (SmolLM, Llama 3); "
+            f"{model_dir / 'tokenizer.json'} holds a {model.get('type', 'missing')} "
+            f"tokenizer{'' if byte_level else ' without byte-level pre-tokenization'}"
         )
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     by_id = {i: t for t, i in tokenizer.get_vocab().items()}
@@ -147,9 +154,7 @@ def write_gguf(model_dir: str | Path, path: str | Path, quant: Quant = "q8_0", n
     Example:
         >>> write_gguf("exports/sft-json", "exports/sft-json.q8_0.gguf", "q8_0")
     """
-    import gguf
-    from safetensors import safe_open
-    from tqdm.auto import tqdm
+    import gguf  # noqa: PLC0415  (loaded when a GGUF file is written: kept off the CLI's start path)
 
     model_dir, path = Path(model_dir), Path(path)
     if quant not in QUANTS:

@@ -13,7 +13,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from huggingface_hub import HfApi, ModelCard, ModelCardData
+
+# HTTPError is the HTTP client's base class, which huggingface_hub's own errors extend: a refused connection or a
+# timeout arrives as one of those, not as an HfHubHTTPError; HF_HUB_OFFLINE as an OSError.
+from huggingface_hub.errors import HfHubHTTPError, HTTPError
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+
 from workbench.errors import WorkbenchError
+from workbench.export.merge import export_merged
 from workbench.models import DEFAULT_MODEL, first_line
 from workbench.training.config import find_run_config
 from workbench.training.model_card import portable
@@ -54,8 +62,6 @@ def _hub_base(model: str) -> str | None:
 
 def model_card(run_dir: str | Path, merged: bool = False) -> str:
     """The README.md for the Hub: metadata, the run's card, the eval table (if evaluated) and the loss plot."""
-    from huggingface_hub import ModelCard, ModelCardData
-
     run_dir = Path(run_dir)
     config = find_run_config(run_dir)
     base = _hub_base(config.model if config else DEFAULT_MODEL)
@@ -72,14 +78,18 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
         (run_dir / CARD_FILE).read_text(encoding="utf-8") if (run_dir / CARD_FILE).is_file() else f"# {run_dir.name}\n"
     )
     if merged and not is_full_run(run_dir):
-        body += "\n## This upload\n\nThe adapter merged into its base (W + scale * B @ A): a standalone model for `AutoModelForCausalLM`.\n"
+        body += (
+            "\n## This upload\n\nThe adapter merged into its base (W + scale * B @ A): a standalone model for "
+            "`AutoModelForCausalLM`.\n"
+        )
     if (run_dir / EVAL_RESULTS).is_file():
-        from workbench.evaluation.evaluate import markdown_table
+        # Heavy (datasets, TRL), and only for an evaluated run: kept off the CLI's start path.
+        from workbench.evaluation.evaluate import markdown_table  # noqa: PLC0415
 
         results = json.loads((run_dir / EVAL_RESULTS).read_text(encoding="utf-8"))
         body += (
-            f"\n## Evaluation\n\nBase and tuned model on {results.get('data', '?')} ({results.get('samples', '?')} held-out "
-            f"examples); every example in [{EVAL_REPORT}]({EVAL_REPORT}).\n\n{markdown_table(results)}\n"
+            f"\n## Evaluation\n\nBase and tuned model on {results.get('data', '?')} ({results.get('samples', '?')} "
+            f"held-out examples); every example in [{EVAL_REPORT}]({EVAL_REPORT}).\n\n{markdown_table(results)}\n"
         )
         if (run_dir / EVAL_CHART).is_file():
             body += f"\n![before and after]({EVAL_CHART})\n"
@@ -91,8 +101,6 @@ def model_card(run_dir: str | Path, merged: bool = False) -> str:
 
 def plan_push(run_dir: str | Path, repo_id: str, merged: bool = False) -> PushPlan:
     """The files and card a push would upload; reads the run folder only (no network, no model loaded)."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
     run_dir = Path(run_dir)
     try:
         validate_repo_id(repo_id)
@@ -137,14 +145,6 @@ def push_run(
     plan = plan_push(run_dir, repo_id, merged)
     if dry_run:
         return plan
-    from huggingface_hub import HfApi
-
-    # HTTPError is the HTTP client's base class, which huggingface_hub's own errors extend: a refused connection
-    # or a timeout arrives as one of those, not as an HfHubHTTPError; HF_HUB_OFFLINE as an OSError.
-    from huggingface_hub.errors import HfHubHTTPError, HTTPError
-
-    from workbench.export.merge import export_merged
-
     run_dir = Path(run_dir)
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp) / "upload"

@@ -24,11 +24,12 @@ import torch
 from workbench.atomic import atomic_write_text, staged_dir
 from workbench.errors import WorkbenchError
 from workbench.export.gguf_export import QUANTS, Quant, write_gguf
+from workbench.export.modelfile import modelfile_text
 from workbench.hardware import Precision, choose_precision
 from workbench.inference.bench import ModelBench
 from workbench.models import DEFAULT_MODEL, default_model_dir, load_model
 from workbench.training.config import find_run_config
-from workbench.workspace.runs import CONFIG_FILE, MODEL_DIR, adapter_base_name, adapter_dir, is_full_run
+from workbench.workspace.runs import MODEL_DIR, adapter_base_name, adapter_dir, is_full_run, is_run
 
 Format = Literal["safetensors", "gguf"]
 FORMATS: tuple[Format, ...] = ("safetensors", "gguf")
@@ -56,7 +57,8 @@ def check_target(run_dir: str | Path, out_dir: str | Path, overwrite: bool) -> N
     run, out = Path(run_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
     if out == run or run.is_relative_to(out):
         raise WorkbenchError(
-            f"{out_dir} {'is' if out == run else 'holds'} the run being exported ({run_dir}): choose a new folder for the export"
+            f"{out_dir} {'is' if out == run else 'holds'} the run being exported ({run_dir}): choose a new folder for "
+            "the export"
         )
     if out.is_relative_to(run):
         raise WorkbenchError(f"{out_dir} is inside the run being exported ({run_dir}): choose a folder outside it")
@@ -66,7 +68,7 @@ def check_target(run_dir: str | Path, out_dir: str | Path, overwrite: bool) -> N
         return
     if not overwrite:
         raise WorkbenchError(f"{out_dir} exists and is not empty: choose another folder or pass overwrite")
-    runs = [p for p in (out, *(c for c in out.iterdir() if c.is_dir())) if (p / CONFIG_FILE).is_file()]
+    runs = [p for p in (out, *(c for c in out.iterdir() if c.is_dir())) if is_run(p)]
     if runs:
         what = "is a run folder" if runs[0] == out else f"holds run folders ({runs[0].name})"
         raise WorkbenchError(f"{out_dir} {what}; overwrite replaces only an earlier export: choose another folder")
@@ -165,9 +167,8 @@ def export_gguf(
         >>> export_gguf("runs/sft-json", "exports/sft-json-gguf", "q8_0").main_file
         PosixPath('exports/sft-json-gguf/sft-json.q8_0.gguf')
     """
-    from transformers import AutoTokenizer
-
-    from workbench.export.modelfile import modelfile_text
+    # The tokenizer stack of transformers, kept off the CLI's start path.
+    from transformers import AutoTokenizer  # noqa: PLC0415
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if quant not in QUANTS:

@@ -71,7 +71,8 @@ def go_template(pieces: TemplatePieces) -> str:
     if pieces.default_system:
         out += '{{ if and (eq $i 0) (ne $m.Role "system") }}' + pieces.default_system + "{{ end }}"
     for n, (role, (before, after)) in enumerate(pieces.turns.items()):
-        out += f"{{{{ {'if' if n == 0 else 'else if'} eq $m.Role {json.dumps(role)} }}}}{before}{{{{ $m.Content }}}}{after}"
+        test = f"{{{{ {'if' if n == 0 else 'else if'} eq $m.Role {json.dumps(role)} }}}}"
+        out += f"{test}{before}{{{{ $m.Content }}}}{after}"
     return out + "{{ end }}{{ end }}" + pieces.generation_prompt
 
 

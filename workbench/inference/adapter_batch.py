@@ -28,7 +28,8 @@ def can_share_a_batch(model, adapter_names: Sequence[str]) -> bool:
     DoRA, LoRA biases, embeddings and modules_to_save are not (PEFT's own mixed batch refuses DoRA too):
     the sides of such adapters answer one after another.
     """
-    from peft.utils.other import AuxiliaryTrainingWrapper
+    # PEFT, kept off the CLI's start path (export imports the bench).
+    from peft.utils.other import AuxiliaryTrainingWrapper  # noqa: PLC0415
 
     names = set(adapter_names) - {PEFT_BASE}
     if any(isinstance(m, AuxiliaryTrainingWrapper) for m in model.modules()):
@@ -70,7 +71,8 @@ def per_row_adapters(model, adapter_names: Sequence[str], scales: Sequence[float
 
 
 def _lora_layers(model) -> list:
-    from peft.tuners.lora import LoraLayer
+    # PEFT, kept off the CLI's start path (export imports the bench).
+    from peft.tuners.lora import LoraLayer  # noqa: PLC0415
 
     return [m for m in model.modules() if isinstance(m, LoraLayer)]
 

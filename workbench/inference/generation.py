@@ -7,8 +7,9 @@ the evaluation, so a learner sees the same answer wherever they ask.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 
 import torch
 from transformers import (
@@ -30,10 +31,11 @@ Message = dict[str, str]
 class GenerationSettings:
     """Sampling settings. The defaults keep the 135M model from looping, which greedy decoding often does."""
 
-    max_new_tokens: int = 160
-    temperature: float = 0.3  # 0 means greedy
-    top_p: float = 0.9
-    repetition_penalty: float = 1.15
+    # ``slider``: (low, high, step) of the usual values, the Chat and Arena tabs' sliders (workbench.ui.fields).
+    max_new_tokens: int = field(default=160, metadata={"slider": (16, 512, 16)})
+    temperature: float = field(default=0.3, metadata={"slider": (0, 1.5, 0.05)})  # 0 means greedy
+    top_p: float = field(default=0.9, metadata={"slider": (0.1, 1.0, 0.05)})
+    repetition_penalty: float = field(default=1.15, metadata={"slider": (1.0, 2.0, 0.05)})
     seed: int = 0
 
     def generate_kwargs(self, batch_size: int = 1) -> dict[str, object]:
@@ -80,6 +82,12 @@ class SeededSampling(LogitsProcessor):
         uniform = torch.stack([torch.rand(scores.shape[-1], generator=g) for g in self.generators])
         gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
         return scores + gumbel.to(scores.device, scores.dtype)
+
+
+def finished(stream: Iterable[list[str]]) -> list[str]:
+    """The last update of a stream of answers so far (:func:`stream_batch`, a bench's rows): the finished answers."""
+    last = deque(stream, maxlen=1)
+    return last[0] if last else []
 
 
 def as_messages(prompt: str | list[Message], system: str | None = None) -> list[Message]:

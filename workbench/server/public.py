@@ -50,8 +50,8 @@ PUBLIC_CAPS = Caps(
     runs_waiting_per_owner=1,
 )
 # ZeroGPU Space: the work runs on a lent GPU slice, billed to each visitor's daily quota of a few minutes. One
-# call may take at most 2 minutes (a 200-step LoRA run of the 135M model at max_length 512 fits in it); more
-# answers at once, since each is its own GPU call rather than a share of two CPU cores.
+# call may take at most gpu_seconds, sized so a max_steps LoRA run of the embedded model at this max_length fits
+# in it; more answers at once, since each is its own GPU call rather than a share of two CPU cores.
 ZEROGPU_CAPS = Caps(
     max_steps=200,
     max_rows=2000,

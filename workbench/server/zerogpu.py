@@ -29,8 +29,14 @@ except ImportError:  # not on a Space, or a CPU Space without it: every decorato
     spaces = None
 
 from workbench.errors import WorkbenchError
+from workbench.evaluation import evaluate as evaluation
+from workbench.evaluation.forgetting import load_probe
 from workbench.inference import answers
 from workbench.inference.generation import GenerationSettings, Message
+from workbench.inference.threads import start_compute_thread
+from workbench.server import public
+from workbench.training import load_run_config
+from workbench.training.estimate import estimate_config
 
 # A GPU call pays for starting (or reusing) its worker and moving the model onto the GPU before any work.
 _STARTUP_SECONDS = 15
@@ -41,15 +47,11 @@ _GPU_TOKENS_PER_SECOND = 20
 
 def on_zerogpu() -> bool:
     """True on a ZeroGPU Space (which sets SPACES_ZERO_GPU), where GPU work must go through spaces.GPU."""
-    from workbench.server import public
-
     return spaces is not None and public.on_zerogpu()
 
 
 def capped(seconds: float) -> int:
     """A duration request in whole seconds, at most what one visitor's call may take here."""
-    from workbench.server import public
-
     limit = public.caps().gpu_seconds
     seconds = max(1, round(seconds))
     return seconds if limit is None else min(seconds, limit)
@@ -79,7 +81,8 @@ def _readable(exc: WorkbenchError) -> Exception:
     (spaces/zero/wrappers.py): there a WorkbenchError's sentence travels as one. Elsewhere it stays itself."""
     if not on_zerogpu():
         return exc
-    import gradio as gr
+    # Gradio only on ZeroGPU, where its Error carries the sentence: server/ stays free of Gradio elsewhere.
+    import gradio as gr  # noqa: PLC0415
 
     return gr.Error(str(exc))
 
@@ -136,14 +139,11 @@ class GpuArena:
 def _evaluation_seconds(
     run_dir, data=None, max_samples: int = 32, settings=None, probe: bool = True, judge: str | None = None
 ) -> float:
-    from workbench.evaluation.evaluate import EVAL_SETTINGS, PROBE_SETTINGS
-    from workbench.evaluation.forgetting import load_probe
-
     # Answers go in batches of 8 (evaluation._generate_answers), for two sides (base and tuned); a judge reads
     # every pair once more, about as long again.
-    tokens = 2 * -(-max_samples // 8) * (settings or EVAL_SETTINGS).max_new_tokens
+    tokens = 2 * -(-max_samples // 8) * (settings or evaluation.EVAL_SETTINGS).max_new_tokens
     if probe:
-        tokens += 2 * -(-len(load_probe()) // 8) * PROBE_SETTINGS.max_new_tokens
+        tokens += 2 * -(-len(load_probe()) // 8) * evaluation.PROBE_SETTINGS.max_new_tokens
     return _STARTUP_SECONDS + (2 if judge else 1) * tokens / _GPU_TOKENS_PER_SECOND
 
 
@@ -157,10 +157,8 @@ def evaluate_run(
     judge: str | None = None,
 ) -> dict:
     """:func:`workbench.evaluation.evaluate.evaluate_run` on the GPU; the report is written into ``<run_dir>/eval``."""
-    from workbench.evaluation.evaluate import EVAL_SETTINGS
-    from workbench.evaluation.evaluate import evaluate_run as evaluate
-
-    return evaluate(run_dir, data, max_samples, settings or EVAL_SETTINGS, probe=probe, judge=judge)
+    settings = settings or evaluation.EVAL_SETTINGS
+    return evaluation.evaluate_run(run_dir, data, max_samples, settings, probe=probe, judge=judge)
 
 
 # --- training -----------------------------------------------------------------------------------------------
@@ -193,9 +191,6 @@ class FileStop:
 
 def _training_seconds(config, dataset=None) -> float:
     """The workbench's own time estimate for ``config`` (training/estimate.py), plus loading and a margin."""
-    from workbench.server import public
-    from workbench.training.estimate import estimate_config
-
     rows = len(dataset) if dataset is not None else (public.caps().max_rows or 1000)
     config = public.apply_caps(config)
     # Without tokenizing the data here, assume examples fill half of max_length: public data is short.
@@ -204,8 +199,6 @@ def _training_seconds(config, dataset=None) -> float:
 
 
 def _resume_seconds(run_dir) -> float:
-    from workbench.training import load_run_config
-
     return _training_seconds(load_run_config(run_dir))
 
 
@@ -215,8 +208,6 @@ def _events(work: Callable[[Callable, FileStop], Any], stop: FileStop, name: str
     A WorkbenchError (bad data, no checkpoint) ends as ``{"type": "finished", "status": "failed", "error"}``:
     on ZeroGPU an exception leaves the worker as a generic "worker error", a yielded sentence arrives intact.
     """
-    from workbench.inference.threads import start_compute_thread
-
     stop.path.unlink(missing_ok=True)  # a request left over from an earlier run of the same name
     events: queue.Queue = queue.Queue()
     outcome: dict[str, Any] = {}
@@ -261,8 +252,8 @@ def train_events(config, dataset=None) -> Iterator[dict[str, Any]]:
         >>> for event in train_events(TrainConfig(data="sentiment_json", max_steps=2)):
         ...     print(event["type"])
     """
-    from workbench.server import public
-    from workbench.training import train
+    # train() loads TRL and PEFT: kept off the app's start path.
+    from workbench.training import train  # noqa: PLC0415
 
     config = public.apply_caps(config)
     yield from _events(
@@ -275,7 +266,7 @@ def train_events(config, dataset=None) -> Iterator[dict[str, Any]]:
 @gpu(duration=_resume_seconds)
 def resume_events(run_dir: str | Path) -> Iterator[dict[str, Any]]:
     """:func:`train_events` for continuing the run in ``run_dir`` from its last checkpoint."""
-    from workbench.training import resume
+    from workbench.training import resume  # noqa: PLC0415  (TRL and PEFT, kept off the app's start path)
 
     yield from _events(
         lambda on_event, stop: resume(Path(run_dir), on_event=on_event, stop=stop),

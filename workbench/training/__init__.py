@@ -16,7 +16,8 @@ def __getattr__(name: str):
     # train/resume load TRL, PEFT and the trainer stack (seconds, and bitsandbytes' start-up warnings): only when
     # asked for, so reading a run folder (compare, export, the CLI's parser) stays light.
     if name in ("RunResult", "resume", "train"):
-        from workbench.training import pipeline
+        # Train and resume load TRL and PEFT: only when asked for.
+        from workbench.training import pipeline  # noqa: PLC0415
 
         return getattr(pipeline, name)
     raise AttributeError(f"module 'workbench.training' has no attribute {name!r}")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import math
 import os
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,13 +24,17 @@ import yaml
 from workbench.errors import WorkbenchError
 from workbench.hardware import choose_precision
 from workbench.training.distributed import world_size
+from workbench.training.plan import MIN_BATCH_SIZE, lora_config
 from workbench.workspace.runs import base_quantization, check_run_name, config_path, read_run_config, run_folder_of
 
-Method = Literal["sft", "dpo", "kto"]
+Method = Literal["sft", "dpo", "kto", "grpo"]
+# The methods train() runs (pipeline.METHODS); GRPO needs a reward function, so training.grpo.train_grpo trains it.
+TRAIN_METHODS = ("sft", "dpo", "kto")
 Adaptation = Literal["full", "lora", "qlora"]
 
-# Learning rates from the guides this project started from (docs/measurements.md): 1e-4..5e-4 for LoRA, an order of magnitude lower for full
-# fine-tuning (every weight moves). DPO and KTO start lower than SFT: they nudge an already-trained policy.
+# Learning rates from the guides this project started from (docs/measurements.md): 1e-4..5e-4 for LoRA, an order of
+# magnitude lower for full fine-tuning (every weight moves). DPO and KTO start lower than SFT: they nudge an
+# already-trained policy.
 DEFAULT_LEARNING_RATES = {
     ("sft", "lora"): 2e-4,
     ("sft", "qlora"): 2e-4,
@@ -39,14 +45,15 @@ DEFAULT_LEARNING_RATES = {
     ("kto", "lora"): 1e-4,
     ("kto", "qlora"): 1e-4,
     ("kto", "full"): 5e-6,
+    # GRPO trains a LoRA adapter only; TRL's GRPOConfig default (1e-6) is for moving every weight.
+    ("grpo", "lora"): 5e-5,
 }
-
-# KTOTrainer estimates its KL term by pairing each prompt with another row's answer in the same batch: a batch of
-# one would pair an answer with itself (TRL refuses it), so a run, and its memory fit, keep at least two.
-MIN_BATCH_SIZE = {"kto": 2}
 
 
 def _f(default: Any, help: str, **kwargs) -> Any:  # noqa: A002  (TRL's spelling)
+    """A field with its help and, in ``kwargs``, its bounds: ``gt``/``ge`` (lower, exclusive/inclusive) and ``lt``
+    (upper, exclusive), checked in ``__post_init__``; ``hint``, said when a value is out of bounds; ``slider``,
+    (low, high, step) of the usual values, the Train form's slider."""
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"help": help, **kwargs})
     return field(default=default, metadata={"help": help, **kwargs})
@@ -62,14 +69,15 @@ class TrainConfig:
     """
 
     # What to train, on what
-    name: str = _f("", "Run name: the folder runs/<name>/. Empty: <method>-<adaptation>-<date-time>.")
+    name: str = _f("", "The folder runs/<name>/; empty: method-adaptation-date.")
     model: str = _f("default", "Base model: 'default' (the embedded SmolLM2-135M-Instruct), a folder or a Hub ID.")
     data: str = _f("", "Training data: a file, a folder or a sample name, read by workbench.data.load_data.")
     eval_data: str | None = _f(None, "Evaluation data; None: hold out eval_fraction of the training data.")
     method: Method = _f(
         "sft",
-        "'sft' (learn from demonstrations), 'dpo' (learn from chosen/rejected pairs) or 'kto' (learn from single "
-        "answers marked good or bad: prompt, completion, label).",
+        "'sft' (learn from demonstrations), 'dpo' (learn from chosen/rejected pairs), 'kto' (learn from single "
+        "answers marked good or bad: prompt, completion, label) or 'grpo' (learn from a reward on sampled answers: "
+        "workbench.training.grpo.train_grpo).",
     )
     adaptation: Adaptation = _f(
         "lora", "'lora' (small adapter), 'qlora' (adapter on a 4-bit base) or 'full' (every weight)."
@@ -78,14 +86,27 @@ class TrainConfig:
     overwrite: bool = _f(False, "Replace an existing run folder of the same name instead of stopping.")
 
     # LoRA (docs/measurements.md: r 8-64, alpha = 2r, dropout 0.05-0.1)
-    lora_r: int = _f(16, "LoRA rank: the adapter's width. Lower means fewer trainable parameters.")
-    lora_alpha: int | None = _f(None, "LoRA scaling numerator; None: 2 * lora_r.")
-    # Dropout defaults to 0 (PEFT's default), not the guide's 0.05: on a CPU its random numbers took a quarter of a
-    # LoRA step, and configs/sft_lora.yaml trained 1.7x faster without it to the same held-out loss
+    lora_r: int = _f(
+        16,
+        "Adapter rank, 8-64: higher learns more but trains more parameters.",
+        gt=0,
+        slider=(4, 64, 4),
+    )
+    lora_alpha: int | None = _f(
+        None,
+        "Scales the adapter's update; the usual choice, and the default, is 2 x r.",
+        gt=0,
+        slider=(4, 128, 4),
+    )
+    # Dropout defaults to 0 (PEFT's default), not the guide's 0.05: on a CPU its random numbers are a large share of
+    # a LoRA step, and configs/sft_lora.yaml trained much faster without it to the same held-out loss
     # (docs/benchmarks.md, "Training speed as shipped").
     lora_dropout: float = _f(
         0.0,
         "Dropout on the adapter's input, against overfitting: 0.05-0.1 when the eval loss turns up (slower on a CPU).",
+        ge=0,
+        lt=1,
+        hint="0.05-0.1 is typical",
     )
     lora_target_modules: str | list[str] = _f(
         "all-linear", "Layers that get an adapter: 'all-linear' or a list of names like [q_proj, v_proj]."
@@ -93,23 +114,45 @@ class TrainConfig:
 
     # Optimisation
     learning_rate: float | None = _f(
-        None, "Peak learning rate; None: 2e-4 for LoRA/QLoRA SFT, 2e-5 for full, lower for DPO and KTO."
+        None,
+        "Peak learning rate; by default 2e-4 for LoRA/QLoRA SFT, 2e-5 for full, lower for DPO and KTO.",
+        gt=0,
+        hint="try 2e-4 for LoRA, 2e-5 for full",
     )
     lr_scheduler: str = _f("cosine", "Learning-rate schedule after warmup: 'cosine', 'linear' or 'constant'.")
-    warmup_ratio: float = _f(0.1, "Fraction of the steps spent ramping the learning rate up from 0.")
-    epochs: float = _f(2.0, "Passes over the training data (1-3; more overfits small data).")
+    warmup_ratio: float = _f(0.1, "Fraction of the steps spent ramping the learning rate up from 0.", ge=0, lt=1)
+    epochs: float = _f(2.0, "Passes over the data (1-3; more overfits small data).", slider=(0.5, 5, 0.5))
     max_steps: int = _f(-1, "Stop after this many optimizer steps; -1: use epochs.")
-    batch_size: int = _f(8, "Examples per step per process.")
-    gradient_accumulation: int = _f(
-        1, "Steps whose gradients add up before one update (effective batch = batch_size * this)."
+    batch_size: int = _f(
+        8,
+        "Examples per step; memory grows with it.",
+        gt=0,
+        slider=(1, 16, 1),
     )
-    max_length: int = _f(256, "Longest tokenized example; longer ones are truncated. Memory grows with it.")
+    gradient_accumulation: int = _f(
+        1, "Steps whose gradients add up before one update (effective batch = batch_size * this).", gt=0
+    )
+    max_length: int = _f(
+        256,
+        "Longest example in tokens; longer ones are cut.",
+        gt=0,
+        slider=(32, 2048, 32),
+    )
     max_grad_norm: float = _f(1.0, "Gradient clipping, against unstable training.")
     seed: int = _f(42, "Random seed for the split, the adapter's initialisation and the data order.")
     loss_on: Literal["answer", "all"] = _f(
         "answer", "SFT: train on the assistant's answer only ('answer') or on every token ('all')."
     )
-    beta: float = _f(0.1, "DPO and KTO: how far the model may move from the reference (lower moves further).")
+    beta: float = _f(
+        0.1, "DPO and KTO: lower lets the model move further from the reference.", gt=0, hint="0.1 is typical"
+    )
+    num_generations: int = _f(
+        4,
+        "GRPO: answers sampled to each of the step's batch_size prompts; the group is each answer's baseline.",
+        ge=2,
+        hint="a group of one answer has nothing to compare with",
+    )
+    max_completion_length: int = _f(24, "GRPO: longest sampled answer, in tokens.", gt=0)
     padding_free: bool | None = _f(
         None,
         "SFT: put a batch's examples end to end instead of padding them to the longest (TRL's padding-free batches; "
@@ -119,11 +162,15 @@ class TrainConfig:
 
     # Evaluation, logging, checkpoints
     eval_fraction: float = _f(
-        0.1, "Share of the training data held out for evaluation when eval_data is None (0: no evaluation)."
+        0.1,
+        "Share of the training data held out for evaluation when eval_data is None (0: no evaluation).",
+        ge=0,
+        lt=1,
+        hint="0.1 is typical",
     )
-    eval_steps: int = _f(10, "Evaluate every this many steps (and once before training, for a baseline).")
-    logging_steps: int = _f(1, "Log loss and learning rate every this many steps.")
-    save_steps: int = _f(10, "Write a resumable checkpoint every this many steps.")
+    eval_steps: int = _f(10, "Evaluate every this many steps (and once before training, for a baseline).", gt=0)
+    logging_steps: int = _f(1, "Log loss and learning rate every this many steps.", gt=0)
+    save_steps: int = _f(10, "Write a resumable checkpoint every this many steps.", gt=0)
     save_total_limit: int = _f(2, "Keep only the newest this many checkpoints.")
     report_to: Literal["none", "tensorboard", "trackio"] = _f(
         "none",
@@ -140,9 +187,11 @@ class TrainConfig:
     )
     memory_budget_gb: float | None = _f(
         None,
-        "Peak memory the run must fit in (GB): before training, batch_size is lowered (gradient_accumulation raised to keep "
-        "the effective batch) and gradient_checkpointing turned on until the estimate fits. None: 75% of the memory "
-        "available when training starts (GPU memory on a GPU); 0: train as configured.",
+        "Peak memory the run must fit in (GB): before training, batch_size is lowered (gradient_accumulation raised "
+        "to keep the effective batch) and gradient_checkpointing turned on until the estimate fits. None: 75% of the "
+        "memory available when training starts (GPU memory on a GPU); 0: train as configured.",
+        ge=0,
+        hint="0 turns the fit off",
     )
 
     def __post_init__(self) -> None:
@@ -154,19 +203,7 @@ class TrainConfig:
         ]
         if problems:  # inf and nan pass every comparison below one way or the other
             raise WorkbenchError("invalid training config: " + "; ".join(problems))
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            problems.append(f"learning_rate must be > 0 (got {self.learning_rate}); try 2e-4 for LoRA, 2e-5 for full")
-        for key in (
-            "batch_size",
-            "gradient_accumulation",
-            "max_length",
-            "lora_r",
-            "eval_steps",
-            "logging_steps",
-            "save_steps",
-        ):
-            if getattr(self, key) <= 0:
-                problems.append(f"{key} must be > 0 (got {getattr(self, key)})")
+        problems += [p for f in dataclasses.fields(self) if (p := _out_of_bounds(f, getattr(self, f.name)))]
         least = MIN_BATCH_SIZE.get(self.method, 1)
         if 0 < self.batch_size < least:
             problems.append(
@@ -177,16 +214,8 @@ class TrainConfig:
             problems.append(f"max_steps must be > 0, or -1 to train for `epochs` (got {self.max_steps})")
         if self.max_steps == -1 and not self.epochs > 0:
             problems.append(f"epochs must be > 0 (got {self.epochs}); or set max_steps")
-        if not 0 <= self.eval_fraction < 1:
-            problems.append(f"eval_fraction must be in [0, 1) (got {self.eval_fraction}); 0.1 is typical")
-        if not 0 <= self.warmup_ratio < 1:
-            problems.append(f"warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
-        if not 0 <= self.lora_dropout < 1:
-            problems.append(f"lora_dropout must be in [0, 1) (got {self.lora_dropout}); 0.05-0.1 is typical")
-        if self.memory_budget_gb is not None and self.memory_budget_gb < 0:
-            problems.append(f"memory_budget_gb must be >= 0 (got {self.memory_budget_gb}); 0 turns the fit off")
-        if not self.beta > 0:
-            problems.append(f"beta must be > 0 (got {self.beta}); 0.1 is typical")
+        if self.method == "grpo" and self.adaptation != "lora":
+            problems.append(f"GRPO trains a LoRA adapter: set adaptation: lora (got {self.adaptation})")
         if self.name:
             try:
                 check_run_name(self.name)
@@ -202,7 +231,7 @@ class TrainConfig:
         precision = precision or choose_precision()
         changes: dict[str, Any] = {}
         if self.lora_alpha is None:
-            changes["lora_alpha"] = 2 * self.lora_r
+            changes["lora_alpha"] = default_lora_alpha(self.lora_r)
         if self.learning_rate is None:
             changes["learning_rate"] = DEFAULT_LEARNING_RATES[(self.method, self.adaptation)]
         if self.gradient_checkpointing is None:
@@ -212,7 +241,6 @@ class TrainConfig:
             changes["precision"] = {"bfloat16": "bf16", "float16": "fp16"}.get(precision.dtype_name, "fp32")
         if not self.name:
             stamp = os.environ.get("TORCHELASTIC_RUN_ID") if world_size() > 1 else None
-            from datetime import datetime
 
             changes["name"] = f"{self.method}-{self.adaptation}-{stamp or datetime.now().strftime('%Y%m%d-%H%M%S')}"
         return dataclasses.replace(self, **changes)
@@ -220,11 +248,9 @@ class TrainConfig:
     def reporting_args(self) -> dict[str, Any]:
         """Trainer arguments for ``report_to``; a clear error if the tracker's package is missing.
 
-        Checked when training starts, not when a config is read: a run's config.yaml stays readable (eval,
+        Checked when training starts, not when a config is read: a run's saved config stays readable (eval,
         export) on a machine without the tracker.
         """
-        import importlib.util
-
         if self.report_to == "none":
             return {"report_to": "none"}
         package = {"tensorboard": "tensorboard", "trackio": "trackio"}[self.report_to]
@@ -243,7 +269,7 @@ class TrainConfig:
 
     def compute_dtype(self):
         """The torch dtype of ``precision`` once resolved ("auto" counts as fp32 until then)."""
-        import torch
+        import torch  # noqa: PLC0415  (torch, kept off the CLI's start path, which reads configs)
 
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
 
@@ -287,11 +313,31 @@ class TrainConfig:
         return "\n".join(lines) + "\n"
 
 
+def _out_of_bounds(f: dataclasses.Field, value: Any) -> str | None:
+    """The sentence for a number outside its field's bounds (``gt``, ``ge``, ``lt`` in the metadata), else None."""
+    bounds = f.metadata
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None  # None (resolved later) or not a number: _check_types judged it
+    low = value > bounds["gt"] if "gt" in bounds else value >= bounds.get("ge", -math.inf)
+    if low and value < bounds.get("lt", math.inf):
+        return None
+    if "lt" in bounds:
+        rule = f"in {'(' if 'gt' in bounds else '['}{bounds.get('gt', bounds.get('ge'))}, {bounds['lt']})"
+    else:
+        rule = f"> {bounds['gt']}" if "gt" in bounds else f">= {bounds['ge']}"
+    return f"{f.name} must be {rule} (got {value})" + (f"; {bounds['hint']}" if "hint" in bounds else "")
+
+
+def default_lora_alpha(lora_r: int) -> int:
+    """LoRA's usual alpha for rank ``lora_r``: 2r (docs/measurements.md), an update scale alpha / r of 2."""
+    return 2 * lora_r
+
+
 def check_against_model(config: TrainConfig, model) -> None:
-    """Refuse what only the loaded model can judge, before any layer is built: a ``max_length`` beyond its context,
-    a LoRA rank beyond its layers, target modules it does not have (PEFT only fails when none matches, so one
-    misspelt name among several would train silently on the rest)."""
-    import torch
+    """Refuse what only the loaded model can judge, before any adapter is built: a ``max_length`` beyond its context,
+    target modules it does not have (PEFT only fails when none matches, so one misspelt name among several would
+    train silently on the rest), a LoRA rank beyond the layers that get an adapter."""
+    import torch  # noqa: PLC0415  (heavy import kept off the CLI's start path, which reads configs)
 
     problems = []
     context = getattr(model.config, "max_position_embeddings", None)
@@ -300,7 +346,7 @@ def check_against_model(config: TrainConfig, model) -> None:
             f"max_length={config.max_length} is beyond the model's context of {context} tokens: "
             f"use max_length <= {context}"
         )
-    linear = {n.rsplit(".", 1)[-1]: m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    linear = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     if config.adaptation != "full":
         targets = config.lora_target_modules  # a string is 'all-linear' or a regex, which PEFT checks itself
@@ -310,13 +356,33 @@ def check_against_model(config: TrainConfig, model) -> None:
                 f"lora_target_modules names layers this model does not have: {', '.join(map(_short, unknown))}. "
                 f"Its linear layers: {', '.join(sorted(linear))} (or all-linear)"
             )
-        widest = max((min(m.in_features, m.out_features) for m in linear.values()), default=0)
-        if widest and config.lora_r > widest:
-            problems.append(
-                f"lora_r={config.lora_r} is larger than layer widths allow (at most {widest}); 8-64 is usual"
-            )
+        else:
+            problems += _rank_problems(config, model)
     if problems:
         raise WorkbenchError("invalid training config for this model: " + "; ".join(problems))
+
+
+def _rank_problems(config: TrainConfig, model) -> list[str]:
+    """A rank above the smaller side of a layer that gets an adapter: an update B @ A has rank at most that, so the
+    rest is waste. PEFT itself picks the layers, on a meta-device copy of the model (shapes, no memory), so even an
+    absurd rank is refused before one adapter weight is allocated."""
+    # Heavy imports kept off the CLI's start path, which reads configs.
+    import torch  # noqa: PLC0415
+    from peft import get_peft_model  # noqa: PLC0415
+    from peft.tuners.lora import LoraLayer  # noqa: PLC0415
+    from transformers import AutoModelForCausalLM  # noqa: PLC0415
+
+    with torch.device("meta"):
+        skeleton = get_peft_model(AutoModelForCausalLM.from_config(model.config), lora_config(config))
+    for name, module in skeleton.named_modules():
+        if isinstance(module, LoraLayer) and config.lora_r > min(module.in_features, module.out_features):
+            smallest = min(module.in_features, module.out_features)
+            return [
+                f"lora_r={config.lora_r} is larger than layer {name.removeprefix('base_model.model.')} allows "
+                f"({module.in_features} -> {module.out_features}): an update B @ A has rank at most {smallest}; "
+                f"use lora_r <= {smallest} (8-64 is usual for real models)"
+            ]
+    return []
 
 
 def _check_keys(values: dict, source: str) -> None:
@@ -367,7 +433,8 @@ def _check_types(config: TrainConfig) -> None:
         coerced, ok = _coerce(value, annotation)
         if not ok:
             raise WorkbenchError(
-                f"invalid training config: {f.name} = {_short(value)} should be {_describe(annotation)} ({f.metadata['help']})"
+                f"invalid training config: {f.name} = {_short(value)} should be {_describe(annotation)} "
+                f"({f.metadata['help']})"
             )
         setattr(config, f.name, coerced)
 

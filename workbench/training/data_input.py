@@ -1,11 +1,13 @@
 """Training data for a run: loaded through workbench.data, checked against the method, split for evaluation.
 
 The data module normalises files to TRL's columns; this module only decides whether the data fits the
-method (SFT wants demonstrations, DPO chosen/rejected pairs, KTO answers labelled good or bad) and holds out an
-evaluation split.
+method (SFT wants demonstrations, DPO chosen/rejected pairs, KTO answers labelled good or bad, GRPO prompts with a
+reference answer) and holds out an evaluation split.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from workbench.data import load_data, train_eval_split
 from workbench.errors import WorkbenchError
@@ -15,7 +17,8 @@ def load(source: str):
     """(dataset, kind) for a path or sample name, through workbench.data.load_data."""
     if not source:
         raise WorkbenchError(
-            "no training data: set `data` to a data file or Hub dataset ID (e.g. --set data=data_samples/sentiment_json.train.jsonl)"
+            "no training data: set `data` to a data file or Hub dataset ID (e.g. --set "
+            "data=data_samples/sentiment_json.train.jsonl)"
         )
     bundle = load_data(source)
     if bundle.kind is None or len(bundle.dataset) == 0:
@@ -46,6 +49,11 @@ def check_fits(method: str, kind: str) -> None:
             f"KTO needs answers marked good or bad (prompt, completion, label) but this data is {kind}: set method: "
             f"{'dpo' if kind == 'preference' else 'sft'}, or give KTO data (a thumbs file from the Chat tab)"
         )
+    if method == "grpo" and kind == "text":
+        raise WorkbenchError(
+            "GRPO samples answers to prompts and scores them against the data's answer, but plain text has neither: "
+            "give demonstrations (messages or prompt+completion)"
+        )
 
 
 def split(dataset, eval_fraction: float, seed: int):
@@ -57,8 +65,6 @@ def split(dataset, eval_fraction: float, seed: int):
 
 def fingerprint(dataset) -> str:
     """A short content hash of the data, for the model card (same data -> same hash)."""
-    import hashlib
-
     digest = hashlib.sha256()
     for shard in dataset.data.to_batches():
         digest.update(shard.to_pandas().to_json(orient="records", lines=True).encode())

@@ -7,6 +7,8 @@ Same shape as sft.py.
 
 from __future__ import annotations
 
+from trl import DPOConfig, DPOTrainer
+
 from workbench.data.masking import LossSettings
 from workbench.training.fused_head import score_only_labelled_positions
 
@@ -17,8 +19,6 @@ def method_args(config, loss: LossSettings) -> dict:
 
 
 def build_trainer(model, tokenizer, training_args: dict, train_dataset, eval_dataset, peft_config, callbacks):
-    from trl import DPOConfig, DPOTrainer
-
     score_only_labelled_positions()  # the prompt's positions carry no loss: skip their vocabulary projection
 
     return DPOTrainer(

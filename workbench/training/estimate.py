@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 
 from workbench.hardware import choose_precision
 from workbench.models import resolve_model
@@ -27,34 +28,33 @@ from workbench.training.plan import fit_to_memory, lora_config, memory_budget_mb
 MB = 2**20
 # Effective training throughput per CPU core in FLOP/s, from LoRA SFT of the 135M model on 2 cores at 4N FLOPs
 # a token (tokens/s of real tokens, so padding and per-op overheads of short sequences are included):
-# fp32 at 90 tokens/s on an AVX2 EPYC without native bf16 (docs/measurements.md);
+# fp32 on an AVX2 EPYC without native bf16 (docs/measurements.md);
 _CPU_FLOPS_PER_CORE_FP32 = 90 * 4 * 135e6 / 2
 # bf16 autocast on a Zen 4 EPYC with AVX512-BF16, quiet (the workbench's choice there), LoRA's frozen base in
-# bf16: 201 tokens/s in the benchmark suite, ~210 between evaluations in configs/sft_lora.yaml.
+# bf16: the benchmark suite's rate, which configs/sft_lora.yaml matches between evaluations (docs/estimate.md).
 _CPU_FLOPS_PER_CORE_BF16 = 200 * 4 * 135e6 / 2
-# Those SFT rates were measured with LoRA dropout 0.05, whose random numbers took a quarter of a CPU step. Without
-# it (the default since 2026-12-01; DPO's rate above never had it) the same bf16 step ran 1.63x as fast
+# Those SFT rates were measured with LoRA dropout 0.05, whose random numbers are a large share of a CPU step; the
+# default has none (DPO's rate above never had it), and the same bf16 step runs this much faster without it
 # (benchmarks/train_step.py, docs/benchmarks.md "Training speed as shipped").
 _CPU_SFT_WITHOUT_DROPOUT_SPEEDUP = 1.6
-# Evaluation is a forward pass without autograd or dropout, and ran at 1.9x training's FLOP rate there: five
-# evaluations of 60 examples took 25.7 s in configs/sft_lora.yaml, which 2N FLOPs a token at the rate above
-# would put at 49 s.
+# Evaluation is a forward pass without autograd or dropout, and runs faster per FLOP than training: the ratio of
+# configs/sft_lora.yaml's measured evaluations to 2N FLOPs a token at the rate above (docs/estimate.md).
 _EVAL_SPEEDUP = 1.9
 _GPU_FLOPS = 50e12  # a conservative share of a modern GPU's bf16 peak
 _STEP_OVERHEAD_S = 0.3  # Python, data collation, optimizer, logging per step: dominates tiny models
-# RSS of a training process before its weights: torch, transformers, TRL and PEFT imported (777 MB), the
-# tokenizer loaded and the data tokenized (+120 MB by the time the trainer is built).
+# RSS of a training process before its weights: torch, transformers, TRL and PEFT imported, the tokenizer loaded
+# and the data tokenized by the time the trainer is built (docs/estimate.md, "Baseline").
 _BASELINE_BYTES = 900 * MB
 # On the CPU, malloc keeps the memory of a step's freed temporaries (casts, attention and MLP intermediates)
-# resident between the tensors saved for backward, and some of it whatever the batch. Fitted by least squares to
-# nine measured peaks (SFT+LoRA, QLoRA and DPO+LoRA at batches 1-8, sample and identity-like data, 3-4 steps on a
-# quiet machine; docs/estimate.md "Small batches"): the RSS above baseline, weights and optimizer was 248 MB +
-# 1.76x the bytes saved for backward, within -270..+300 MB. The earlier 2.0x alone missed small batches by up to
-# 474 MB, which took a run fitted to 2 GB over its budget.
+# resident between the tensors saved for backward, and some of it whatever the batch: a fixed part and a share of
+# the bytes saved for backward, fitted by least squares to measured peaks of SFT+LoRA, QLoRA and DPO+LoRA at small
+# and large batches (docs/estimate.md "Small batches": the fit's error, and why a share alone took a fitted run
+# over its budget).
 _CPU_ALLOCATOR_FIXED_BYTES = 248 * MB
 _CPU_ALLOCATOR_PER_SAVED_BYTE = 0.76
 # Batches are padded to their longest sequence; the peak comes from the longest batch of the run. Where the
-# longest example is not known: longest / mean on the sample data was 78/67.8 = 1.15 (SFT) and 1.38 (DPO).
+# longest example is not known, this ratio to the mean, between the sample data's SFT and DPO ratios
+# (docs/estimate.md, "The longest batch").
 _LONGEST_BATCH_OVER_MEAN = 1.3
 
 
@@ -150,7 +150,7 @@ def _saved_for_backward(model, config, device: str) -> tuple[float, float]:
     weight: no copy); a trainable one keeps its input. A LoRA branch keeps its input cast to the adapter's
     dtype and, on the CPU, dropout's noise tensor of that dtype (CUDA's kernel keeps a 1-byte mask).
     """
-    from peft.tuners.lora import LoraLayer
+    from peft.tuners.lora import LoraLayer  # noqa: PLC0415  (PEFT, kept off the app's start path)
 
     autocast = config.precision in ("bf16", "fp16")
     act = 2 if autocast else 4  # bytes of an activation in the compute dtype
@@ -186,8 +186,8 @@ def _saved_for_backward(model, config, device: str) -> tuple[float, float]:
         if autocast and config.adaptation != "qlora" and module.weight.dtype == torch.float32:
             per_step += 2 * module.in_features * module.out_features
     if config.gradient_checkpointing:
-        # Only each layer's fp32 input is kept; one layer at a time is recomputed with its weight copies. Two
-        # checkpointed runs peaked ~1 GB above that (docs/estimate.md, "Small batches"): a per-token part that
+        # Only each layer's fp32 input is kept; one layer at a time is recomputed with its weight copies. Measured
+        # checkpointed runs peaked well above that (docs/estimate.md, "Small batches"): a per-token part that
         # checkpointing does not shrink, the size of 1.5 vocabulary-wide fp32 rows (the LM head's and the
         # loss's scale), fitted to them. Without checkpointing the allocator's share absorbs it.
         per_token = layers * 4 * hidden + per_token / layers + 1.5 * 4 * head.out_features
@@ -242,8 +242,6 @@ def _mapped_checkpoint_bytes(path: str, load_dtype: torch.dtype) -> int:
     same with a 4-bit base as with the fp32 weights of LoRA. Tensors of another dtype are copies, and the
     mapping goes with the loader.
     """
-    from safetensors import safe_open
-
     code = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}[load_dtype]  # safetensors' names
     folder = Path(path or ".")
     total = 0
@@ -309,7 +307,8 @@ def estimate_config(
     ``Estimate.fit`` says what was changed and why.
 
     Example:
-        >>> print(estimate_config(TrainConfig(data="sentiment_json", max_steps=30), n_train=180, mean_tokens=90).summary())
+        >>> config = TrainConfig(data="sentiment_json", max_steps=30)
+        >>> print(estimate_config(config, n_train=180, mean_tokens=90).summary())
     """
     estimate_for = config_estimator(config, n_train, mean_tokens, n_eval, longest_tokens)
     if not fit:
@@ -327,7 +326,8 @@ def config_estimator(
 
     The meta-device model is built once: the settings a memory fit varies change activations, not weights.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM
+    # The auto classes of transformers, loaded when an estimate is made.
+    from transformers import AutoConfig, AutoModelForCausalLM  # noqa: PLC0415
 
     config = config.resolved()
     path, _ = resolve_model(config.model)
@@ -341,7 +341,7 @@ def config_estimator(
     quantized = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
     lora = lora_config(config)
     if lora is not None:
-        from peft import get_peft_model
+        from peft import get_peft_model  # noqa: PLC0415  (PEFT, kept off the app's start path)
 
         if config.method in ("dpo", "kto"):
             lora.lora_dropout = 0.0  # TRL's DPO/KTOConfig switch dropout off (disable_dropout=True), the adapters' too

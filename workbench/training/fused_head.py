@@ -11,6 +11,8 @@ are the same either way: positions without a label are zero in both paths.
 
 from __future__ import annotations
 
+import trl.trainer.utils as trl_utils
+
 
 def score_only_labelled_positions() -> None:
     """Switch TRL's position compaction on for the CPU (idempotent; a no-op if TRL no longer has the switch).
@@ -18,8 +20,6 @@ def score_only_labelled_positions() -> None:
     TRL decides compaction with ``trl.trainer.utils._use_triton(device)`` and has no setting for it, so the
     decision is wrapped here; the kernels themselves keep their own check and stay in plain torch on CPU.
     """
-    import trl.trainer.utils as trl_utils
-
     decide = getattr(trl_utils, "_use_triton", None)
     if decide is None or getattr(decide, "wraps_trl", False):
         return

@@ -1,16 +1,31 @@
-"""A run's lifecycle on disk: claim its folder atomically, record its status, and decide whether it may resume.
+"""A run's lifecycle on disk: what a failure leaves, whether the data changed, and whether a run may resume.
 
-pipeline.py calls these at the edges of a run; the status itself, and claiming the folder, live in workspace/runs.py (``run_status``), which the app
-reads to tell a finished run from one that an app restart or a kill cut short.
+pipeline.py and grpo.py call these at the edges of a run; the status itself, and claiming the folder, live in
+workspace/runs.py (``run_status``), which the app reads to tell a finished run from one that an app restart or a kill
+cut short.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+from contextlib import suppress
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
-from workbench.workspace.runs import ADAPTER_DIR, MODEL_DIR, run_status, write_status
+from workbench.workspace.runs import ADAPTER_DIR, MODEL_DIR, read_metrics, run_status, write_status
+
+
+def record_failure(run_dir: Path, exc: BaseException) -> None:
+    """A run that failed before logging anything (bad target modules, wrong data) leaves no folder behind; one
+    that trained keeps its metrics and checkpoints for diagnosis and resume, its status saying failed. On a full
+    disk this small write can fail too: the error the user needs is the one being raised, so the status then
+    stays as it was."""
+    if not read_metrics(run_dir):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    with suppress(OSError):
+        write_status(run_dir, "failed", error=str(exc)[:500] or type(exc).__name__)
 
 
 def check_resumable(run_dir: Path, checkpoint: Path) -> None:

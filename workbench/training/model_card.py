@@ -7,6 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import peft
+import torch
+import transformers
+import trl
+
 from workbench.atomic import atomic_write_text
 from workbench.workspace.runs import ADAPTER_DIR, CARD_FILE, MODEL_DIR
 
@@ -32,11 +37,6 @@ def _run_path(run_dir: Path) -> str:
 
 
 def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
-    import peft
-    import torch
-    import transformers
-    import trl
-
     final = info.get("final_metrics", {})
     estimate = info.get("estimate", {})
     measured = info.get("measured", {})
@@ -52,6 +52,26 @@ def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
             f"model = PeftModel.from_pretrained(lm.model, {weights_path!r})\n"
             'print(workbench.chat(model, lm.tokenizer, "Hello!"))\n```'
         )
+    # GRPO keeps no checkpoints (training.grpo): there is nothing to resume from.
+    resume = (
+        ""
+        if config.method == "grpo"
+        else f"\nContinue training from the last checkpoint with `workbench train --resume {_run_path(run_dir)}`.\n"
+    )
+    lora = (
+        ""
+        if config.adaptation == "full"
+        else f" (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}, "
+        f"targets={config.lora_target_modules})"
+    )
+    data = (
+        f"{info.get('data_kind')}, {info.get('train_examples')} training / {info.get('eval_examples')} eval examples, "
+        f"sha256 prefix `{info.get('data_hash')}`"
+    )
+    versions = (
+        f"Python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"trl {trl.__version__}, peft {peft.__version__}"
+    )
     hyper = "\n".join(f"| {k} | {v} |" for k, v in config.to_dict().items())
     metrics = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in final.items()) or "| (none logged) | |"
     text = f"""# {config.name}
@@ -60,8 +80,8 @@ def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
 {info.get("status_line", "")}
 
 - **Base model:** `{config.model}` ({info.get("model_source", "")})
-- **Method:** {config.method.upper()} with {config.adaptation.upper()}{"" if config.adaptation == "full" else f" (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}, targets={config.lora_target_modules})"}
-- **Data:** `{config.data}` ({info.get("data_kind")}, {info.get("train_examples")} training / {info.get("eval_examples")} eval examples, sha256 prefix `{info.get("data_hash")}`)
+- **Method:** {config.method.upper()} with {config.adaptation.upper()}{lora}
+- **Data:** `{config.data}` ({data})
 - **Trainable parameters:** {info.get("trainable_params", 0):,} of {info.get("total_params", 0):,}
 - **Steps:** {info.get("steps")} in {measured.get("seconds", 0):.0f} s
 - **Weights:** `{weights}/`
@@ -72,15 +92,7 @@ def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
 |---|---|
 {metrics}
 
-## Estimate vs measurement
-
-| | estimated | measured |
-|---|---|---|
-| peak memory (MB) | {estimate.get("peak_memory_mb", "?")} | {measured.get("peak_memory_mb", "?")} |
-| time (s) | {estimate.get("seconds", "?")} | {measured.get("seconds", "?")} |
-| tokens/s | {estimate.get("tokens_per_second", "?")} | {measured.get("tokens_per_second", "?")} |
-
-## Hyperparameters
+{_estimate_section(estimate, measured)}## Hyperparameters
 
 | field | value |
 |---|---|
@@ -88,17 +100,24 @@ def write_model_card(run_dir: Path, config, info: dict[str, Any]) -> Path:
 
 ## Environment
 
-{info.get("device", "")} / {config.precision}; Python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, peft {peft.__version__}; {info.get("world_size", 1)} process(es).
+{info.get("device", "")} / {config.precision}; {versions}; {info.get("world_size", 1)} process(es).
 
 ## How to load it
 
 {how}
-
-Continue training from the last checkpoint with `workbench train --resume {_run_path(run_dir)}`.
-"""
+{resume}"""
     path = run_dir / CARD_FILE
     atomic_write_text(path, portable(text))
     return path
+
+
+def _estimate_section(estimate: dict[str, Any], measured: dict[str, Any]) -> str:
+    """The estimate-vs-measurement table; runs without an estimate (GRPO) show what was measured."""
+    if not estimate:
+        return f"## Measured\n\npeak memory {measured.get('peak_memory_mb', '?')} MB\n\n"
+    rows = [("peak memory (MB)", "peak_memory_mb"), ("time (s)", "seconds"), ("tokens/s", "tokens_per_second")]
+    table = "\n".join(f"| {label} | {estimate.get(key, '?')} | {measured.get(key, '?')} |" for label, key in rows)
+    return f"## Estimate vs measurement\n\n| | estimated | measured |\n|---|---|---|\n{table}\n\n"
 
 
 def _fmt(value: Any) -> str:

@@ -3,28 +3,29 @@
 Example:
     >>> from workbench.training import TrainConfig, train
     >>> from workbench.training.notebook import live_progress
-    >>> result = train(TrainConfig(data="data_samples/sentiment_json.train.jsonl", max_steps=30), on_event=live_progress())
+    >>> config = TrainConfig(data="data_samples/sentiment_json.train.jsonl", max_steps=30)
+    >>> result = train(config, on_event=live_progress())
 """
 
 from __future__ import annotations
 
+from tqdm.auto import tqdm
+
 from workbench.training.events import Event, OnEvent
+from workbench.training.plots import draw_loss, loss_figure
 
 
 def live_progress(plot: bool = True, every: int = 1) -> OnEvent:
-    """An ``on_event`` callback: tqdm for steps and ETA, and (in IPython) a refreshing loss plot every ``every`` steps."""
-    from tqdm.auto import tqdm
-
+    """An ``on_event`` callback: tqdm for steps and ETA, and (in IPython) a refreshing loss plot every ``every``
+    steps."""
     state: dict = {"bar": None, "records": [], "handle": None, "fig": None}
 
     def redraw() -> None:
         try:
-            from IPython.display import display
+            from IPython.display import display  # noqa: PLC0415  (optional: a plot is drawn only inside IPython)
         except ImportError:
             return
-        import matplotlib.pyplot as plt
-
-        from workbench.training.plots import draw_loss, loss_figure
+        import matplotlib.pyplot as plt  # noqa: PLC0415  (matplotlib, only when a plot is drawn)
 
         if state["fig"] is None:
             state["fig"] = loss_figure(state["records"])

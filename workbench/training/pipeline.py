@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import threading
 import time
 import warnings
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from peft import prepare_model_for_kbit_training
+from transformers.trainer_callback import PrinterCallback
 
 from workbench.atomic import atomic_write_text, is_disk_full, staged_dir
 from workbench.data.formats import record_kind
@@ -71,10 +72,6 @@ class RunResult:
     measured: dict[str, Any]
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def weights_dir(self) -> Path:
-        return self.run_dir / (MODEL_DIR if (self.run_dir / MODEL_DIR).is_dir() else ADAPTER_DIR)
-
 
 @dataclass
 class _Data:
@@ -108,6 +105,7 @@ def train(
         >>> result = train(TrainConfig(data="data_samples/sentiment_json.train.jsonl", max_steps=30))
         >>> result.final_metrics["eval_loss"]
     """
+    _check_method(config)
     config = config.resolved()
     run_dir = Path(config.output_dir) / config.name
     if is_main_process():
@@ -116,12 +114,8 @@ def train(
     try:
         return _run(config, run_dir, None, on_event, stop, dataset, eval_dataset)
     except BaseException as exc:
-        # A run that failed before logging anything (bad target modules, wrong data) leaves no folder
-        # behind; one that trained keeps its metrics and checkpoints for diagnosis and resume.
-        if is_main_process() and not read_metrics(run_dir):
-            shutil.rmtree(run_dir, ignore_errors=True)
-        elif is_main_process():
-            _record_failure(run_dir, exc)
+        if is_main_process():
+            lifecycle.record_failure(run_dir, exc)
         raise
 
 
@@ -129,6 +123,7 @@ def resume(run_dir: str | Path, on_event: OnEvent | None = None, stop: threading
     """Continue a run from its last checkpoint (after a crash, a kill -9 or a stop request)."""
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
+    _check_method(config)
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise WorkbenchError(
@@ -145,15 +140,17 @@ def resume(run_dir: str | Path, on_event: OnEvent | None = None, stop: threading
         return _run(config, run_dir, checkpoint, on_event, stop, None, None)
     except BaseException as exc:
         if is_main_process():
-            _record_failure(run_dir, exc)
+            lifecycle.record_failure(run_dir, exc)
         raise
 
 
-def _record_failure(run_dir: Path, exc: BaseException) -> None:
-    """status.json says failed, and why. On a full disk this small write can fail too: the error the user needs
-    is the one being raised, not this one, so the status then stays as it was."""
-    with suppress(OSError):
-        write_status(run_dir, "failed", error=str(exc)[:500] or type(exc).__name__)
+def _check_method(config: TrainConfig) -> None:
+    """Refuse a method train() has no trainer for (GRPO needs a reward function, which a config cannot name)."""
+    if config.method not in METHODS:
+        raise WorkbenchError(
+            f"method {config.method!r} is not trained by train() or `workbench train`: GRPO learns from a reward, "
+            "so train it with workbench.training.grpo.train_grpo (lesson 5)"
+        )
 
 
 def _run(
@@ -167,7 +164,8 @@ def _run(
     )
     emit({"type": "log", "message": f"loading {config.model} for {config.method} with {config.adaptation}"})
     lm = _load_model(config, precision)
-    check_against_model(config, lm.model)
+    with _explained_setup_errors(config, lm.model):  # PEFT's own refusals, said with the model's layers
+        check_against_model(config, lm.model)
     loss = loss_settings(data.kind, config.loss_on, lm.tokenizer)
     notes = [loss.note] if loss.note else []
     if loss.chat_template is not None:
@@ -175,7 +173,7 @@ def _run(
         # TRL find the assistant's tokens. The saved tokenizer keeps it; it renders prompts as the original does.
         lm.tokenizer.chat_template = loss.chat_template
     lengths = _example_lengths(config, data, lm.tokenizer)
-    if checkpoint is None:  # a resumed run keeps the layout it started with (saved in its config.yaml)
+    if checkpoint is None:  # a resumed run keeps the layout it started with (its saved config)
         with _explained_setup_errors(config, lm.model):  # the fit's estimate builds the adapter first
             config, fit_note = _fit_memory(config, data, lengths, run_dir)
         if fit_note:
@@ -217,7 +215,7 @@ def _run(
     measured = _fit(trainer, config, run_dir, checkpoint, precision)
     _check_finite(callback, config, run_dir)
     status = "stopped" if callback.stopped_by_request else "completed"
-    final = _final_metrics(read_metrics(run_dir) if is_main_process() else [])
+    final = final_metrics(read_metrics(run_dir) if is_main_process() else [])
     if is_main_process():
         _save_run_folder(
             trainer, lm, config, run_dir, data, estimate, measured, final, status, trainable, total, precision
@@ -269,7 +267,8 @@ def _load_data(config: TrainConfig, dataset, eval_dataset) -> _Data:
 
 
 def _load_model(config: TrainConfig, precision: Precision) -> LoadedModel:
-    """The base model as training needs it; QLoRA = the base in 4-bit NF4 with double quantisation, prepared for k-bit training."""
+    """The base model as training needs it; QLoRA = the base in 4-bit NF4 with double quantisation, prepared for
+    k-bit training."""
     torch.manual_seed(config.seed)
     lm = load_model(
         config.model,
@@ -279,8 +278,6 @@ def _load_model(config: TrainConfig, precision: Precision) -> LoadedModel:
         frozen_base=config.adaptation != "full",
     )
     if config.adaptation == "qlora":
-        from peft import prepare_model_for_kbit_training
-
         lm.model = prepare_model_for_kbit_training(lm.model, use_gradient_checkpointing=config.gradient_checkpointing)
     return lm
 
@@ -297,7 +294,7 @@ def _fit_memory(config: TrainConfig, data: _Data, lengths: list[int], run_dir: P
     Decided from the workbench's own estimate of the meta-device model (estimate.config_estimator) and the
     data's token lengths as training will tokenize them, before the trainer is built: TRL's SFT/DPO/KTOConfig
     receive the chosen batch size, accumulation and checkpointing. A changed layout is written to the run's
-    config.yaml, so a resumed run continues with it.
+    saved config, so a resumed run continues with it.
     """
     if config.memory_budget_gb is None and world_size() > 1:
         return config, ""  # each process would read its own "available now" and could choose another layout
@@ -340,7 +337,8 @@ def _training_args(
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
-        # Precision from the hardware, never TRL's bf16 default (13x slower on CPUs without native bf16).
+        # Precision from the hardware, never TRL's bf16 default (far slower on CPUs without native bf16:
+        # docs/measurements.md).
         bf16=config.precision == "bf16",
         fp16=config.precision == "fp16",
         use_cpu=precision.device == "cpu",
@@ -360,15 +358,12 @@ def _training_args(
 def _build_trainer(config: TrainConfig, model, tokenizer, args: dict, data: _Data, callback: ProgressCallback):
     """TRL's trainer for the method, with the adapter config from plan.py; a bad target module list is explained."""
     rows = len(data.train) + data.eval_examples
-    with _explained_setup_errors(config, model), _hush_renamed_argument(), data_bars_if_slow(rows):
+    with _explained_setup_errors(config, model), hush_renamed_argument(), data_bars_if_slow(rows):
         trainer = METHODS[config.method].build_trainer(
             model, tokenizer, args, data.train, data.eval, lora_config(config), [callback]
         )
-    from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # events replace its raw dict prints
-    if hasattr(trainer.model, "peft_config"):
-        _check_lora_rank(trainer.model, config.lora_r)
     return trainer
 
 
@@ -387,7 +382,7 @@ def _explained_setup_errors(config: TrainConfig, model):
 
 
 @contextmanager
-def _hush_renamed_argument():
+def hush_renamed_argument():
     """transformers 5 renamed gradient_checkpointing, TRL 1.16 still passes the old name: nothing a user can act on."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -402,11 +397,12 @@ def _parameter_counts(model) -> tuple[int, int]:
 
 
 def _fit(trainer, config: TrainConfig, run_dir: Path, checkpoint, precision: Precision) -> dict[str, Any]:
-    """Train (from ``checkpoint`` when resuming); errors a learner can act on become sentences. Returns what was measured."""
+    """Train (from ``checkpoint`` when resuming); errors a learner can act on become sentences. Returns what was
+    measured."""
     start = time.perf_counter()
     tokens_before = trainer.state.num_input_tokens_seen
     try:
-        with _disk_full_advice(run_dir, "a checkpoint or metrics.jsonl"), _hush_renamed_argument():
+        with _disk_full_advice(run_dir, "a checkpoint or metrics.jsonl"), hush_renamed_argument():
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         raise WorkbenchError(OOM_FIX) from exc
@@ -414,7 +410,8 @@ def _fit(trainer, config: TrainConfig, run_dir: Path, checkpoint, precision: Pre
         if "num_samples" in str(exc):
             raise WorkbenchError(
                 f"no training example of {config.data or 'the dataset'} is left after tokenizing: each was cut to "
-                f"max_length={config.max_length} tokens before its answer began. Raise max_length or shorten the prompts"
+                f"max_length={config.max_length} tokens before its answer began. Raise max_length or shorten the "
+                "prompts"
             ) from exc
         raise
     except RuntimeError as exc:
@@ -459,7 +456,7 @@ def _save_run_folder(
 ) -> None:
     """Weights, estimate vs measured, loss plot and model card (main process only)."""
     with _disk_full_advice(run_dir, "the trained weights and run files"):
-        _save_weights(trainer, lm.tokenizer, run_dir, config)
+        save_weights(trainer, lm.tokenizer, run_dir, config)
         atomic_write_text(
             run_dir / ESTIMATE_FILE,
             json.dumps({"estimate": estimate.as_dict(), "measured": measured, "processes": world_size()}, indent=1)
@@ -489,21 +486,6 @@ def _save_run_folder(
         write_status(run_dir, status, step=measured["steps"])
 
 
-def _check_lora_rank(model, rank: int) -> None:
-    """Refuse a rank above a layer's smaller side: B @ A cannot exceed that rank, so the extra is waste."""
-    from peft.tuners.lora import LoraLayer
-
-    for name, module in model.named_modules():
-        if isinstance(module, LoraLayer):
-            smallest = min(module.in_features, module.out_features)
-            if rank > smallest:
-                raise WorkbenchError(
-                    f"lora_r={rank} is larger than layer {name.removeprefix('base_model.model.')} allows "
-                    f"({module.in_features} -> {module.out_features}): an update B @ A has rank at most {smallest}; "
-                    f"use lora_r <= {smallest} (8-64 is usual for real models)"
-                )
-
-
 @contextmanager
 def _disk_full_advice(run_dir: Path, writing: str):
     """A full disk (ENOSPC) becomes a sentence: what could not be written, and how to go on from what is intact."""
@@ -518,7 +500,7 @@ def _disk_full_advice(run_dir: Path, writing: str):
         ) from exc
 
 
-def _save_weights(trainer, tokenizer, run_dir: Path, config: TrainConfig) -> None:
+def save_weights(trainer, tokenizer, run_dir: Path, config: TrainConfig) -> None:
     """Save into a staged folder renamed into place: a crash leaves the old weights or none, never half."""
     with staged_dir(run_dir / (MODEL_DIR if config.adaptation == "full" else ADAPTER_DIR)) as tmp:
         trainer.model.save_pretrained(tmp, safe_serialization=True)
@@ -533,7 +515,7 @@ def _save_weights(trainer, tokenizer, run_dir: Path, config: TrainConfig) -> Non
             adapter_config.write_text(json.dumps(saved, indent=2))
 
 
-def _final_metrics(records: list[dict]) -> dict[str, float]:
+def final_metrics(records: list[dict]) -> dict[str, float]:
     """Last value of each metric, plus the first eval loss (the baseline before training)."""
     final: dict[str, float] = {}
     for record in records:

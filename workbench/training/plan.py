@@ -13,12 +13,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from workbench.training.config import MIN_BATCH_SIZE
+# KTOTrainer estimates its KL term by pairing each prompt with another row's answer in the same batch: a batch of
+# one would pair an answer with itself (TRL refuses it), so a run, and its memory fit, keep at least two.
+MIN_BATCH_SIZE = {"kto": 2}
+
 
 MB = 2**20
 # The default budget: this share of the memory available when training starts. The rest is headroom for what the
-# estimate does not see (the app's other visitors, the learner's browser, the estimate's error: within ~10% of the
-# measured peak, docs/estimate.md).
+# estimate does not see (the app's other visitors, the learner's browser, the estimate's own error: docs/estimate.md).
 AUTO_BUDGET_SHARE = 0.75
 
 
@@ -26,7 +28,7 @@ def lora_config(config):
     """The ``peft.LoraConfig`` of a LoRA or QLoRA run (None for full fine-tuning)."""
     if config.adaptation == "full":
         return None
-    from peft import LoraConfig
+    from peft import LoraConfig  # noqa: PLC0415  (PEFT, kept off the CLI's start path: config.py imports this module)
 
     return LoraConfig(
         r=config.lora_r,
@@ -37,12 +39,10 @@ def lora_config(config):
     )
 
 
-# A short example's attention, forward and backward, on the CPU (one layer, bf16, 9 heads of 64, with the mask
-# tensor transformers passes; benchmarks/attention.py, docs/benchmarks.md "Training speed as shipped"): a padded
-# batch of 8 x 70 tokens took 19.3 ms with SDPA's CPU kernel and 6.1 ms eager. Padding-free rows cost more there:
-# the CPU has no variable-length kernel, so the same 8 examples end to end (560 tokens) took 27.8 ms (SDPA) or
-# 24.0 ms (eager) under a block mask. Longer examples keep the path measured end to end for them: padding-free
-# with SDPA, 1.21x padded batches on the identity-like data.
+# On the CPU, a short example's attention runs faster eager than through SDPA's CPU kernel, and padding-free rows
+# cost more than padded batches: the CPU has no variable-length kernel, so a row attends across all its examples
+# under a mask (benchmarks/attention.py; docs/benchmarks.md, "Training speed as shipped", has the timings). Longer
+# examples keep the path measured end to end for them: padding-free with SDPA.
 SHORT_EXAMPLE_TOKENS = 128
 
 
@@ -73,12 +73,12 @@ def memory_budget_mb(config) -> tuple[float, str] | None:
         if config.memory_budget_gb == 0:
             return None
         return config.memory_budget_gb * 1024, "memory_budget_gb"
-    import torch
+    import torch  # noqa: PLC0415  (torch, kept off the CLI's start path)
 
     if torch.cuda.is_available():
         available, where = torch.cuda.mem_get_info()[0], "GPU memory free"
     else:
-        import psutil
+        import psutil  # noqa: PLC0415  (psutil, only when the memory is measured)
 
         available, where = psutil.virtual_memory().available, "memory available"
     share = AUTO_BUDGET_SHARE

@@ -11,10 +11,10 @@ from workbench.workspace.runs import LOSS_PLOT, read_metrics
 
 
 def loss_figure(records: list[dict[str, Any]], title: str = ""):
-    import matplotlib
+    import matplotlib  # noqa: PLC0415  (matplotlib, loaded when a plot is drawn)
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415  (matplotlib, loaded when a plot is drawn)
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     draw_loss(ax, records, title)
@@ -24,7 +24,7 @@ def loss_figure(records: list[dict[str, Any]], title: str = ""):
 
 def draw_loss(ax, records: list[dict[str, Any]], title: str = "") -> None:
     """Draw train and eval loss on ``ax`` (shared by the PNG, the notebook helper and the app)."""
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415  (matplotlib, loaded when a plot is drawn)
 
     train = [(r["step"], r["loss"]) for r in records if "loss" in r]
     evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
@@ -44,7 +44,7 @@ def draw_loss(ax, records: list[dict[str, Any]], title: str = "") -> None:
 
 
 def save_loss_plot(run_dir: str | Path) -> Path:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415  (matplotlib, loaded when a plot is drawn)
 
     run_dir = Path(run_dir)
     fig = loss_figure(read_metrics(run_dir), title=run_dir.name)

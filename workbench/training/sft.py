@@ -6,6 +6,8 @@ Same shape as dpo.py: ``method_args(config, loss)`` gives the method's own confi
 
 from __future__ import annotations
 
+from trl import SFTConfig, SFTTrainer
+
 from workbench.data.masking import LossSettings
 from workbench.training.fused_head import score_only_labelled_positions
 
@@ -17,8 +19,6 @@ def method_args(config, loss: LossSettings) -> dict:
 
 
 def build_trainer(model, tokenizer, training_args: dict, train_dataset, eval_dataset, peft_config, callbacks):
-    from trl import SFTConfig, SFTTrainer
-
     score_only_labelled_positions()  # the prompt's positions carry no loss: skip their vocabulary projection
 
     args = SFTConfig(**training_args)

@@ -26,6 +26,7 @@ from workbench.inference.votes import vote_log
 from workbench.server import public
 from workbench.server.zerogpu import GpuArena
 from workbench.ui.chat_text import shown
+from workbench.ui.fields import field_input
 from workbench.ui.identity import current
 from workbench.workspace.learners import Identity, visible_runs, votes_dir
 from workbench.workspace.runs import run_kind
@@ -254,7 +255,6 @@ def _vote_handler(label: str):
 
 def build_arena_tab(app: gr.Blocks, model_name: str, who: gr.State) -> None:
     """The Arena tab; ``who`` is the page's identity (runs it may use, where its votes go)."""
-    defaults = GenerationSettings()
     with gr.Tab("Arena", id="arena"):
         gr.Markdown(
             "Chat with two to four models at once: the base, your runs, an adapter at another LoRA scale. "
@@ -300,8 +300,11 @@ def build_arena_tab(app: gr.Blocks, model_name: str, who: gr.State) -> None:
             vote_buttons = [gr.Button(label) for label in VOTES]
         status = gr.Markdown()
         with gr.Accordion("Sampling settings", open=False):
-            temperature = gr.Slider(0, 1.5, value=defaults.temperature, step=0.05, label="Temperature (0 = greedy)")
-            max_new_tokens = gr.Slider(16, 256, value=96, step=16, label="Max new tokens", elem_id="arena-max-tokens")
+            temperature = field_input(GenerationSettings, "temperature", "Temperature (0 = greedy)")
+            # Shorter answers than Chat's: every side answers in turn.
+            max_new_tokens = field_input(
+                GenerationSettings, "max_new_tokens", "Max new tokens", 96, maximum=256, elem_id="arena-max-tokens"
+            )
             seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**31 - 1, label="Seed (the same for every side)")
         with gr.Row():
             download_button = gr.Button("Download my preference rows", size="sm", scale=0)

@@ -22,6 +22,7 @@ from workbench.inference.votes import read_jsonl, record_feedback
 from workbench.server import public
 from workbench.ui.arena_tab import gpu_arena, sides_for
 from workbench.ui.chat_text import message_text, shown
+from workbench.ui.fields import field_input
 from workbench.ui.identity import current
 from workbench.workspace.learners import Identity, feedback_file
 
@@ -117,7 +118,6 @@ def models(request: gr.Request, who: Identity | None):
 
 
 def build_chat_tab(model_name: str, who: gr.State) -> None:
-    defaults = GenerationSettings()
     with gr.Tab("Chat") as tab:
         gr.Markdown(
             f"Talk to **{model_name}** before you fine-tune it, or to any run after. Sampling settings are below the chat."
@@ -135,16 +135,12 @@ def build_chat_tab(model_name: str, who: gr.State) -> None:
             download = gr.Button("Download my thumbs (kto.jsonl)", scale=0)
         thumbs_file = gr.File(label="kto.jsonl", interactive=False, height=90)
         with gr.Accordion("Sampling settings", open=False):
-            temperature = gr.Slider(0, 1.5, value=defaults.temperature, step=0.05, label="Temperature (0 = greedy)")
-            top_p = gr.Slider(0.1, 1.0, value=defaults.top_p, step=0.05, label="Top-p")
-            repetition_penalty = gr.Slider(
-                1.0,
-                2.0,
-                value=defaults.repetition_penalty,
-                step=0.05,
-                label="Repetition penalty (stops the small model from looping)",
+            temperature = field_input(GenerationSettings, "temperature", "Temperature (0 = greedy)")
+            top_p = field_input(GenerationSettings, "top_p", "Top-p")
+            repetition_penalty = field_input(
+                GenerationSettings, "repetition_penalty", "Repetition penalty (stops the small model from looping)"
             )
-            max_new_tokens = gr.Slider(16, 512, value=defaults.max_new_tokens, step=16, label="Max new tokens")
+            max_new_tokens = field_input(GenerationSettings, "max_new_tokens", "Max new tokens")
         model = gr.State(model_name)
         gr.on(
             [send.click, message.submit],

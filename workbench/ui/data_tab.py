@@ -36,7 +36,7 @@ def source_path(choice: str, upload_path: str | None) -> str:
     if choice == UPLOAD:
         if not upload_path:
             raise WorkbenchError("no file uploaded yet: upload one on the Data tab first")
-        return str(upload_path)  # Gradio hands a str subclass that YAML (config.yaml) cannot write
+        return str(upload_path)  # Gradio hands a str subclass that YAML (the run's config) cannot write
     raise WorkbenchError(f"unknown data choice {choice!r}")
 
 
@@ -75,8 +75,9 @@ def build_data_tab(app: gr.Blocks, model_name: str) -> tuple[gr.Radio, gr.State]
         cap = public.caps().max_rows
         name = Path(report.source).name
         summary = (
-            f"**{html.escape(name)}**: format **{report.source_format or 'unknown'}**, kind **{report.kind or 'unknown'}**; "
-            f"{report.records_read} records read, **{rows} usable**, {len(report.errors)} errors, {len(report.warnings)} warnings."
+            f"**{html.escape(name)}**: format **{report.source_format or 'unknown'}**, kind "
+            f"**{report.kind or 'unknown'}**; {report.records_read} records read, **{rows} usable**, "
+            f"{len(report.errors)} errors, {len(report.warnings)} warnings."
         )
         if cap is not None and rows > cap:
             summary += f" Training here uses the first {cap} rows (public mode)."

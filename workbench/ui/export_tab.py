@@ -50,7 +50,8 @@ def export_for_download(
         raise gr.Error(str(exc)) from exc
     notes = [
         f"**{result.main_file.name}** is ready. Put both files in one folder, then "
-        f"`ollama create {name.lower()} -f Modelfile` and `ollama run {name.lower()}`, or `llama-cli -m {result.main_file.name}`."
+        f"`ollama create {name.lower()} -f Modelfile` and `ollama run {name.lower()}`, "
+        f"or `llama-cli -m {result.main_file.name}`."
     ]
     notes += [f"Note: {n}" for n in result.notes]
     return [str(result.main_file), str(result.modelfile)], result.modelfile.read_text(), "\n\n".join(notes), str(folder)

@@ -1,4 +1,5 @@
-"""Which-method helper: hardware, purpose and data -> a recommended method, from the selection tables of the guides this project started from.
+"""Which-method helper: hardware, purpose and data -> a recommended method, from the selection tables of the guides
+this project started from.
 
 The tables are the "Situation-Specific Selection Guide" (by hardware, by purpose, by data), kept as data;
 the answer can be applied to the Train tab's settings with one click.
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from workbench.training.config import DEFAULT_LEARNING_RATES
+from workbench.training.config import DEFAULT_LEARNING_RATES, default_lora_alpha
 
 # By hardware (GPU memory): the adaptation that fits. A laptop CPU runs the 135M model with LoRA; QLoRA
 # saves memory there too but de-quantising costs time, so it is the choice only when memory is tight.
@@ -54,12 +55,14 @@ class Recommendation:
 
     def markdown(self) -> str:
         lines = [
-            f"### Recommended: {self.method.upper()} + {self.adaptation.upper() if self.adaptation != 'full' else 'full fine-tuning'}"
+            f"### Recommended: {self.method.upper()} + "
+            f"{self.adaptation.upper() if self.adaptation != 'full' else 'full fine-tuning'}"
         ]
         lines += [f"- {reason}" for reason in self.reasons]
         if self.adaptation != "full":
             lines.append(
-                f"- start with LoRA r={self.lora_r}, alpha={2 * self.lora_r}, learning rate {self.learning_rate:g}"
+                f"- start with LoRA r={self.lora_r}, alpha={default_lora_alpha(self.lora_r)}, learning rate "
+                f"{self.learning_rate:g}"
             )
         return "\n".join(lines)
 
@@ -92,7 +95,8 @@ def recommend(hardware: str, purpose: str, data_size: str, data_kind: str) -> Re
     elif method == "dpo" and not pairs:
         method = "sft"
         reasons.append(
-            "DPO needs preference pairs: train SFT on your demonstrations first, then vote on the Arena tab to collect pairs"
+            "DPO needs preference pairs: train SFT on your demonstrations first, then vote on the Arena tab to "
+            "collect pairs"
         )
     elif pairs and method == "sft":
         method = "dpo"
@@ -109,7 +113,14 @@ def build_method_tab(train, tabs: gr.Tabs) -> None:
 
     def apply(*answers):
         r = recommend(*answers)
-        return r.method, r.adaptation, r.lora_r, 2 * r.lora_r, r.learning_rate, gr.Tabs(selected="train")
+        return (
+            r.method,
+            r.adaptation,
+            r.lora_r,
+            default_lora_alpha(r.lora_r),
+            r.learning_rate,
+            gr.Tabs(selected="train"),
+        )
 
     with gr.Tab("Which method?", id="method"):
         gr.Markdown(

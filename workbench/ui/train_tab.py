@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import html
 import shutil
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -22,16 +24,36 @@ from workbench.server import public
 from workbench.server.downloads import run_download
 from workbench.server.run_manager import MANAGER, RunState, waiting_text
 from workbench.training import TrainConfig, data_input
-from workbench.training.config import DEFAULT_LEARNING_RATES
+from workbench.training.config import DEFAULT_LEARNING_RATES, TRAIN_METHODS, Adaptation, default_lora_alpha
 from workbench.training.estimate import estimate_config
 from workbench.training.plots import draw_loss
 from workbench.ui.data_tab import UPLOAD, check_upload, sample_choices, source_path
+from workbench.ui.fields import field_input
 from workbench.ui.identity import current
 from workbench.ui.teacher_tab import room_preset
 from workbench.workspace.learners import Identity, runs_root, uploads_dir
 
 POLL_SECONDS = 2.0
 POLL_POOL = 8  # ticks handled at once: each is milliseconds of Python, but a finished run's draws take longer
+# The form's inputs in order: the /estimate and /start API take them in this order after the model's name.
+FORM_FIELDS = (
+    "data",
+    "upload_path",
+    "name",
+    "method",
+    "adaptation",
+    "lora_r",
+    "lora_alpha",
+    "learning_rate",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "max_length",
+    "beta",
+)
+_WHOLE = {
+    name for name, hint in typing.get_type_hints(TrainConfig).items() if int in (typing.get_args(hint) or (hint,))
+}
 
 
 @dataclass
@@ -48,43 +70,20 @@ class TrainControls:
     max_length: gr.Slider
 
 
-def form_config(
-    model_name: str,
-    data: str,
-    upload_path: str | None,
-    name: str,
-    method: str,
-    adaptation: str,
-    lora_r: int,
-    lora_alpha: int,
-    learning_rate: float,
-    epochs: float,
-    max_steps: int,
-    batch_size: int,
-    max_length: int,
-    beta: float,
-    output_dir: str | Path | None = None,
-) -> TrainConfig:
-    """The TrainConfig the form describes, with the server's caps applied; runs go to ``output_dir`` (the learner's folder)."""
-    path = source_path(data, upload_path)
-    if data == UPLOAD:
+def form_config(model_name: str, form: dict[str, Any], output_dir: str | Path | None = None) -> TrainConfig:
+    """The TrainConfig the form (field name -> value, :data:`FORM_FIELDS`) describes, with the server's caps applied;
+    runs go to ``output_dir`` (the learner's folder)."""
+    path = source_path(form["data"], form["upload_path"])
+    if form["data"] == UPLOAD:
         check_upload(path)
-    config = TrainConfig(
-        name=name.strip(),
-        model=model_name,
-        data=path,
-        method=method,
-        adaptation=adaptation,
-        output_dir=str(output_dir if output_dir is not None else runs_root()),
-        lora_r=int(lora_r),
-        lora_alpha=int(lora_alpha),
-        learning_rate=float(learning_rate),
-        epochs=float(epochs),
-        max_steps=int(max_steps) if max_steps else -1,
-        batch_size=int(batch_size),
-        max_length=int(max_length),
-        beta=float(beta),
-    )
+    settings = {key: value for key, value in form.items() if key not in ("data", "upload_path")}
+    # Sliders and number boxes send 16.0 for 16; the form's 0 steps means "train for epochs" (TrainConfig's -1).
+    settings = {
+        k: int(v) if k in _WHOLE and isinstance(v, float) and v.is_integer() else v for k, v in settings.items()
+    }
+    settings |= {"name": str(settings.get("name") or "").strip(), "max_steps": settings.get("max_steps") or -1}
+    output = str(output_dir if output_dir is not None else runs_root())
+    config = TrainConfig.from_dict(settings | {"model": model_name, "data": path, "output_dir": output}, "the form")
     return public.apply_caps(config)
 
 
@@ -107,7 +106,7 @@ def prepared_run(config: TrainConfig, uploaded: bool):
 
 
 def loss_plot(records: list[dict], title: str):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # noqa: PLC0415  (matplotlib, loaded when a plot is drawn)
 
     figure = Figure(figsize=(6, 3.2), layout="constrained")
     draw_loss(figure.subplots(), records, title)
@@ -119,8 +118,8 @@ def progress_html(state: RunState) -> str:
         return "<div class='wb-progress'>No run of yours yet.</div>"
     if state.waiting:
         return (
-            f"<div class='wb-progress'><b>{html.escape(state.name)}</b> is waiting: {html.escape(waiting_text(state))}. "
-            "It starts by itself; Cancel takes it out of the queue.</div>"
+            f"<div class='wb-progress'><b>{html.escape(state.name)}</b> is waiting: "
+            f"{html.escape(waiting_text(state))}. It starts by itself; Cancel takes it out of the queue.</div>"
         )
     fraction = state.step / state.max_steps if state.max_steps else 0.0
     if state.status == "completed":
@@ -129,7 +128,8 @@ def progress_html(state: RunState) -> str:
     colour = {"failed": "#ef4444", "stopped": "#f59e0b", "cancelled": "#9ca3af"}.get(state.status, "#22c55e")
     return (
         f"<div class='wb-progress'><div style='display:flex;justify-content:space-between'>"
-        f"<b>{html.escape(state.name)}</b><span>{html.escape(state.status)}: step {state.step}/{state.max_steps or '?'}{eta}</span></div>"
+        f"<b>{html.escape(state.name)}</b><span>{html.escape(state.status)}: step "
+        f"{state.step}/{state.max_steps or '?'}{eta}</span></div>"
         f"<div style='background:#e5e7eb;border-radius:6px;height:14px;margin-top:4px'>"
         f"<div style='background:{colour};width:{fraction * 100:.1f}%;height:14px;border-radius:6px'></div></div></div>"
     )
@@ -139,7 +139,7 @@ def estimate(model_name: str, *form) -> tuple[str, float | None]:
     """(the estimate as plain text, its seconds) for the form; the text is shown as text, never as Markdown."""
     caps = public.caps()
     try:
-        config = form_config(model_name, *form)
+        config = form_config(model_name, dict(zip(FORM_FIELDS, form)))
         bundle = load_data(config.data)
         rows = len(bundle.dataset) if caps.max_rows is None else min(caps.max_rows, len(bundle.dataset))
         stats = length_stats(bundle, base_model(model_name).tokenizer, config.max_length).as_dict()
@@ -168,8 +168,9 @@ def start(request: gr.Request, who: Identity | None, seconds: float | None, mode
     """Queue the form's run for this page's learner; the message says whether it started or waits, and why not."""
     try:
         identity = current(who, request)
-        uploaded = form[0] == UPLOAD
-        config = form_config(model_name, *form, output_dir=identity.folder)
+        values = dict(zip(FORM_FIELDS, form))
+        uploaded = values["data"] == UPLOAD
+        config = form_config(model_name, values, output_dir=identity.folder)
         if uploaded and identity.learner is not None:
             config = dataclasses.replace(config, data=_keep_upload(identity, config.data))
         config, dataset = prepared_run(config, uploaded=uploaded)
@@ -195,12 +196,14 @@ def cancel(request: gr.Request, who: Identity | None) -> str:
 
 
 def poll(request: gr.Request, who: Identity | None, seen: str) -> tuple:
-    """Redraw from this learner's latest run, but only what changed since this page last drew (matplotlib is not free)."""
+    """Redraw from this learner's latest run, but only what changed since this page last drew (matplotlib is not
+    free)."""
     try:
         state = MANAGER.snapshot(current(who, request).owner)
     except WorkbenchError:
         state = RunState()
-    key = f"{state.name}:{state.status}:{len(state.records)}:{len(state.log)}:{state.position}:{round(state.wait_seconds or 0)}"
+    key = f"{state.name}:{state.status}:{len(state.records)}:{len(state.log)}:{state.position}"
+    key += f":{round(state.wait_seconds or 0)}"
     if key == seen:
         return (gr.skip(),) * 9
     plot = loss_plot(state.records, state.name) if state.records else None
@@ -261,54 +264,31 @@ def build_train_tab(
             name = gr.Textbox(
                 label="Run name (optional)",
                 placeholder="e.g. json-lora-r16",
-                info="The folder runs/<name>/; empty: method-adaptation-date.",
+                info=TrainConfig.__dataclass_fields__["name"].metadata["help"],
             )
+        defaults = TrainConfig().resolved()  # what a run of TrainConfig's defaults trains with
         with gr.Row():
             method = gr.Radio(
-                ["sft", "dpo", "kto"],
-                value="sft",
+                list(TRAIN_METHODS),
+                value=defaults.method,
                 label="Method",
                 info="DPO needs preference pairs (sentiment_preference); KTO answers marked 👍/👎 (the Chat tab's thumbs).",
             )
             adaptation = gr.Radio(
-                ["lora", "qlora", "full"],
-                value="lora",
+                list(typing.get_args(Adaptation)),
+                value=defaults.adaptation,
                 label="Adaptation",
                 info="Full fine-tuning needs ~10x the learning rate's caution and far more memory.",
             )
         with gr.Accordion("Hyperparameters", open=True):
             with gr.Row():
-                lora_r = gr.Slider(
-                    4,
-                    64,
-                    value=16,
-                    step=4,
-                    label="LoRA r",
-                    info="Adapter rank, 8-64: higher learns more but trains more parameters.",
-                )
-                lora_alpha = gr.Slider(
-                    4,
-                    128,
-                    value=32,
-                    step=4,
-                    label="LoRA alpha",
-                    info="Scales the adapter's update; the usual choice is 2 x r.",
-                )
-                learning_rate = gr.Number(
-                    value=2e-4, label="Learning rate", info="1e-4 to 5e-4 for LoRA; ~2e-5 for full; lower for DPO."
-                )
-                beta = gr.Number(
-                    value=0.1, label="DPO beta", info="DPO and KTO: lower lets the model move further from the base."
-                )
+                lora_r = field_input(TrainConfig, "lora_r", "LoRA r", defaults.lora_r)
+                lora_alpha = field_input(TrainConfig, "lora_alpha", "LoRA alpha", defaults.lora_alpha)
+                learning_rate = field_input(TrainConfig, "learning_rate", "Learning rate", defaults.learning_rate)
+                beta = field_input(TrainConfig, "beta", "DPO beta", defaults.beta)
             with gr.Row():
-                epochs = gr.Slider(
-                    0.5,
-                    5,
-                    value=2,
-                    step=0.5,
-                    label="Epochs",
-                    info="Passes over the data (1-3; more overfits small data).",
-                )
+                epochs = field_input(TrainConfig, "epochs", "Epochs", defaults.epochs)
+                # The app's own default: a short run (TrainConfig's is a number of epochs).
                 max_steps = gr.Number(
                     value=caps.max_steps or 30,
                     precision=0,
@@ -316,32 +296,26 @@ def build_train_tab(
                     info="Stop after this many steps (0: use epochs)."
                     + (f" At most {caps.max_steps} here." if caps.max_steps else ""),
                 )
-                batch_size = gr.Slider(
-                    1, 16, value=8, step=1, label="Batch size", info="Examples per step; memory grows with it."
+                batch_size = field_input(TrainConfig, "batch_size", "Batch size", defaults.batch_size)
+                max_length = field_input(
+                    TrainConfig, "max_length", "max_length", defaults.max_length, maximum=caps.max_length
                 )
-                max_length = gr.Slider(
-                    32,
-                    caps.max_length,
-                    value=256,
-                    step=32,
-                    label="max_length",
-                    info="Longest example in tokens; longer ones are cut.",
-                )
-        form = [
-            data,
-            upload_path,
-            name,
-            method,
-            adaptation,
-            lora_r,
-            lora_alpha,
-            learning_rate,
-            epochs,
-            max_steps,
-            batch_size,
-            max_length,
-            beta,
-        ]
+        inputs = {
+            "data": data,
+            "upload_path": upload_path,
+            "name": name,
+            "method": method,
+            "adaptation": adaptation,
+            "lora_r": lora_r,
+            "lora_alpha": lora_alpha,
+            "learning_rate": learning_rate,
+            "epochs": epochs,
+            "max_steps": max_steps,
+            "batch_size": batch_size,
+            "max_length": max_length,
+            "beta": beta,
+        }
+        form = [inputs[key] for key in FORM_FIELDS]
         # Plain text boxes, not Markdown: both show text derived from what visitors typed (run names, file names).
         estimate_box = gr.Textbox(label="Estimate", interactive=False, lines=2, elem_id="wb-estimate")
         with gr.Row():
@@ -366,7 +340,7 @@ def build_train_tab(
             inputs=data_source,
             outputs=data,
         )
-        lora_r.release(lambda r: 2 * r, inputs=lora_r, outputs=lora_alpha)
+        lora_r.release(default_lora_alpha, inputs=lora_r, outputs=lora_alpha)
         gr.on(
             [method.input, adaptation.input],
             lambda m, a: DEFAULT_LEARNING_RATES[(m, a)],
