@@ -4,7 +4,8 @@ The Chat tab, the Arena, ``workbench compare`` and evaluation all answer through
 :class:`~workbench.inference.bench.ModelBench` per (model, quantization): a QLoRA run answers on its 4-bit base
 wherever it is asked (the base it trained on), every plain-LoRA run of a base shares that base's one copy, and a
 full fine-tuning run is a bench of its own. A side's run is looked up only in the caller's ``run_dirs`` (name ->
-folder), which the workspace filled with the runs that caller may see (:func:`workbench.workspace.learners.visible_runs`).
+folder), which the workspace filled with the runs that caller may see
+(:func:`workbench.workspace.learners.visible_runs`).
 
 Example:
     >>> sides = [Side("base"), Side("sft-lora", scale=0.5)]
@@ -15,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +150,5 @@ def answers(
     run_dirs: Mapping[str, str | Path] | None = None,
 ) -> list[str]:
     """The finished answers of :func:`stream_answers`."""
-    texts: list[str] = [""] * len(sides)
-    for texts in stream_answers(model, sides, conversations, settings, run_dirs):
-        pass
+    (texts,) = deque(stream_answers(model, sides, conversations, settings, run_dirs), maxlen=1)
     return [t.strip() for t in texts]

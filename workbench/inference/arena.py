@@ -148,7 +148,8 @@ class ArenaChat:
         yield from self._answer(arena)
 
     def regenerate(self, arena: Arena) -> Iterator[list[str]]:
-        """Answer the last message again with the next seed (the same for every side); its vote, if any, stays logged."""
+        """Answer the last message again with the next seed (the same for every side); its vote, if any, stays
+        logged."""
         if not self.turns:
             raise WorkbenchError("nothing to regenerate yet: send a message first")
         last = self.turns[-1]
@@ -183,7 +184,8 @@ class ArenaChat:
     def vote(
         self, choice: Choice, folder: str | Path, base: str | None = None, voter: str | None = None
     ) -> dict | None:
-        """Record a vote on the last turn into ``folder`` (votes log and, for a or b, a preference row); reveal blind names.
+        """Record a vote on the last turn into ``folder`` (votes log and, for a or b, a preference row); reveal blind
+        names.
 
         Returns the preference row written, or None for a tie or "both bad".
         """

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
+
+from peft import PeftModel
+from peft.helpers import rescale_adapter_scale
 
 from workbench.errors import WorkbenchError
 from workbench.inference.adapter_batch import PEFT_BASE, can_share_a_batch, per_row_adapters
@@ -84,8 +88,6 @@ class ModelBench:
 
     def add_adapter(self, path: str | Path, name: str | None = None) -> str:
         """Attach a saved LoRA adapter under ``name`` (default: the run folder's name); return the name used."""
-        from peft import PeftModel
-
         folder = adapter_dir(path)
         trained_on = adapter_base_name(folder)
         if not same_model(trained_on, self.base.name, self.base.path):
@@ -125,8 +127,6 @@ class ModelBench:
     def use(self, side: str, scale: float = 1.0):
         """The model answering as ``side``: the base with adapters disabled, or one adapter active at ``scale``
         (a multiplier of its ``lora_alpha / r``, PEFT's ``rescale_adapter_scale``)."""
-        from peft.helpers import rescale_adapter_scale
-
         self._check_sides([side])
         if side == BASE:
             if self.adapters:
@@ -215,7 +215,5 @@ class ModelBench:
         system: str | None = None,
     ) -> dict[str, str]:
         """The finished answers of :meth:`stream_side_by_side`."""
-        answers: dict[str, str] = {}
-        for answers in self.stream_side_by_side(prompt_or_histories, sides, settings, system):
-            pass
+        (answers,) = deque(self.stream_side_by_side(prompt_or_histories, sides, settings, system), maxlen=1)
         return {side: text.strip() for side, text in answers.items()}

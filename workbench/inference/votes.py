@@ -1,7 +1,8 @@
 """A/B votes between two answers, kept as a log of every vote and a preference file DPO trains on as it is; and
 thumbs up or down on single answers, kept as a file KTO trains on as it is (:func:`record_feedback`).
 
-Two JSONL files in one folder (each person's own, ``workspace.learners.votes_dir``: ``runs/.votes/`` on one person's server):
+Two JSONL files in one folder (each person's own, ``workspace.learners.votes_dir``: ``runs/.votes/`` on one
+person's server):
 
 - ``votes.jsonl``: every vote, ties and "both bad" included: ``time``, ``session``, ``sides``
   ({"a": model, "b": model}), ``choice`` ("a", "b", "tie", "both_bad"), ``conversations`` ({"a": messages,

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
 from workbench.atomic import atomic_write_text
 from workbench.errors import WorkbenchError
 from workbench.inference.threads import start_compute_thread
@@ -39,15 +41,14 @@ DROPPED_WHY = "dropped from the queue when the server restarted: start it again"
 
 
 def concurrent_runs() -> int:
-    """Trainings at once: ``WORKBENCH_CONCURRENT_RUNS``, else one per GPU, else 1 (two runs on a CPU only share its cores)."""
+    """Trainings at once: ``WORKBENCH_CONCURRENT_RUNS``, else one per GPU, else 1 (two runs on a CPU only share its
+    cores)."""
     value = os.environ.get("WORKBENCH_CONCURRENT_RUNS")
     if value:
         try:
             return max(1, int(value))
         except ValueError:
             raise WorkbenchError(f"WORKBENCH_CONCURRENT_RUNS={value!r} should be a whole number like 1 or 2") from None
-    import torch
-
     return max(1, torch.cuda.device_count())
 
 
@@ -246,7 +247,8 @@ class RunManager:
             return {j.state.run_dir for j in self._running + self._queue}
 
     def wait(self, owner: str | None = None, timeout: float | None = None) -> RunState:
-        """Block until ``owner``'s runs (every run when None) have ended (for tests and scripts); return the latest state."""
+        """Block until ``owner``'s runs (every run when None) have ended (for tests and scripts); return the latest
+        state."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
@@ -349,7 +351,8 @@ class RunManager:
             )
 
     def _fill_waits(self) -> None:
-        """Each waiting run's position and estimated wait: runs ahead of it take the first free slot in turn (lock held)."""
+        """Each waiting run's position and estimated wait: runs ahead of it take the first free slot in turn (lock
+        held)."""
         now = time.time()
         slots = []
         for job in self._running:

@@ -9,6 +9,8 @@ dpo.py. Same shape as sft.py.
 
 from __future__ import annotations
 
+from trl import KTOConfig, KTOTrainer
+
 from workbench.data.masking import LossSettings
 from workbench.training.fused_head import score_only_labelled_positions
 
@@ -19,8 +21,6 @@ def method_args(config, loss: LossSettings) -> dict:
 
 
 def build_trainer(model, tokenizer, training_args: dict, train_dataset, eval_dataset, peft_config, callbacks):
-    from trl import KTOConfig, KTOTrainer
-
     score_only_labelled_positions()  # the prompt's positions carry no loss: skip their vocabulary projection
 
     # KTOTrainer reads its rows in file order (its KL estimate pairs neighbours in a batch), and thumbs arrive in

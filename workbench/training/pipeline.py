@@ -1,8 +1,8 @@
 """``train(config)``: one function behind the CLI, the lessons and the app, and ``resume(run_dir)``.
 
 A run is a short list of named steps (:func:`_run`): precision, data, model, trainer, estimate, fit, save.
-The SFT, DPO or KTO specifics live in sft.py / dpo.py / kto.py, the loss mask in :mod:`workbench.data.masking`, the adapter
-config and step count in plan.py, and the run folder's layout in runs.py.
+The SFT, DPO or KTO specifics live in sft.py / dpo.py / kto.py, the loss mask in :mod:`workbench.data.masking`,
+the adapter config and step count in plan.py, and the run folder's layout in workspace/runs.py.
 """
 
 from __future__ import annotations

@@ -120,7 +120,8 @@ def models(request: gr.Request, who: Identity | None):
 def build_chat_tab(model_name: str, who: gr.State) -> None:
     with gr.Tab("Chat") as tab:
         gr.Markdown(
-            f"Talk to **{model_name}** before you fine-tune it, or to any run after. Sampling settings are below the chat."
+            f"Talk to **{model_name}** before you fine-tune it, or to any run after. "
+            "Sampling settings are below the chat."
         )
         side = gr.Dropdown([BASE], value=BASE, label="Model", info="The base, or a run (its adapter or full model).")
         chatbot = gr.Chatbot(height=380, label="Conversation", render_markdown=False)

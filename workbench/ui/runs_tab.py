@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
+from matplotlib.figure import Figure
 
 from workbench.errors import WorkbenchError
 from workbench.server import public
@@ -97,8 +98,6 @@ def runs_table(identity: Identity) -> list[list]:
 
 def overlay_plot(identity: Identity, names: list[str]):
     """Train loss (solid) and eval loss (dashed, dots) of each chosen run, one colour per run."""
-    from matplotlib.figure import Figure
-
     figure = Figure(figsize=(8, 3.8), layout="constrained")
     ax = figure.subplots()
     runs = visible_runs(identity)

@@ -272,7 +272,10 @@ def build_train_tab(
                 list(TRAIN_METHODS),
                 value=defaults.method,
                 label="Method",
-                info="DPO needs preference pairs (sentiment_preference); KTO answers marked 👍/👎 (the Chat tab's thumbs).",
+                info=(
+                    "DPO needs preference pairs (sentiment_preference); "
+                    "KTO answers marked 👍/👎 (the Chat tab's thumbs)."
+                ),
             )
             adaptation = gr.Radio(
                 list(typing.get_args(Adaptation)),

@@ -3,7 +3,8 @@
 Layout of ``runs/<name>/`` (read by compare, evaluation, export and the app, always through this module)::
 
     config.yaml      the resolved TrainConfig (``model`` holds the workbench model name)
-    metrics.jsonl    one JSON object per logged step: step, loss, learning_rate, eval_loss, tokens_per_second, DPO rewards/*
+    metrics.jsonl    one JSON object per logged step: step, loss, learning_rate, eval_loss, tokens_per_second,
+                     DPO rewards/*
     adapter/         LoRA/QLoRA: PEFT adapter (safetensors) + tokenizer;  full: model/ instead
     checkpoints/     resumable Trainer checkpoints (checkpoint-<step>/)
     loss.png         the loss curve
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from safetensors import SafetensorError, safe_open
 
 from workbench.atomic import atomic_write_text
 from workbench.errors import WorkbenchError
@@ -117,8 +119,6 @@ def read_adapter_config(folder: str | Path) -> dict[str, Any]:
     A truncated or empty ``adapter_model.safetensors`` (a full disk, a copy cut short) and a broken config
     are named here in a sentence, before PEFT or safetensors fail on them with a traceback.
     """
-    from safetensors import SafetensorError, safe_open
-
     folder = Path(folder)
     path = folder / "adapter_config.json"
     try:
