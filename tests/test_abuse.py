@@ -232,7 +232,7 @@ def test_a_vote_reads_back_only_itself_and_the_leaderboard_refits_from_counts(tm
     parsed = []
     loads = json_module.loads
     monkeypatch.setattr(votes.json, "loads", lambda text: parsed.append(text) or loads(text))
-    votes.record_vote(tmp_path, "Say hi", "Hi!", "Hello.", "a", "strong", "weak", voter="v0")
+    votes.record_vote(tmp_path, "Say hi", "Hi!", "Hello.", "a", "strong", "weak", voter="v0", details={"mode": "blind"})
     board = votes.vote_log(tmp_path).leaderboard()
     assert len(parsed) == 1, "the new vote's line only"
     assert board.rows() != before and sum(board.choices.values()) == 2001
@@ -250,25 +250,29 @@ def test_votes_are_capped_per_voter_with_a_sentence(tmp_path, monkeypatch):
 
     monkeypatch.setattr(votes, "MAX_VOTES_PER_VOTER", 3)
     for _ in range(3):
-        votes.record_vote(tmp_path, "q", "a", "b", "tie", "base", "run", voter="session-1")
+        votes.record_vote(tmp_path, "q", "a", "b", "tie", "base", "run", voter="session-1", details={"mode": "blind"})
     with pytest.raises(WorkbenchError, match="you have cast 3 votes here, the most one visitor may"):
-        votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="session-1")
-    votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="session-2")  # another visitor
-    votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run")  # the CLI and notebooks name no voter
+        votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="session-1", details={"mode": "blind"})
+    votes.record_vote(
+        tmp_path, "q", "a", "b", "a", "base", "run", voter="session-2", details={"mode": "blind"}
+    )  # another visitor
+    votes.record_vote(
+        tmp_path, "q", "a", "b", "a", "base", "run", details={"mode": "blind"}
+    )  # the CLI and notebooks name no voter
     monkeypatch.setattr(votes, "_logs", {})  # a restarted server counts from the log itself
     with pytest.raises(WorkbenchError, match="the most one visitor may"):
-        votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="session-1")
+        votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="session-1", details={"mode": "blind"})
     assert len(votes.read_votes(tmp_path)) == 5 and len(votes.read_pairs(tmp_path)) == 2
 
 
 def test_a_reset_log_is_read_again_from_its_start(tmp_path):
     from workbench.inference import votes
 
-    votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="v")
+    votes.record_vote(tmp_path, "q", "a", "b", "a", "base", "run", voter="v", details={"mode": "blind"})
     assert votes.vote_log(tmp_path).voters["v"] == 1
     (tmp_path / votes.VOTES_FILE).unlink()  # the teacher's Reset deletes the learners' folders
     assert not votes.vote_log(tmp_path).voters
-    votes.record_vote(tmp_path, "q", "a", "b", "b", "run", "base", voter="v")
+    votes.record_vote(tmp_path, "q", "a", "b", "b", "run", "base", voter="v", details={"mode": "blind"})
     assert votes.vote_log(tmp_path).voters["v"] == 1 and votes.vote_log(tmp_path).leaderboard().sides == ["base", "run"]
 
 

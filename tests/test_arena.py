@@ -219,7 +219,7 @@ def synthetic_votes(n: int, seed: int = 0) -> list[dict]:
             choice = rng.choice(["tie", "both_bad"])
         else:
             choice = "a" if rng.random() < STRENGTHS[a] / (STRENGTHS[a] + STRENGTHS[b]) else "b"
-        votes.append({"sides": {"a": a, "b": b}, "choice": choice})
+        votes.append({"sides": {"a": a, "b": b}, "choice": choice, "mode": "blind"})
     return votes
 
 
@@ -256,9 +256,33 @@ def test_leaderboard_without_votes_is_a_clear_error(tmp_path, capsys):
 
     assert main(["arena", "leaderboard", str(tmp_path / "none.jsonl")]) == 2
     assert "no votes log" in capsys.readouterr().err
-    write_log(tmp_path / "ties.jsonl", [{"sides": {"a": "x", "b": "x"}, "choice": "a"}])
+    write_log(tmp_path / "ties.jsonl", [{"sides": {"a": "x", "b": "x"}, "choice": "a", "mode": "blind"}])
     assert main(["arena", "leaderboard", str(tmp_path / "ties.jsonl")]) == 2
-    assert "no votes between two different sides" in capsys.readouterr().err
+    assert "no blind votes yet" in capsys.readouterr().err
+    write_log(tmp_path / "named.jsonl", [{"sides": {"a": "x", "b": "y"}, "choice": "a", "mode": "named"}])
+    assert main(["arena", "leaderboard", str(tmp_path / "named.jsonl")]) == 2
+    assert "no blind votes yet (1 named): only blind rounds rank the sides" in capsys.readouterr().err
+
+
+def test_only_blind_votes_rank_and_neighbours_too_close_to_call_are_named(tmp_path):
+    from workbench.inference.votes import vote_log
+
+    log = tmp_path / "votes.jsonl"
+    named = [{"sides": {"a": "weak", "b": "strong"}, "choice": "a", "mode": "named"}] * 50
+    blind = synthetic_votes(60, seed=3)
+    write_log(log, named + blind)
+    votes = vote_log(tmp_path)
+    board = votes.leaderboard()
+    assert sum(board.choices.values()) == 60 and sum(votes.named.values()) == 50, "named votes are counted apart"
+    assert board.sides[0] == "strong", "50 named votes for weak do not move the ranking"
+    notes = board.too_close()
+    overlapping = [i for i in range(len(board.sides) - 1) if board.low[i] <= board.high[i + 1]]
+    assert len(notes) == len(overlapping) > 0, "60 votes leave some neighbours too close to call"
+    assert all("too few votes to tell" in note and "more votes" in note for note in notes)
+    assert notes[0] in board.table()
+    (tmp_path / "big").mkdir()
+    big = vote_log(write_log(tmp_path / "big" / "votes.jsonl", synthetic_votes(4000, seed=4)).parent).leaderboard()
+    assert len(big.too_close()) < len(notes), "more votes separate more neighbours"
 
 
 def test_a_blind_round_draws_its_own_seed_and_shows_the_sides_together(arena, tmp_path):

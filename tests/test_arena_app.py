@@ -63,7 +63,7 @@ def test_two_sessions_chat_at_once_vote_into_one_log_and_never_see_each_other(si
             assert other not in json.dumps(chatbot)
     assert "Recorded" in str(alice_vote) and "Recorded" in str(bob_vote)
 
-    votes = [json.loads(line) for line in (runs / "arena" / "votes.jsonl").read_text().splitlines()]
+    votes = [json.loads(line) for line in (runs / ".votes" / "votes.jsonl").read_text().splitlines()]
     assert len(votes) == 2 and len({v["session"] for v in votes}) == 2
     for vote in votes:
         name = vote["conversations"]["a"][0]["content"].split()[0]
@@ -77,11 +77,11 @@ def test_two_sessions_chat_at_once_vote_into_one_log_and_never_see_each_other(si
     assert len(rows) == 1 and "alice secret 1" in json.dumps(rows[0]["prompt"]) and "bob" not in json.dumps(rows)
     import httpx
 
-    response = httpx.get(f"{app.local_url}gradio_api/file={runs / 'arena' / 'votes.jsonl'}")
+    response = httpx.get(f"{app.local_url}gradio_api/file={runs / '.votes' / 'votes.jsonl'}")
     assert response.status_code == 403 and "secret" not in response.text
 
     board, _, counts = alice.predict(api_name="/leaderboard")
-    assert "| 1 | base |" in board and "2 votes" in counts
+    assert "No blind votes yet" in board and "2 votes in named rounds" in board, "named votes are shown, not ranked"
 
 
 def test_a_vote_takes_only_its_choice_and_records_only_what_the_server_generated(site):
@@ -105,13 +105,13 @@ def test_a_vote_takes_only_its_choice_and_records_only_what_the_server_generated
         client.predict(*arena_form("x" * 5000, "base", "tuned"), api_name="/arena")
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict(*arena_form("hi", "base", "../../etc"), api_name="/arena")
-    before = (runs / "arena" / "votes.jsonl").read_text() if (runs / "arena" / "votes.jsonl").exists() else ""
+    before = (runs / ".votes" / "votes.jsonl").read_text() if (runs / ".votes" / "votes.jsonl").exists() else ""
     for _ in range(3):  # one vote per turn
         try:
             client.predict(api_name="/vote_tie")
         except AppError as error:
             assert "has its vote" in str(error)
-    after = (runs / "arena" / "votes.jsonl").read_text()
+    after = (runs / ".votes" / "votes.jsonl").read_text()
     assert len(after.splitlines()) == len(before.splitlines()) + 1
 
 

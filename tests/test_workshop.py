@@ -163,7 +163,7 @@ def assert_arena_is_per_learner(app, runs, ana, ben) -> None:
     assert side_b["label"] == "B: secret-run" and side_b["value"]
     ana.predict(api_name="/vote_b")
     assert (runs / "ana" / ".votes" / "votes.jsonl").is_file() and not (runs / "arena").exists()
-    assert "1 vote" in ana.predict(api_name="/leaderboard")[2]
+    assert "1 vote in named rounds" in ana.predict(api_name="/leaderboard")[0], "named votes are shown, not ranked"
     history, _ = ana.predict("Label 1", [], 0.0, 0.9, 1.1, 16, "secret-run", api_name="/respond")
     assert history[-1]["role"] == "assistant"
 
@@ -179,7 +179,7 @@ def assert_arena_is_per_learner(app, runs, ana, ben) -> None:
         assert "not in the list of choices" in message or "among your runs" in message, message
         message = refused(ben, "hi", [], 0.0, 0.9, 1.1, 16, name, api_name="/respond")
         assert "not in the list of choices" in message or "among your runs" in message, message
-    assert "No votes yet" in ben.predict(api_name="/leaderboard")[0]
+    assert "No blind votes yet" in ben.predict(api_name="/leaderboard")[0]
     assert "Send a message" in refused(ben, api_name="/vote_a")
     assert "No preference rows" in refused(ben, api_name="/arena_download")
     # Nor through the file routes: votes hold conversations.

@@ -1,4 +1,5 @@
-"""`workbench arena leaderboard`: Bradley-Terry ratings with 95% bootstrap intervals from an arena votes log."""
+"""`workbench arena leaderboard`: Bradley-Terry ratings with 95% bootstrap intervals from an arena votes log's
+blind votes (named votes are counted apart, never ranked)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ def run_leaderboard(args) -> int:
     path = Path(args.votes_file) if args.votes_file else default_votes_file()
     if not path.is_file():
         raise WorkbenchError(f"no votes log at {path}: vote in the app's Arena tab, or name a votes.jsonl")
+    log = VoteLog(path)  # counted line by line, never held whole
     try:
-        board = VoteLog(path).leaderboard(rounds=args.rounds, seed=args.seed)  # counted line by line, never held whole
-    except ValueError as exc:
-        raise WorkbenchError(f"{path}: {exc}") from None
+        board = log.leaderboard(rounds=args.rounds, seed=args.seed)
+    except ValueError:
+        raise WorkbenchError(
+            f"{path}: no blind votes yet ({sum(log.named.values())} named): only blind rounds rank the sides"
+        ) from None
     if args.json:
         print(
             json.dumps(
@@ -41,7 +45,9 @@ def run_leaderboard(args) -> int:
     else:
         print(board.table())
         print(
-            f"\n{sum(board.choices.values())} votes: " + ", ".join(f"{k} {v}" for k, v in sorted(board.choices.items()))
+            f"\n{sum(board.choices.values())} blind votes: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(board.choices.items()))
+            + f"; {sum(log.named.values())} named votes, not ranked"
         )
     if args.plot:
         board.heatmap().savefig(args.plot, dpi=120)

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import numpy as np
 # the vote graph is not connected; a handful of votes outweighs it.
 PRIOR_TIES = 0.5
 SCALE, BASE_RATING = 400.0, 1000.0
+MANY_VOTES = 10_000  # beyond this, "many more votes": the sides may not differ at all
 
 
 @dataclass
@@ -46,13 +48,32 @@ class Leaderboard:
         ]
 
     def table(self) -> str:
-        """The leaderboard as a Markdown table."""
+        """The leaderboard as a Markdown table, with a line under it for each two neighbours it cannot tell apart."""
         lines = ["| rank | side | rating | 95% interval | votes |", "| --- | --- | --- | --- | --- |"]
         lines += [
             f"| {r['rank']} | {r['side']} | {r['rating']:.0f} | {r['low']:.0f} to {r['high']:.0f} | {r['votes']} |"
             for r in self.rows()
         ]
-        return "\n".join(lines)
+        notes = self.too_close()
+        return "\n".join(lines + ([""] + [f"- {note}" for note in notes] if notes else []))
+
+    def too_close(self) -> list[str]:
+        """For each two sides next in the ranking whose intervals overlap: too few votes to tell, and about how many
+        more votes would usually separate them (an interval narrows with the square root of the votes)."""
+        notes = []
+        for i in range(len(self.sides) - 1):
+            if self.low[i] > self.high[i + 1]:
+                continue
+            gap = self.ratings[i] - self.ratings[i + 1]
+            widths = (self.high[i] - self.low[i] + self.high[i + 1] - self.low[i + 1]) / 2
+            votes = min(self.votes[i], self.votes[i + 1])
+            more = votes * ((widths / gap) ** 2 - 1) if gap > 0 else float("inf")
+            needed = f"about {_round_up(more)} more votes each" if more < MANY_VOTES else "many more votes"
+            notes.append(
+                f"{self.sides[i]} and {self.sides[i + 1]}: too few votes to tell; {needed} would usually separate "
+                "them, if they differ as much as they seem to"
+            )
+        return notes
 
     def heatmap(self):
         """The win-rate matrix as a matplotlib figure (rows: the side, columns: its opponent)."""
@@ -61,8 +82,8 @@ class Leaderboard:
         from matplotlib.figure import Figure  # noqa: PLC0415
 
         n = len(self.sides)
-        fig = Figure(figsize=(1.6 + 0.9 * n, 1.2 + 0.8 * n))
-        ax = fig.subplots()
+        fig = Figure(figsize=(4.6 + 0.9 * n, 1.2 + 0.8 * n))
+        ax, intervals = fig.subplots(1, 2, width_ratios=[1.6 + 0.9 * n, 3])
         image = ax.imshow(np.ma.masked_invalid(self.win_rate), cmap="RdYlGn", vmin=0, vmax=1)
         ax.set_xticks(range(n), self.sides, rotation=30, ha="right")
         ax.set_yticks(range(n), self.sides)
@@ -72,6 +93,14 @@ class Leaderboard:
                     ax.text(j, i, f"{self.win_rate[i, j]:.2f}", ha="center", va="center", fontsize=9)
         ax.set(xlabel="against", ylabel="side", title="Win rate (ties count half)")
         fig.colorbar(image, ax=ax, fraction=0.046)
+        # Beside it, each rating with its 95% interval: overlapping bars are sides the votes cannot tell apart yet.
+        rows = np.arange(n)
+        errors = [np.subtract(self.ratings, self.low), np.subtract(self.high, self.ratings)]
+        intervals.errorbar(self.ratings, rows, xerr=errors, fmt="o", capsize=4)
+        intervals.set_yticks(rows, self.sides)
+        intervals.invert_yaxis()
+        intervals.set(xlabel="rating (95% interval)", title="Ratings")
+        intervals.grid(axis="x", alpha=0.3)
         fig.tight_layout()
         return fig
 
@@ -174,6 +203,13 @@ def leaderboard_from_counts(counts: Mapping[Outcome, int], rounds: int = 200, se
         win_rate=rate[np.ix_(order, order)],
         choices=dict(choices),
     )
+
+
+def _round_up(votes: float) -> int:
+    """A vote count to two significant figures, rounded up (never fewer than 1)."""
+    votes = max(1, math.ceil(votes))
+    step = 10 ** max(0, len(str(votes)) - 2)
+    return -(-votes // step) * step
 
 
 def _elo(p: np.ndarray) -> np.ndarray:

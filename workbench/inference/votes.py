@@ -66,7 +66,9 @@ class VoteLog:
 
     def _start(self, identity: tuple[int, int] | None) -> None:
         self._identity, self._offset, self._board = identity, 0, None
-        self.outcomes: Counter[Outcome] = Counter()  # (side A, side B, choice) -> votes, what the leaderboard fits
+        # (side A, side B, choice) -> votes. Only blind votes rank the sides: a named vote knows which side is whose.
+        self.outcomes: Counter[Outcome] = Counter()
+        self.named: Counter[Outcome] = Counter()  # shown apart, never ranked
         self.voters: Counter[str] = Counter()  # voter -> votes cast
 
     def tally(self) -> VoteLog:
@@ -99,10 +101,11 @@ class VoteLog:
         if isinstance(row.get("voter"), str):
             self.voters[row["voter"]] += 1
         if (kind := outcome(row)) is not None:
-            self.outcomes[kind] += 1
+            (self.outcomes if row.get("mode") == "blind" else self.named)[kind] += 1
 
     def leaderboard(self, rounds: int = 200, seed: int = 0) -> Leaderboard:
-        """The log's leaderboard, fitted again only when votes were added (ValueError while it has none)."""
+        """The log's leaderboard of blind votes, fitted again only when votes were added (ValueError while it has
+        none)."""
         self.tally()
         with self._lock:
             key = (self._identity, self._offset, rounds, seed)
@@ -119,7 +122,7 @@ def vote_log(folder: str | Path) -> VoteLog:
     """The :class:`VoteLog` of ``folder/votes.jsonl``, up to date (one per file in this process).
 
     Example:
-        >>> vote_log("runs/arena").leaderboard().table()
+        >>> vote_log("runs/.votes").leaderboard().table()
     """
     path = (Path(folder) / VOTES_FILE).resolve()
     with _logs_lock:

@@ -36,7 +36,7 @@ NAMED, BLIND = "Named sides", "Blind pair"
 VOTES = {"A is better": "a", "B is better": "b", "Tie": "tie", "Both are bad": "both_bad"}
 MAX_SESSION_ROWS = 1000  # preference rows a visitor can download; older ones stay in the server's log
 
-_boards: dict[Path, tuple] = {}  # votes log -> (its leaderboard, the view drawn from it)
+_boards: dict[Path, tuple] = {}  # votes log -> (its leaderboard, the view drawn from it, named votes counted)
 
 
 def answering(identity: Identity) -> dict[str, Path]:
@@ -224,22 +224,35 @@ def leaderboard_view(request: gr.Request | None, who: Identity | None):
     when the log's fit changed: :class:`workbench.inference.votes.VoteLog` refits only when votes were added)."""
     try:
         log = vote_log(votes_dir(current(who, request)))
-        board = log.leaderboard()
     except WorkbenchError as exc:
         return str(exc), None, ""
+    named = sum(log.named.values())
+    named_note = (
+        f" {_votes(named)} in named rounds, shown apart: a named vote knows whose side is whose." if named else ""
+    )
+    try:
+        board = log.leaderboard()
     except ValueError:
-        return "No votes yet: vote in a named or blind round and the ratings appear here.", None, ""
+        return f"No blind votes yet: play a blind round and the ranking appears here.{named_note}", None, ""
     drawn = _boards.get(log.path)
-    if drawn is None or drawn[0] is not board:
+    if drawn is None or drawn[0] is not board or drawn[2] != named:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(board.choices.items()))
-        total = sum(board.choices.values())
         _boards[log.path] = drawn = (
             board,
-            (board.table(), board.heatmap(), f"{total} vote{'' if total == 1 else 's'} ({counts})."),
+            (
+                board.table(),
+                board.heatmap(),
+                f"{_votes(sum(board.choices.values()))} in blind rounds ({counts})." + named_note,
+            ),
+            named,
         )
         while len(_boards) > 64:  # one per learner's log in a room
             _boards.pop(next(iter(_boards)))
     return drawn[1]
+
+
+def _votes(count: int) -> str:
+    return f"{count} vote{'' if count == 1 else 's'}"
 
 
 def _vote_handler(label: str):
