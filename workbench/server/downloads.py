@@ -125,7 +125,7 @@ def run_download(run_dir: str | Path) -> list[str]:
     """The files of a run's download, as paths for a ``gr.File`` (the Runs and Train tabs' downloads).
 
     Example:
-        >>> run_download("runs/sft-json")  # [".../sft-json.zip", ".../config.yaml", ".../metrics.jsonl", ...]
+        >>> run_download("runs/sft-json")  # [".../sft-json.zip", ".../metrics.jsonl", ".../README.md", ...]
     """
     if not Path(run_dir).is_dir():
         return []
