@@ -214,13 +214,13 @@ def test_queue_through_the_app_and_the_teacher_actions(room):
     assert stranger.predict("guess", api_name="/teacher_unlock")[0] == "Wrong password."
     teacher = Client(app.local_url, verbose=False)
     assert teacher.predict(PASSWORD, api_name="/teacher_unlock")[0].startswith("Teacher's view unlocked")
-    room_table, board, targets = teacher.predict(api_name="/teacher_view")
+    room_table, board, targets, _ = teacher.predict(api_name="/teacher_view")
     rows = {(r[0], r[1]): r for r in room_table["data"]}
     assert rows[("ana2", "long")][2] == "training" and rows[("ben2", "short")][2] == "queued #1"
 
     assert act(teacher, "stop", "ana2/long") == "stopping long after the current step"
     wait_for(lambda: MANAGER.snapshot("ben2").status == "completed")  # the queue moved on by itself
-    room_table, board, _ = teacher.predict(api_name="/teacher_view")
+    room_table, board, _, _ = teacher.predict(api_name="/teacher_view")
     assert [r[1:3] for r in board["data"]][0][0] in ("ana2", "ben2")
     assert all(isinstance(r[3], float) for r in board["data"]), "held-out loss of each ranked run"
     assert act(teacher, "share", "ben2/short").startswith("shared ben2/short")
@@ -327,3 +327,24 @@ def test_gradio_logins_become_learners_and_close_the_runs_folder(tmp_path, monke
     assert current(ana, SimpleNamespace(username="ben", session_hash="s1")).learner == "ben"
     with pytest.raises(WorkbenchError, match="taken"):
         claim("ana", "name", new_token())
+
+
+def test_the_teacher_sees_the_rooms_blind_ranking_of_shared_runs(tmp_path, monkeypatch):
+    """Every learner's blind votes between the base and the shared runs rank them together; votes on a learner's
+    own runs, and named votes, stay out of the room's ranking."""
+    from workbench.inference.votes import record_vote
+    from workbench.ui.teacher_tab import room_arena
+    from workbench.workspace.learners import votes_dir
+
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_WORKSHOP", "1")
+    assert "No blind votes on the shared runs yet" in room_arena()
+    for name in ("ana", "ben"):
+        folder = votes_dir(claim(name, "login"))
+        for choice in ("a", "a", "b"):
+            record_vote(folder, "q", "x", "y", choice, "shared/ana-good", "base", details={"mode": "blind"})
+        record_vote(folder, "q", "x", "y", "a", "my-private-run", "base", details={"mode": "blind"})
+        record_vote(folder, "q", "x", "y", "a", "shared/ana-good", "shared/ben-named", details={"mode": "named"})
+    table = room_arena()
+    assert "| 1 | shared/ana-good |" in table and "| 2 | base |" in table and "6 blind votes" in table
+    assert "my-private-run" not in table and "shared/ben-named" not in table

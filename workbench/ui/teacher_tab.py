@@ -13,16 +13,29 @@ import os
 import shutil
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import gradio as gr
 import yaml
 
 from workbench.errors import WorkbenchError
+from workbench.inference.bench import BASE
+from workbench.inference.leaderboard import leaderboard_from_counts
+from workbench.inference.votes import vote_log
 from workbench.server.run_manager import MANAGER
 from workbench.training import TrainConfig, list_runs, read_metrics
 from workbench.ui.runs_tab import run_status
-from workbench.workspace.learners import learner_run, learners, reset_room, runs_dir, shared_dir
+from workbench.workspace.learners import (
+    SHARED_PREFIX,
+    Identity,
+    learner_run,
+    learners,
+    reset_room,
+    runs_dir,
+    shared_dir,
+    votes_dir,
+)
 from workbench.workspace.runs import delete_run, is_run, run_info
 
 ROOM_COLUMNS = ["learner", "run", "status", "step", "train loss", "held-out loss", "method", "adaptation"]
@@ -48,6 +61,7 @@ BACKOFF_TRACKED = 10_000  # sessions remembered at most; ones whose back-off has
 _backoff_lock = threading.Lock()
 _backoff: dict[str, tuple[int, float]] = {}  # session -> (wrong passwords in a row, monotonic time it may try again)
 
+_room_board: tuple[frozenset | None, str] = (None, "")  # the room's blind votes counted, and the table drawn from them
 _preset_lock = threading.Lock()
 _preset: tuple[int, dict | None] = (0, None)
 
@@ -198,10 +212,33 @@ def _guard(teacher: bool) -> None:
         raise gr.Error("Give the teacher's password first.")
 
 
+def room_arena() -> str:
+    """The room's blind Arena ranking: every learner's blind votes between the base and the runs shared with the
+    room, fitted together (refitted only when those votes changed)."""
+    global _room_board
+    counts: Counter = Counter()
+    for learner in learners():
+        log = vote_log(votes_dir(Identity(owner=learner, learner=learner, display=learner)))
+        counts.update({o: n for o, n in log.outcomes.items() if all(_in_room(side) for side in o[:2])})
+    key = frozenset(counts.items())
+    if _room_board[0] != key:
+        try:
+            board = leaderboard_from_counts(counts)
+        except ValueError:
+            _room_board = (key, "No blind votes on the shared runs yet: share runs, and learners play blind rounds.")
+        else:
+            _room_board = (key, board.table() + f"\n\n{sum(counts.values())} blind votes from the room.")
+    return _room_board[1]
+
+
+def _in_room(side: str) -> bool:
+    return side == BASE or side.startswith(SHARED_PREFIX)
+
+
 def view(teacher: bool):
     _guard(teacher)
     rows = room_rows()
-    return rows, leaderboard_rows(rows), gr.update(choices=[f"{r[0]}/{r[1]}" for r in rows])
+    return rows, leaderboard_rows(rows), gr.update(choices=[f"{r[0]}/{r[1]}" for r in rows]), room_arena()
 
 
 def act(teacher: bool, action: str, target: str | None, preset: str | None, confirm: str) -> str:
@@ -234,6 +271,8 @@ def build_teacher_tab() -> None:
             )
             room = gr.Dataframe(headers=ROOM_COLUMNS, interactive=False, wrap=True, label="Room")
             board = gr.Dataframe(headers=BOARD_COLUMNS, interactive=False, label="Leaderboard")
+            gr.Markdown("The room's blind Arena ranking of the base and the shared runs (every learner's blind votes):")
+            arena = gr.Markdown(elem_id="wb-room-arena")
             with gr.Row():
                 target = gr.Dropdown([], label="Run (learner/run)")
                 buttons = {
@@ -260,11 +299,13 @@ def build_teacher_tab() -> None:
             api_name="teacher_unlock",
             concurrency_limit=None,
         )
-        timer.tick(view, inputs=teacher, outputs=[room, board, target], show_progress="hidden", api_name="teacher_view")
+        timer.tick(
+            view, inputs=teacher, outputs=[room, board, target, arena], show_progress="hidden", api_name="teacher_view"
+        )
         for action, button in buttons.items():
             button.click(
                 act,
                 inputs=[teacher, gr.State(action), target, preset, confirm],
                 outputs=message,
                 api_name=f"teacher_{action}",
-            ).then(view, inputs=teacher, outputs=[room, board, target])
+            ).then(view, inputs=teacher, outputs=[room, board, target, arena])
