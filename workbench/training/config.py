@@ -33,8 +33,8 @@ TRAIN_METHODS = ("sft", "dpo")
 Adaptation = Literal["full", "lora", "qlora"]
 
 # Learning rates from the guides this project started from (docs/measurements.md): 1e-4..5e-4 for LoRA, an order of
-# magnitude lower for full
-# fine-tuning (every weight moves). DPO starts lower than SFT: it nudges an already-trained policy.
+# magnitude lower for full fine-tuning (every weight moves). DPO starts lower than SFT: it nudges an already-trained
+# policy.
 DEFAULT_LEARNING_RATES = {
     ("sft", "lora"): 2e-4,
     ("sft", "qlora"): 2e-4,
@@ -229,7 +229,6 @@ class TrainConfig:
             changes["precision"] = {"bfloat16": "bf16", "float16": "fp16"}.get(precision.dtype_name, "fp32")
         if not self.name:
             stamp = os.environ.get("TORCHELASTIC_RUN_ID") if world_size() > 1 else None
-
             changes["name"] = f"{self.method}-{self.adaptation}-{stamp or datetime.now().strftime('%Y%m%d-%H%M%S')}"
         return dataclasses.replace(self, **changes)
 
