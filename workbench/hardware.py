@@ -29,14 +29,6 @@ class Precision:
     def dtype_name(self) -> str:
         return str(self.dtype).removeprefix("torch.")
 
-    @property
-    def bf16(self) -> bool:
-        return self.dtype == torch.bfloat16
-
-    @property
-    def fp16(self) -> bool:
-        return self.dtype == torch.float16
-
 
 def cpu_flags() -> set[str]:
     """The CPU feature flags the kernel reports (empty where /proc/cpuinfo does not exist)."""

@@ -30,7 +30,6 @@ from workbench.errors import WorkbenchError
 from workbench.hardware import Precision, bitsandbytes_problem, choose_precision
 
 DEFAULT_MODEL = "default"
-DEFAULT_MODEL_TITLE = "SmolLM2-135M-Instruct (embedded)"
 # The Hub copy of the embedded model (safetensors, full precision), the default where the package is missing.
 HUB_DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

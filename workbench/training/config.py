@@ -241,7 +241,6 @@ class TrainConfig:
             changes["precision"] = {"bfloat16": "bf16", "float16": "fp16"}.get(precision.dtype_name, "fp32")
         if not self.name:
             stamp = os.environ.get("TORCHELASTIC_RUN_ID") if world_size() > 1 else None
-
             changes["name"] = f"{self.method}-{self.adaptation}-{stamp or datetime.now().strftime('%Y%m%d-%H%M%S')}"
         return dataclasses.replace(self, **changes)
 
