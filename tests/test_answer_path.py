@@ -96,3 +96,16 @@ def test_the_server_keeps_one_copy_of_a_base_for_chat_and_the_arena(tiny_model_d
         pass
     assert answers.seat(Side("base"), model).bench is chat_bench
     assert answers.base_model(model) is chat_bench.base
+
+
+def test_an_answer_resumed_by_another_thread_releases_its_bench(tiny_model_dir):
+    """Gradio resumes a streamed answer on whichever thread serves the page next: the bench is freed all the same."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bench = answers.bench(str(tiny_model_dir))
+    stream = bench.stream_rows(["base"], [[{"role": "user", "content": "hello"}]], GREEDY)
+    with ThreadPoolExecutor(1) as first, ThreadPoolExecutor(1) as second:
+        first.submit(next, stream).result()
+        second.submit(lambda: list(stream)).result()
+    assert bench.lock.acquire(timeout=5), "the bench is free for the next caller"
+    bench.lock.release()

@@ -90,7 +90,8 @@ def _generate_answers(
             rows = [(side, prompt) for prompt in prompts for side in sides]
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]
-                texts = finished(bench.stream_rows([side for side, _ in chunk], [p for _, p in chunk], settings))
+                stream = bench.stream_rows([side for side, _ in chunk], [p for _, p in chunk], settings, hold=False)
+                texts = finished(stream)
                 for (side, _), text in zip(chunk, texts):
                     answers[side].append(text.strip())
                 bar.update(len(chunk))

@@ -16,14 +16,13 @@ Example:
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.inference.bench import BASE, ModelBench, same_model
-from workbench.inference.generation import GenerationSettings, Message
+from workbench.inference.generation import GenerationSettings, Message, finished
 from workbench.models import LoadedModel, Quantization, load_model
 from workbench.workspace.runs import MODEL_DIR, run_info
 
@@ -150,5 +149,4 @@ def answers(
     run_dirs: Mapping[str, str | Path] | None = None,
 ) -> list[str]:
     """The finished answers of :func:`stream_answers`."""
-    (texts,) = deque(stream_answers(model, sides, conversations, settings, run_dirs), maxlen=1)
-    return [t.strip() for t in texts]
+    return [t.strip() for t in finished(stream_answers(model, sides, conversations, settings, run_dirs))]

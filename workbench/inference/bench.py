@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
@@ -21,7 +20,7 @@ from peft.helpers import rescale_adapter_scale
 
 from workbench.errors import WorkbenchError
 from workbench.inference.adapter_batch import PEFT_BASE, can_share_a_batch, per_row_adapters
-from workbench.inference.generation import GenerationSettings, Message, as_messages, stream_batch
+from workbench.inference.generation import GenerationSettings, Message, as_messages, finished, stream_batch
 from workbench.models import DEFAULT_MODEL, LoadedModel, Quantization, load_model
 from workbench.workspace.runs import ADAPTER_DIR, adapter_base_name, adapter_dir
 
@@ -67,8 +66,9 @@ class ModelBench:
         self.adapters: dict[str, Path] = {}
         self._peft: dict[str, str] = {}  # side name -> PEFT adapter name (peft_name, made unique)
         self._by_version: dict[tuple[str, int], str] = {}  # (adapter folder, weights mtime) -> side name
-        # One caller at a time: adapters are attached and LoRA hooks set on the shared model.
-        self.lock = threading.RLock()
+        # One caller at a time: adapters are attached and LoRA hooks set on the shared model. A plain Lock, not an
+        # RLock: a streamed answer is resumed by whichever thread serves the page next, and releases it from there.
+        self.lock = threading.Lock()
 
     @classmethod
     def from_adapters(
@@ -156,15 +156,18 @@ class ModelBench:
         conversations: Sequence[list[Message]],
         settings: GenerationSettings | None = None,
         scales: Sequence[float] | None = None,
+        *,
+        hold: bool = True,
     ) -> Iterator[list[str]]:
         """Row i answers ``conversations[i]`` as ``sides[i]`` (sides may repeat) at ``scales[i]``.
 
         Yields every row's text so far after each token. All rows run in one batch where the adapters allow
-        (:meth:`can_batch`), else one side after another.
+        (:meth:`can_batch`), else one side after another. ``hold=False``: the caller holds :attr:`lock` already
+        (evaluation holds it for a whole run).
         """
         scales = list(scales or [1.0] * len(sides))
         self._check_sides(list(dict.fromkeys(sides)))
-        with self.lock:
+        with self.lock if hold else nullcontext():
             if self.can_batch(sides):
                 adapters = (
                     per_row_adapters(self.model, self._peft_names(sides), scales) if self.adapters else nullcontext()
@@ -215,5 +218,5 @@ class ModelBench:
         system: str | None = None,
     ) -> dict[str, str]:
         """The finished answers of :meth:`stream_side_by_side`."""
-        (answers,) = deque(self.stream_side_by_side(prompt_or_histories, sides, settings, system), maxlen=1)
+        answers = finished(self.stream_side_by_side(prompt_or_histories, sides, settings, system))
         return {side: text.strip() for side, text in answers.items()}
