@@ -2,8 +2,10 @@
 
 The uv path is README's own `uv run` (CI runs it). The pip path is resolved with plain pip against the
 package index (a dry run: nothing is downloaded but metadata), from the exact commands README.md shows.
-The Colab-like test (slow) builds a fresh venv with plain pip, a bare ipykernel and torch (Colab ships
-torch), and runs lesson 1 with only what its first cell installs.
+The Colab-like tests (slow) build a fresh venv with plain pip, a bare ipykernel and torch (Colab ships
+torch): lesson 1 runs with only what its first cell installs, and lesson 0's first cells run in Colab's layout (the
+notebook alone in a folder, the project cloned from a local git address, a restart between cells). Outside a copy
+of the project with the placeholder address, the first cell stops with one sentence (not slow).
 """
 
 from __future__ import annotations
