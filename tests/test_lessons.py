@@ -78,6 +78,14 @@ def test_lesson_text_has_no_dates_loads_or_result_paths(path):
     assert NOT_IN_TEXT.findall(markdown(path)) == []
 
 
+@pytest.mark.parametrize("path", ALL_LESSONS, ids=[str(p.relative_to(ROOT / "lessons")) for p in ALL_LESSONS])
+def test_a_lesson_states_at_most_three_goals(path):
+    first = nbformat.read(path, as_version=4).cells[0].source
+    heading = "**목표**" if path.parent.name == "ko" else "**Goals**"
+    goals = first.split(heading, 1)[1].strip().split("\n\n", 1)[0].splitlines()
+    assert 1 <= len([g for g in goals if g.startswith("- ")]) <= 3
+
+
 # A lesson quotes a measured figure as a link to the table, titled with its row's key:
 # [289 s](README.md#measured "l1-time") in English, (../README.md#measured "l1-time") in Korean.
 QUOTE = re.compile(r"\[([^\]]+)\]\((?:\.\./)?README\.md#measured \"([^\"]+)\"\)")
