@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from test_lessons import execute_fast, warnings_on_stderr
 
 ROOT = Path(__file__).parent.parent
 KO_LESSONS = sorted((ROOT / "lessons" / "ko").glob("*.ipynb"))
@@ -57,13 +57,28 @@ def test_korean_text_must_cover_every_markdown_cell(tmp_path, monkeypatch):
         build_ko.build(ROOT / "lessons" / english)
 
 
+def test_a_word_the_glossary_rules_out_fails_the_build(tmp_path, monkeypatch):
+    """One Korean term per concept: 'frozen' is 동결된, so 얼어 있는 in a lesson's text stops the build."""
+    assert "얼어" in build_ko.ruled_out_words()["동결된"]
+    src = tmp_path / "src"
+    src.mkdir()
+    english = KO_LESSONS[1].name
+    blocks = build_ko.korean_blocks(ROOT / "lessons" / "ko" / "src" / f"{Path(english).stem}.md")
+    first = next(iter(blocks))
+    blocks[first] += "\n\nLoRA는 베이스를 얼어 있는 채로 둡니다. 나머지는 그대로입니다."
+    (src / f"{Path(english).stem}.md").write_text(
+        "".join(f"<!-- cell: {cid} -->\n{text}\n" for cid, text in blocks.items()), encoding="utf-8"
+    )
+    monkeypatch.setattr(build_ko, "KO", tmp_path)
+    with pytest.raises(ValueError, match="'얼어' \\(use '동결된'\\)") as error:
+        build_ko.build(ROOT / "lessons" / english)
+    assert "머지" not in str(error.value)  # 나머지 ("the rest") is not the loanword for "merge"
+
+
 @pytest.mark.embedded
-def test_one_korean_lesson_runs_in_fast_mode(tmp_path, monkeypatch):
-    path = ROOT / "lessons" / "ko" / "00_setup.ipynb"
-    monkeypatch.setenv("WORKBENCH_FAST", "1")
-    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
-    notebook = nbformat.read(path, as_version=4)
-    # Runs in lessons/ko/, as Jupyter would; its first code cell moves to lessons/ for the English paths.
-    NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+def test_one_korean_lesson_runs_in_fast_mode_without_a_warning(tmp_path, monkeypatch):
+    """Runs in lessons/ko/, as Jupyter would; its first code cell moves to lessons/ for the English paths."""
+    notebook = execute_fast(ROOT / "lessons" / "ko" / "00_setup.ipynb", monkeypatch, tmp_path / "runs")
+    assert warnings_on_stderr(notebook) == []
+    printed = "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+    assert "위의 답을 채우고" in printed  # the exercise's feedback, in Korean (lessons/checks.py)

@@ -112,6 +112,28 @@ def test_quantization_where_bitsandbytes_cannot_run(tiny_model_dir, monkeypatch)
         load_model(str(tiny_model_dir), quantization="4bit")
 
 
+@pytest.mark.parametrize(
+    ("capability", "dtype"),
+    [((7, 0), torch.float16), ((7, 5), torch.float16), ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)],
+    ids=["V100", "T4", "A100", "H100"],
+)
+def test_gpu_precision_follows_the_compute_capability(monkeypatch, capability, dtype):
+    """A T4 trains in fp16 even where torch's is_bf16_supported() counts emulation and says True."""
+    import workbench.hardware as hardware
+
+    monkeypatch.delenv("WORKBENCH_DTYPE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)  # torch 2.15 on a T4
+    hardware.choose_precision.cache_clear()
+    try:
+        precision = hardware.choose_precision()
+    finally:
+        hardware.choose_precision.cache_clear()  # the next test sees this machine again
+    assert (precision.device, precision.dtype) == ("cuda", dtype)
+    assert f"{capability[0]}.{capability[1]}" in precision.reason
+
+
 def test_cli_reports_errors_in_one_line():
     result = subprocess.run(
         [sys.executable, "-m", "workbench.cli", "generate", "--model", "/no/such", "--prompt", "hi"],

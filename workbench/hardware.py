@@ -16,6 +16,9 @@ import torch
 
 from workbench.errors import WorkbenchError
 
+# The first CUDA compute capability with bf16 units (Ampere). Below it (T4 7.5, V100 7.0) training uses fp16.
+GPU_BF16_CAPABILITY = (8, 0)
+
 
 @dataclass(frozen=True)
 class Precision:
@@ -52,10 +55,16 @@ def choose_precision() -> Precision:
     """Pick device and dtype from the hardware; ``WORKBENCH_DTYPE`` (float32, bfloat16, float16) overrides."""
     if torch.cuda.is_available():
         device = "cuda"
-        if torch.cuda.is_bf16_supported():
-            dtype, reason = torch.bfloat16, "GPU with native bf16"
+        # Compute capability, not torch.cuda.is_bf16_supported(): since torch 2.15 that counts emulation, and says
+        # True on a T4 (7.5), which has no bf16 units. bf16 units came with Ampere (8.0).
+        capability = torch.cuda.get_device_capability()
+        if capability >= GPU_BF16_CAPABILITY:
+            dtype, reason = torch.bfloat16, f"GPU with native bf16 (compute capability {capability[0]}.{capability[1]})"
         else:
-            dtype, reason = torch.float16, "GPU without bf16 support: fp16 mixed precision"
+            dtype, reason = (
+                torch.float16,
+                f"GPU without bf16 units (compute capability {capability[0]}.{capability[1]}): fp16 mixed precision",
+            )
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         device, dtype, reason = "mps", torch.float32, "Apple GPU: fp32 is the reliable choice for training"
     else:

