@@ -484,8 +484,9 @@ def test_every_endpoint_bounds_oversized_inputs(site, tmp_path):
 
 
 def test_a_public_visitor_cannot_reach_another_visitors_run(tiny_model_dir, tmp_path, make_adapter_run):
-    """Two visitors of a public server: each one's runs are their own. Every endpoint that takes a run is asked by
-    visitor B for visitor A's run, and each refuses; A sees and keeps the run."""
+    """Two visitors of a public server: each one's runs are their own. Visitor B sends visitor A's run name to every
+    choice input of every endpoint in Gradio's API info; nothing lists, answers with, evaluates, exports, downloads
+    or deletes A's run. A sees and keeps it."""
     from gradio_client.exceptions import AppError
 
     from workbench.workspace.learners import anonymous
@@ -497,23 +498,33 @@ def test_a_public_visitor_cannot_reach_another_visitors_run(tiny_model_dir, tmp_
         assert a_folder.parent.name == "_visitors" and a_folder != anonymous(f"session-{b.session_hash}").folder
         make_adapter_run(a_folder / "mine", tiny_model_dir, seed=1)
 
-        assert "mine" in str(a.predict([], api_name="/runs")[3]), "A lists its own run"
-        assert "mine" not in str(b.predict([], api_name="/runs")), "B lists nothing of A's"
-        for endpoint in ("/arena_runs", "/chat_models", "/evaluate_runs", "/export_runs"):
-            assert "mine" in str(a.predict(api_name=endpoint)) and "mine" not in str(b.predict(api_name=endpoint))
-        refused = [
-            lambda: b.predict("mine", api_name="/delete_run"),
-            lambda: b.predict("mine", api_name="/download_run"),
-            lambda: b.predict("mine", api_name="/resume_run"),
-            lambda: b.predict(*arena_form("hi", "base", "mine"), api_name="/arena"),
-            lambda: b.predict("hi", [], 0.0, 0.9, 1.1, 4, "mine", api_name="/respond"),
-            lambda: b.predict("mine", 4, False, "all", api_name="/evaluate"),
-            lambda: b.predict("mine", "q8_0", "out", api_name="/export"),
-        ]
-        for call in refused:  # Gradio's choice check, or the handler's own refusal
-            try:
-                answer = call()
-            except AppError:
-                continue
-            assert "not one of your runs" in str(answer) and "mine.zip" not in str(answer), answer
-        assert (a_folder / "mine" / "config.yaml").is_file(), "A's run survived B's requests"
+        listers = ("/runs", "/arena_runs", "/chat_models", "/evaluate_runs", "/export_runs")
+        for endpoint in listers:
+            args = [[]] if endpoint == "/runs" else []
+            assert "mine" in str(a.predict(*args, api_name=endpoint)), f"A lists its own run through {endpoint}"
+            assert "mine" not in str(b.predict(*args, api_name=endpoint)), f"B lists nothing of A's: {endpoint}"
+
+        endpoints = b.view_api(return_format="dict", print_info=False)["named_endpoints"]
+        swept = []
+        for name, spec in endpoints.items():
+            parameters = spec["parameters"]
+            for position, parameter in enumerate(parameters):
+                if parameter.get("component") not in ("Dropdown", "Checkboxgroup") or name.startswith("/teacher"):
+                    continue
+                value = ["mine"] if kind(parameter) == "array" else "mine"
+                args = [value if i == position else ordinary(p) for i, p in enumerate(parameters)]
+                try:
+                    answer = b.submit(*args, api_name=name).result(timeout=120)
+                except AppError:
+                    answer = None  # Gradio's choice check, or the handler's own refusal
+                swept.append(name)
+                assert "mine.zip" not in str(answer) and str(a_folder) not in str(answer), (name, str(answer)[:300])
+                assert (a_folder / "mine" / "config.yaml").is_file(), f"{name} deleted A's run"
+        covered = {"/arena", "/respond", "/evaluate", "/export", "/delete_run", "/download_run", "/resume_run"}
+        assert covered <= set(swept), sorted(covered - set(swept))
+        assert not list(b_folder_runs(runs, a_folder)), "B's requests made no run of A's name anywhere but B's own"
+
+
+def b_folder_runs(runs, a_folder):
+    """Run folders named like A's run outside A's own folder."""
+    return [p for p in runs.rglob("mine") if a_folder not in p.parents]
