@@ -109,3 +109,21 @@ def test_an_answer_resumed_by_another_thread_releases_its_bench(tiny_model_dir):
         second.submit(lambda: list(stream)).result()
     assert bench.lock.acquire(timeout=5), "the bench is free for the next caller"
     bench.lock.release()
+
+
+def test_an_answer_the_page_stopped_reading_does_not_keep_the_bench(tiny_model_dir):
+    """A closed tab leaves its stream unread, never closed: the next caller still gets the bench."""
+    import threading
+
+    bench = answers.bench(str(tiny_model_dir))
+    abandoned = bench.stream_rows(["base"], [[{"role": "user", "content": "hello"}]], GREEDY)
+    next(abandoned)  # read once, then left as a closed tab leaves it
+    done = threading.Event()
+
+    def next_caller():
+        answers.answers(str(tiny_model_dir), [Side("base")], [[{"role": "user", "content": "hi"}]], GREEDY)
+        done.set()
+
+    threading.Thread(target=next_caller, daemon=True).start()
+    assert done.wait(timeout=60), "the next answer waited for a stream nobody reads"
+    del abandoned

@@ -9,6 +9,7 @@ the CLI and evaluation reach a bench through :mod:`workbench.inference.answers` 
 
 from __future__ import annotations
 
+import queue
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +26,7 @@ from workbench.models import DEFAULT_MODEL, LoadedModel, Quantization, load_mode
 from workbench.workspace.runs import ADAPTER_DIR, adapter_base_name, adapter_dir
 
 BASE = "base"
+_DONE = object()  # the end of a stream of rows
 
 
 def same_model(name: str, *others: str) -> bool:
@@ -167,23 +169,57 @@ class ModelBench:
         """
         scales = list(scales or [1.0] * len(sides))
         self._check_sides(list(dict.fromkeys(sides)))
-        with self.lock if hold else nullcontext():
-            if self.can_batch(sides):
-                adapters = (
-                    per_row_adapters(self.model, self._peft_names(sides), scales) if self.adapters else nullcontext()
-                )
-                with adapters, closing(stream_batch(self.model, self.tokenizer, conversations, settings)) as stream:
-                    yield from stream
-                return
-            texts = [""] * len(sides)
-            for i, (side, conversation) in enumerate(zip(sides, conversations)):
+        # The rows are generated, and the bench held, by a thread of their own: a page that stops reading (a closed
+        # tab, an error) cannot keep the bench, which the thread frees as soon as the answer ends or is cancelled.
+        updates: queue.Queue = queue.Queue()
+        cancelled = threading.Event()
+
+        def generate() -> None:
+            try:
                 with (
-                    self.use(side, scales[i]) as model,
-                    closing(stream_batch(model, self.tokenizer, [conversation], settings)) as stream,
+                    self.lock if hold else nullcontext(),
+                    closing(self._rows(sides, conversations, settings, scales)) as rows,
                 ):
-                    for (text,) in stream:
-                        texts[i] = text
-                        yield list(texts)
+                    for texts in rows:
+                        if cancelled.is_set():
+                            break  # closing the rows cancels their generate call
+                        updates.put(texts)
+            except BaseException as exc:  # noqa: BLE001  (handed to the reader, who raises it)
+                updates.put(exc)
+            finally:
+                updates.put(_DONE)
+
+        threading.Thread(target=generate, name="bench-rows", daemon=True).start()
+        try:
+            while (item := updates.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancelled.set()
+
+    def _rows(
+        self,
+        sides: Sequence[str],
+        conversations: Sequence[list[Message]],
+        settings: GenerationSettings | None,
+        scales: list[float],
+    ) -> Iterator[list[str]]:
+        """The rows' texts so far: one batch where the adapters allow, else one side after another."""
+        if self.can_batch(sides):
+            adapters = per_row_adapters(self.model, self._peft_names(sides), scales) if self.adapters else nullcontext()
+            with adapters, closing(stream_batch(self.model, self.tokenizer, conversations, settings)) as stream:
+                yield from stream
+            return
+        texts = [""] * len(sides)
+        for i, (side, conversation) in enumerate(zip(sides, conversations)):
+            with (
+                self.use(side, scales[i]) as model,
+                closing(stream_batch(model, self.tokenizer, [conversation], settings)) as stream,
+            ):
+                for (text,) in stream:
+                    texts[i] = text
+                    yield list(texts)
 
     def _peft_names(self, sides: Sequence[str]) -> list[str]:
         return [PEFT_BASE if side == BASE else self._peft[side] for side in sides]
