@@ -1,4 +1,4 @@
-"""The Arena tab in a real browser (Chromium): three sides over three turns, a blind round, a vote, the leaderboard.
+"""The Arena tab in a real browser (Chromium): three sides over three turns, a blind round, a vote, the blind ranking.
 
 Screenshots go to test-artifacts/arena_*.png.
 """
@@ -53,7 +53,7 @@ def test_three_sides_three_turns_then_a_blind_vote_updates_the_leaderboard(brows
     send(page, "Which is better, tea or coffee?", 1)
     assert page.get_by_text("Model A").count() and page.get_by_text("Model B").count()
     assert not side(page, "C").is_visible()
-    assert page.locator("#arena-leaderboard").inner_text().strip().startswith("No votes yet")
+    assert page.locator("#arena-leaderboard").inner_text().strip().startswith("No blind votes yet")
     shot(page, "arena_2_blind")
     page.get_by_role("button", name="A is better").click()
     page.get_by_text("Recorded:").wait_for(timeout=30_000)
@@ -67,5 +67,5 @@ def test_three_sides_three_turns_then_a_blind_vote_updates_the_leaderboard(brows
     board.locator("table").wait_for(timeout=30_000)
     first_row = board.locator("tbody tr").first.inner_text()
     assert revealed_a in first_row, first_row
-    page.get_by_text("1 vote (a: 1)").wait_for(timeout=10_000)
+    page.get_by_text("1 vote in blind rounds (a: 1)").wait_for(timeout=10_000)
     shot(page, "arena_3_voted_leaderboard")

@@ -26,6 +26,8 @@ import numpy as np
 PRIOR_TIES = 0.5
 SCALE, BASE_RATING = 400.0, 1000.0
 MANY_VOTES = 10_000  # beyond this, "many more votes": the sides may not differ at all
+# Below this many votes a side's bootstrap interval is too narrow to trust (one vote has none at all).
+MIN_VOTES = 10
 
 
 @dataclass
@@ -58,21 +60,23 @@ class Leaderboard:
         return "\n".join(lines + ([""] + [f"- {note}" for note in notes] if notes else []))
 
     def too_close(self) -> list[str]:
-        """For each two sides next in the ranking whose intervals overlap: too few votes to tell, and about how many
-        more votes would usually separate them (an interval narrows with the square root of the votes)."""
+        """For each two sides next in the ranking that the votes cannot tell apart (intervals that overlap, or fewer
+        than MIN_VOTES votes, whose bootstrap intervals are too narrow to trust): how many more votes would usually
+        separate them (an interval narrows with the square root of the votes)."""
         notes = []
         for i in range(len(self.sides) - 1):
+            pair = f"{self.sides[i]} and {self.sides[i + 1]}: too few votes to tell"
+            votes = min(self.votes[i], self.votes[i + 1])
+            if votes < MIN_VOTES:
+                notes.append(f"{pair}; at least {MIN_VOTES - votes} more votes each before their intervals mean much")
+                continue
             if self.low[i] > self.high[i + 1]:
                 continue
             gap = self.ratings[i] - self.ratings[i + 1]
             widths = (self.high[i] - self.low[i] + self.high[i + 1] - self.low[i + 1]) / 2
-            votes = min(self.votes[i], self.votes[i + 1])
             more = votes * ((widths / gap) ** 2 - 1) if gap > 0 else float("inf")
             needed = f"about {_round_up(more)} more votes each" if more < MANY_VOTES else "many more votes"
-            notes.append(
-                f"{self.sides[i]} and {self.sides[i + 1]}: too few votes to tell; {needed} would usually separate "
-                "them, if they differ as much as they seem to"
-            )
+            notes.append(f"{pair}; {needed} would usually separate them, if they differ as much as they seem to")
         return notes
 
     def heatmap(self):
