@@ -45,7 +45,7 @@ def test_the_form_shows_trainconfigs_defaults_bounds_and_help():
             low, high, step = fields[name].metadata["slider"]
             assert (control.minimum, control.step, control.info) == (low, step, fields[name].metadata["help"]), name
     assert train.lora_alpha.value == default_lora_alpha(train.lora_r.value)
-    assert train.method.choices == [("sft", "sft"), ("dpo", "dpo")]  # GRPO trains through train_grpo
+    assert train.method.choices == [("sft", "sft"), ("dpo", "dpo"), ("kto", "kto")]  # GRPO trains through train_grpo
 
 
 def test_the_form_offers_the_methods_train_runs():
